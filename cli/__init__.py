@@ -1,0 +1,1 @@
+"""The `tiertrace` command line: the one place that wires the core, the portal and the worker together."""

@@ -1,0 +1,90 @@
+"""`tiertrace serve`: the portal under gunicorn, with the bus in-process in the embedded mode."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from gunicorn.app.base import BaseApplication
+
+import migrations
+from cli.main import main
+from tiertrace.config import Settings
+
+
+class _PortalServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
+    """Gunicorn configured in code, so `tiertrace serve` needs no config file."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]):
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from portal import create_app
+
+        return create_app(self.settings)
+
+
+def _start_embedded_bus(settings: Settings) -> Any:
+    from worker.embedded import start_embedded_bus
+
+    from tiertrace.db import make_engine, make_session_factory
+
+    return start_embedded_bus(settings, make_session_factory(make_engine(settings.database_url)))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--workers",
+    default=None,
+    type=int,
+    help="Gunicorn worker processes. Embedded mode always uses 1 (SQLite and the in-process bus "
+    "live in one process); with TIERTRACE_AMQP_URL the default is 2.",
+)
+@click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker process.")
+def serve(host: str, port: int, workers: int | None, threads: int) -> None:
+    """Run the portal (API v1 and web pages) under gunicorn.
+
+    Migrates the database first. Without TIERTRACE_AMQP_URL the bus runs in-process (embedded mode:
+    SQLite in TIERTRACE_DATA_DIR, no other server needed); with it, run `tiertrace worker` beside it.
+    """
+    settings = Settings.from_env()
+    migrations.upgrade(settings.database_url)
+    if settings.embedded:
+        workers = 1
+    bus: list[Any] = []
+
+    def post_worker_init(_worker: Any) -> None:
+        # The bus thread must live in the process that serves requests, so it starts after the fork.
+        if settings.embedded:
+            bus.append(_start_embedded_bus(settings))
+
+    def worker_exit(_server: Any, _worker: Any) -> None:
+        for running in bus:
+            running.stop()
+
+    click.echo(
+        f"tiertrace portal on http://{host}:{port}/ "
+        f"({'embedded bus' if settings.embedded else 'RabbitMQ bus: run tiertrace worker too'})",
+        err=True,
+    )
+    _PortalServer(
+        settings,
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers or 2,
+            "threads": threads,
+            "worker_class": "gthread",
+            "accesslog": "-",
+            "post_worker_init": post_worker_init,
+            "worker_exit": worker_exit,
+            "graceful_timeout": 20,
+        },
+    ).run()

@@ -1,0 +1,29 @@
+"""Bearer-token authentication for API v1."""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from portal.db import db_session
+from tiertrace.errors import ForbiddenError
+from tiertrace.organizations.models import Organization
+from tiertrace.organizations.services import authenticate_token
+
+
+def current_organization() -> Organization:
+    """The organisation of the request's bearer token. Raises AuthenticationError (401)."""
+    if "organization" not in g:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        g.organization = authenticate_token(
+            db_session(), token.strip() if scheme.lower() == "bearer" else None
+        )
+    return g.organization
+
+
+def require_kind(*kinds: str) -> Organization:
+    """The caller, if it is an organisation of one of `kinds`. Raises ForbiddenError otherwise."""
+    organization = current_organization()
+    if organization.kind not in kinds:
+        raise ForbiddenError(f"this is for {' or '.join(kinds)} organisations")
+    return organization

@@ -1,0 +1,1 @@
+"""Marshmallow schemas for the wire formats (declaration payload, API bodies, bus messages); no IO here."""

@@ -1,0 +1,113 @@
+"""Bodies of API v1 requests and responses (see DESIGN.md, "API v1")."""
+
+from __future__ import annotations
+
+from marshmallow import RAISE, Schema, fields, validate
+
+
+class _Body(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+class ErrorDetailSchema(Schema):
+    code = fields.String(metadata={"description": "stable machine-readable code, e.g. payload_invalid"})
+    message = fields.String(metadata={"description": "what is wrong and what to do"})
+    details = fields.Dict(metadata={"description": "per-field problems or the ids involved"})
+
+
+class ErrorSchema(Schema):
+    error = fields.Nested(ErrorDetailSchema)
+
+
+class OrganizationCreateSchema(_Body):
+    slug = fields.String(required=True, metadata={"example": "lumen-compound"})
+    name = fields.String(required=True, metadata={"example": "Lumen Compound Semiconductors GmbH"})
+    country = fields.String(required=True, metadata={"example": "DE"})
+    kind = fields.String(required=True, validate=validate.OneOf(("company", "authority", "operator")))
+
+
+class OrganizationCreatedSchema(Schema):
+    slug = fields.String()
+    token = fields.String(metadata={"description": "the first API token, shown only this once"})
+
+
+class OrganizationSchema(Schema):
+    slug = fields.String()
+    name = fields.String()
+    country = fields.String()
+    kind = fields.String()
+
+
+class KeyCreateSchema(_Body):
+    public_key = fields.String(
+        required=True, metadata={"description": "base64 of the raw 32-byte Ed25519 key"}
+    )
+
+
+class KeySchema(Schema):
+    keyid = fields.String(metadata={"example": "ed25519:3f0c…"})
+
+
+class RequestCreateSchema(_Body):
+    supplier = fields.String(required=True, metadata={"description": "the supplier's organisation slug"})
+    part_number = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    program = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    due_date = fields.Date(load_default=None, allow_none=True)
+    message = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=10_000))
+
+
+class RequestListQuerySchema(Schema):
+    box = fields.String(required=True, validate=validate.OneOf(("incoming", "outgoing")))
+    status = fields.String(validate=validate.OneOf(("open", "answered", "declined", "overdue")))
+    cursor = fields.String()
+
+
+class RequestSchema(Schema):
+    id = fields.String()
+    requester = fields.String(metadata={"description": "slug"})
+    supplier = fields.String(metadata={"description": "slug"})
+    part_number = fields.String()
+    program = fields.String(allow_none=True)
+    status = fields.String(metadata={"description": "open, answered, declined or overdue"})
+    due_date = fields.Date(allow_none=True)
+    parent_id = fields.String(allow_none=True)
+    declaration_id = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    message = fields.String(allow_none=True)
+    decline_reason = fields.String(allow_none=True)
+
+
+class RequestPageSchema(Schema):
+    items = fields.List(fields.Nested(RequestSchema))
+    next = fields.String(allow_none=True)
+
+
+class DeclineSchema(_Body):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=10_000))
+
+
+class DeclarationAcceptedSchema(Schema):
+    id = fields.String()
+    issuer = fields.String()
+    part_number = fields.String()
+    supersedes = fields.String(allow_none=True)
+    accepted_at = fields.DateTime()
+
+
+class DeclarationSchema(DeclarationAcceptedSchema):
+    envelope = fields.Dict(metadata={"description": "the DSSE envelope exactly as filed"})
+    payload = fields.Dict(metadata={"description": "the decoded payload"})
+    superseded_by = fields.String(allow_none=True)
+    is_current = fields.Boolean()
+    keyid = fields.String()
+
+
+class EnvelopeSchema(Schema):
+    """A DSSE envelope (documentation only: the portal keeps the bytes as received)."""
+
+    payloadType = fields.String(
+        required=True, metadata={"example": "application/vnd.tiertrace.declaration.v1+json"}
+    )
+    payload = fields.String(required=True, metadata={"description": "base64 of the UTF-8 JSON payload"})
+    signatures = fields.List(fields.Dict(), required=True)

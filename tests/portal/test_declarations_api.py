@@ -1,0 +1,305 @@
+"""POST/GET /api/v1/declarations: every rejection DESIGN.md lists, its status, its error body, and
+that nothing was stored."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tiertrace import signing
+from tiertrace.declarations.models import Declaration, DeclarationComponent
+from tiertrace.outbox.models import OutboxEvent
+
+GA_LINE = {
+    "material": "Ga",
+    "mass_g": 0.84,
+    "extraction": [{"country": "CN", "share": 0.90}],
+    "processing": [{"country": "CN", "share": 0.98, "facility": "Jinlu refinery"}],
+    "recycled_share": 0.0,
+}
+
+
+def stored_counts(session_factory: Any) -> tuple[int, int, int]:
+    with session_factory() as session:
+        return (
+            session.scalar(select(func.count()).select_from(Declaration)),
+            session.scalar(select(func.count()).select_from(DeclarationComponent)),
+            session.scalar(select(func.count()).select_from(OutboxEvent)),
+        )
+
+
+def post(client: Any, member: Any, body: bytes) -> Any:
+    return client.post(
+        "/api/v1/declarations", data=body, headers={**member.headers, "Content-Type": "application/json"}
+    )
+
+
+def assert_rejected(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    error = response.get_json()["error"]
+    assert set(error) == {"code", "message", "details"}
+    assert error["message"]
+    if code is not None:
+        assert error["code"] == code
+    return error
+
+
+def test_a_valid_declaration_is_accepted_and_reads_back_byte_for_byte(
+    client, make_org, make_payload, sign, session_factory
+):
+    supplier = make_org("lumen")
+    payload = make_payload("lumen", "MMIC-7", materials=[GA_LINE])
+    envelope = sign(supplier, payload)
+    response = post(client, supplier, envelope)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["id"] == payload["id"]
+    shown = client.get(f"/api/v1/declarations/{payload['id']}", headers=supplier.headers)
+    assert shown.status_code == 200
+    assert shown.get_json()["payload"] == payload
+    assert shown.get_json()["envelope"] == json.loads(envelope)
+    with session_factory() as session:
+        assert session.get(Declaration, payload["id"]).envelope == envelope
+    assert stored_counts(session_factory) == (1, 0, 1)
+
+
+def test_the_same_envelope_again_answers_200_with_the_first_body(
+    client, make_org, make_payload, sign, session_factory
+):
+    supplier = make_org("lumen")
+    envelope = sign(supplier, make_payload("lumen", materials=[GA_LINE]))
+    first = post(client, supplier, envelope)
+    again = post(client, supplier, envelope)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json() == first.get_json()
+    assert stored_counts(session_factory) == (1, 0, 1)
+
+
+def test_the_same_id_with_other_bytes_is_a_conflict(client, make_org, make_payload, sign, session_factory):
+    supplier = make_org("lumen")
+    payload = make_payload("lumen", materials=[GA_LINE])
+    assert post(client, supplier, sign(supplier, payload)).status_code == 201
+    payload["statement"] = "changed"
+    assert_rejected(post(client, supplier, sign(supplier, payload)), 409)
+    assert stored_counts(session_factory) == (1, 0, 1)
+
+
+def test_an_envelope_over_one_mebibyte_is_413_before_parsing(client, make_org, session_factory):
+    supplier = make_org("lumen")
+    assert_rejected(post(client, supplier, b"{" + b" " * (1024 * 1024)), 413, "too_large")
+    assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def _envelope_dict(member: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(signing.sign_payload(json.dumps(payload).encode(), member.private_key))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"payloadType": "application/vnd.tiertrace.declaration.v1+json"}',
+        b'{"payloadType": "application/vnd.tiertrace.declaration.v1+json", "payload": "!!!", '
+        b'"signatures": [{"keyid": "k", "sig": "AAAA"}]}',
+    ],
+    ids=["not-json", "json-array", "no-payload", "payload-not-base64"],
+)
+def test_malformed_envelopes_are_400(client, make_org, session_factory, body):
+    supplier = make_org("lumen")
+    assert_rejected(post(client, supplier, body), 400, "malformed")
+    assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def test_another_payload_type_is_422(client, make_org, make_payload, session_factory):
+    supplier = make_org("lumen")
+    raw = json.dumps(make_payload("lumen")).encode()
+    envelope = signing.sign_payload(raw, supplier.private_key, payload_type="application/vnd.in-toto+json")
+    assert_rejected(post(client, supplier, envelope), 422, "payload_type")
+    assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def test_a_broken_signature_is_422(client, make_org, make_payload, session_factory):
+    supplier = make_org("lumen")
+    envelope = _envelope_dict(supplier, make_payload("lumen"))
+    sig = bytearray(base64.b64decode(envelope["signatures"][0]["sig"]))
+    sig[0] ^= 1
+    envelope["signatures"][0]["sig"] = base64.b64encode(bytes(sig)).decode()
+    assert_rejected(post(client, supplier, json.dumps(envelope).encode()), 422, "signature")
+    assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def test_an_unknown_key_is_422(client, make_org, make_payload, session_factory):
+    supplier = make_org("lumen")
+    stranger_key = signing.generate_private_key()
+    envelope = signing.sign_payload(json.dumps(make_payload("lumen")).encode(), stranger_key)
+    assert_rejected(post(client, supplier, envelope), 422, "signature")
+    assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def test_a_revoked_key_is_422(client, make_org, make_payload, sign, session_factory):
+    supplier = make_org("lumen")
+    assert client.delete(f"/api/v1/keys/{supplier.keyid}", headers=supplier.headers).status_code == 204
+    assert_rejected(post(client, supplier, sign(supplier, make_payload("lumen"))), 422, "signature")
+    assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def test_a_key_of_another_organisation_than_the_issuer_is_422(
+    client, make_org, make_payload, sign, session_factory
+):
+    supplier, other = make_org("lumen"), make_org("tatra")
+    # Signed by tatra's key but claiming lumen as issuer.
+    assert_rejected(post(client, supplier, sign(other, make_payload("lumen"))), 422, "signature")
+    assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def test_an_issuer_other_than_the_caller_is_403(client, make_org, make_payload, sign, session_factory):
+    supplier, other = make_org("lumen"), make_org("tatra")
+    assert_rejected(post(client, supplier, sign(other, make_payload("tatra"))), 403, "forbidden")
+    assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def _bad(payload: dict[str, Any], where: str, value: Any) -> dict[str, Any]:
+    target: Any = payload
+    *path, last = where.split(".")
+    for step in path:
+        target = target[int(step)] if step.isdigit() else target[step]
+    if value is _DELETE:
+        del target[last]
+    else:
+        target[int(last) if last.isdigit() else last] = value
+    return payload
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "field"),
+    [
+        ("materials.0.mass_g", -1.0, "materials.0.mass_g"),
+        ("materials.0.mass_g", float("nan"), "materials.0.mass_g"),
+        ("materials.0.mass_g", float("inf"), "materials.0.mass_g"),
+        ("materials.0.material", "Unobtainium", "materials.0.material"),
+        ("materials.0.extraction.0.country", "XX", "materials.0.extraction.0.country"),
+        (
+            "materials.0.processing",
+            [{"country": "CN", "share": 0.7}, {"country": "JP", "share": 0.4}],
+            "materials.0.processing",
+        ),
+        ("materials.0.extraction.0.share", 1.5, "materials.0.extraction.0.share"),
+        ("materials.0.recycled_share", -0.1, "materials.0.recycled_share"),
+        (
+            "components",
+            [{"part_number": "X", "supplier": "nobody-here", "quantity": 1}],
+            "components.0.supplier",
+        ),
+        ("components", [{"part_number": "X", "supplier": None, "quantity": 0}], "components.0.quantity"),
+        (
+            "components",
+            [{"part_number": "X", "supplier": None, "quantity": 1, "disclose_supplier_to": ["everyone"]}],
+            "components.0.disclose_supplier_to",
+        ),
+        ("id", "not-a-uuid", "id"),
+        ("issued_at", "yesterday", "issued_at"),
+        ("part", _DELETE, "part"),
+        ("in_response_to", str(uuid.uuid4()), "in_response_to"),
+        ("supersedes", str(uuid.uuid4()), "supersedes"),
+    ],
+)
+def test_payload_rule_violations_are_422_with_the_field_named(
+    client, make_org, make_payload, sign, session_factory, where, value, field
+):
+    supplier = make_org("lumen")
+    payload = _bad(make_payload("lumen", materials=[json.loads(json.dumps(GA_LINE))]), where, value)
+    # json.dumps writes NaN and Infinity literals and Python's json reads them back: the schema refuses.
+    error = assert_rejected(post(client, supplier, sign(supplier, payload)), 422, None)
+    assert any(key == field or key.startswith(field + ".") for key in error["details"]), error
+    assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def test_in_response_to_a_request_for_another_part_is_422(
+    client, make_org, make_payload, sign, session_factory
+):
+    oem, supplier = make_org("oem"), make_org("lumen")
+    request = client.post(
+        "/api/v1/requests", json={"supplier": "lumen", "part_number": "MMIC-7"}, headers=oem.headers
+    )
+    assert request.status_code == 201
+    payload = make_payload("lumen", "OTHER-PART", in_response_to=request.get_json()["id"])
+    assert_rejected(post(client, supplier, sign(supplier, payload)), 422)
+    assert stored_counts(session_factory)[0] == 0
+
+
+def test_an_answer_marks_its_request_answered(client, make_org, make_payload, sign):
+    oem, supplier = make_org("oem"), make_org("lumen")
+    request_id = client.post(
+        "/api/v1/requests", json={"supplier": "lumen", "part_number": "MMIC-7"}, headers=oem.headers
+    ).get_json()["id"]
+    payload = make_payload("lumen", "MMIC-7", in_response_to=request_id, materials=[GA_LINE])
+    assert post(client, supplier, sign(supplier, payload)).status_code == 201
+    outgoing = client.get("/api/v1/requests?box=outgoing", headers=oem.headers).get_json()["items"]
+    assert [(r["status"], r["declaration_id"]) for r in outgoing] == [("answered", payload["id"])]
+    # The requester is now a customer and may read the answer.
+    assert client.get(f"/api/v1/declarations/{payload['id']}", headers=oem.headers).status_code == 200
+
+
+def test_a_second_current_version_without_supersedes_is_409(
+    client, make_org, make_payload, sign, session_factory
+):
+    supplier = make_org("lumen")
+    assert post(client, supplier, sign(supplier, make_payload("lumen", "MMIC-7"))).status_code == 201
+    assert_rejected(post(client, supplier, sign(supplier, make_payload("lumen", "MMIC-7"))), 409, "conflict")
+    assert stored_counts(session_factory)[0] == 1
+
+
+def test_a_superseding_version_takes_over_and_the_old_one_stays_readable(
+    client, make_org, make_payload, sign
+):
+    oem, supplier = make_org("oem"), make_org("lumen")
+    request_id = client.post(
+        "/api/v1/requests", json={"supplier": "lumen", "part_number": "MMIC-7"}, headers=oem.headers
+    ).get_json()["id"]
+    v1 = make_payload("lumen", "MMIC-7", in_response_to=request_id, materials=[GA_LINE])
+    assert post(client, supplier, sign(supplier, v1)).status_code == 201
+    v2 = make_payload("lumen", "MMIC-7", supersedes=v1["id"], materials=[{**GA_LINE, "mass_g": 0.5}])
+    response = post(client, supplier, sign(supplier, v2))
+    assert response.status_code == 201
+    assert response.get_json()["supersedes"] == v1["id"]
+    old = client.get(f"/api/v1/declarations/{v1['id']}", headers=oem.headers).get_json()
+    assert old["superseded_by"] == v2["id"] and old["is_current"] is False
+    outgoing = client.get("/api/v1/requests?box=outgoing", headers=oem.headers).get_json()["items"]
+    assert outgoing[0]["declaration_id"] == v2["id"]
+    # Superseding an old version is no longer possible.
+    v3 = make_payload("lumen", "MMIC-7", supersedes=v1["id"])
+    assert_rejected(post(client, supplier, sign(supplier, v3)), 422)
+
+
+def test_supersedes_may_not_name_another_issuers_declaration(client, make_org, make_payload, sign):
+    lumen, tatra = make_org("lumen"), make_org("tatra")
+    theirs = make_payload("tatra", "MMIC-7")
+    assert post(client, tatra, sign(tatra, theirs)).status_code == 201
+    mine = make_payload("lumen", "MMIC-7", supersedes=theirs["id"])
+    assert_rejected(post(client, lumen, sign(lumen, mine)), 422)
+
+
+def test_url_safe_unpadded_base64_envelopes_are_accepted(client, make_org, make_payload):
+    supplier = make_org("lumen")
+    envelope = _envelope_dict(supplier, make_payload("lumen"))
+    for field in ("payload",):
+        envelope[field] = base64.urlsafe_b64encode(base64.b64decode(envelope[field])).decode().rstrip("=")
+    sig = envelope["signatures"][0]
+    sig["sig"] = base64.urlsafe_b64encode(base64.b64decode(sig["sig"])).decode().rstrip("=")
+    assert post(client, supplier, json.dumps(envelope).encode()).status_code == 201
+
+
+def test_a_component_may_name_the_issuer_itself(client, make_org, make_payload, sign):
+    supplier = make_org("lumen")
+    payload = make_payload(
+        "lumen", "TRM", components=[{"part_number": "MMIC-7", "supplier": "lumen", "quantity": 4}]
+    )
+    assert post(client, supplier, sign(supplier, payload)).status_code == 201

@@ -1,0 +1,121 @@
+"""Disclosure requests over the API: create, list with filters and cursors, decline."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+
+def ask(client, requester, supplier="lumen", part="P-1", **extra):
+    return client.post(
+        "/api/v1/requests",
+        json={"supplier": supplier, "part_number": part, **extra},
+        headers=requester.headers,
+    )
+
+
+def test_a_request_reads_as_designed(client, make_org):
+    oem, _ = make_org("oem"), make_org("lumen")
+    due = (date.today() + timedelta(days=30)).isoformat()
+    response = ask(client, oem, program="ZEEHAVIK", due_date=due, message="Please declare")
+    assert response.status_code == 201
+    body = response.get_json()
+    assert {
+        k: body[k]
+        for k in (
+            "requester",
+            "supplier",
+            "part_number",
+            "program",
+            "status",
+            "due_date",
+            "parent_id",
+            "declaration_id",
+        )
+    } == {
+        "requester": "oem",
+        "supplier": "lumen",
+        "part_number": "P-1",
+        "program": "ZEEHAVIK",
+        "status": "open",
+        "due_date": due,
+        "parent_id": None,
+        "declaration_id": None,
+    }
+    assert body["id"] and body["created_at"]
+
+
+def test_incoming_and_outgoing_boxes_and_the_status_filter(client, make_org):
+    oem, lumen = make_org("oem"), make_org("lumen")
+    first = ask(client, oem, part="P-1").get_json()
+    ask(client, oem, part="P-2")
+    client.post(f"/api/v1/requests/{first['id']}/decline", json={"reason": "no"}, headers=lumen.headers)
+    incoming = client.get("/api/v1/requests?box=incoming", headers=lumen.headers).get_json()
+    assert sorted(r["part_number"] for r in incoming["items"]) == ["P-1", "P-2"] and incoming["next"] is None
+    declined = client.get("/api/v1/requests?box=incoming&status=declined", headers=lumen.headers).get_json()
+    assert [r["part_number"] for r in declined["items"]] == ["P-1"]
+    assert client.get("/api/v1/requests?box=outgoing", headers=lumen.headers).get_json()["items"] == []
+    assert len(client.get("/api/v1/requests?box=outgoing", headers=oem.headers).get_json()["items"]) == 2
+
+
+def test_lists_page_with_a_cursor_without_losing_or_repeating_items(client, make_org, session_factory):
+    from tiertrace.disclosure import services
+
+    oem, lumen = make_org("oem"), make_org("lumen")
+    for i in range(7):
+        assert ask(client, oem, part=f"P-{i}").status_code == 201
+    original, services.PAGE_SIZE = services.PAGE_SIZE, 3
+    try:
+        seen, cursor = [], None
+        while True:
+            url = "/api/v1/requests?box=incoming" + (f"&cursor={cursor}" if cursor else "")
+            page = client.get(url, headers=lumen.headers).get_json()
+            seen += [r["part_number"] for r in page["items"]]
+            cursor = page["next"]
+            if cursor is None:
+                break
+    finally:
+        services.PAGE_SIZE = original
+    assert sorted(seen) == [f"P-{i}" for i in range(7)] and len(seen) == 7
+
+
+def test_bad_list_parameters_are_422(client, make_org):
+    oem = make_org("oem")
+    assert client.get("/api/v1/requests?box=sideways", headers=oem.headers).status_code == 422
+    assert client.get("/api/v1/requests?box=incoming&status=lost", headers=oem.headers).status_code == 422
+    assert client.get("/api/v1/requests?box=incoming&cursor=%%%", headers=oem.headers).status_code == 422
+
+
+def test_declining_needs_a_reason_and_answers_the_request(client, make_org):
+    oem, lumen = make_org("oem"), make_org("lumen")
+    request = ask(client, oem).get_json()
+    empty = client.post(
+        f"/api/v1/requests/{request['id']}/decline", json={"reason": ""}, headers=lumen.headers
+    )
+    assert empty.status_code == 422 and "reason" in empty.get_json()["error"]["details"]
+    done = client.post(
+        f"/api/v1/requests/{request['id']}/decline",
+        json={"reason": "export controlled"},
+        headers=lumen.headers,
+    )
+    assert done.status_code == 200 and done.get_json()["status"] == "declined"
+
+
+def test_asking_an_unknown_supplier_or_with_a_past_due_date_is_422_and_stores_nothing(client, make_org):
+    oem, _ = make_org("oem"), make_org("lumen")
+    assert ask(client, oem, supplier="ghost").status_code == 422
+    assert ask(client, oem, due_date="2001-01-01").status_code == 422
+    assert client.get("/api/v1/requests?box=outgoing", headers=oem.headers).get_json()["items"] == []
+
+
+def test_the_same_pending_question_twice_is_a_conflict(client, make_org):
+    oem, _ = make_org("oem"), make_org("lumen")
+    first = ask(client, oem)
+    again = ask(client, oem)
+    assert (first.status_code, again.status_code) == (201, 409)
+    assert again.get_json()["error"]["details"]["id"] == first.get_json()["id"]
+
+
+def test_unknown_fields_in_a_body_are_422(client, make_org):
+    oem, _ = make_org("oem"), make_org("lumen")
+    response = ask(client, oem, colour="red")
+    assert response.status_code == 422 and "colour" in response.get_json()["error"]["details"]

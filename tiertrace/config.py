@@ -1,0 +1,66 @@
+"""Configuration from TIERTRACE_* environment variables; the defaults give the embedded mode."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the processes read from the environment, resolved once."""
+
+    data_dir: Path
+    database_url: str
+    amqp_url: str | None
+    secret_key: str
+    #: A forwarded request is due this many days before the request it was forwarded from.
+    tier_margin_days: int = 7
+    #: Due date of a request that names none and has no parent to inherit from.
+    default_due_days: int = 42
+    #: Days after its due date before an overdue request is escalated to the requester.
+    escalation_grace_days: int = 14
+    #: Prefix for bus names (exchange, queues), so several deployments or test runs share one broker.
+    bus_prefix: str = ""
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker is configured: the bus runs in-process."""
+        return not self.amqp_url
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read TIERTRACE_* variables; create the data folder and a persistent secret key when needed."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("TIERTRACE_DATA_DIR", "tiertrace-data")).resolve()
+        database_url = env.get("TIERTRACE_DATABASE_URL") or ""
+        secret_key = env.get("TIERTRACE_SECRET_KEY") or ""
+        if not database_url or not secret_key:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        if not database_url:
+            database_url = f"sqlite:///{data_dir / 'tiertrace.sqlite3'}"
+        if not secret_key:
+            secret_key = _persistent_secret(data_dir / "secret_key")
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            amqp_url=env.get("TIERTRACE_AMQP_URL") or None,
+            secret_key=secret_key,
+            tier_margin_days=int(env.get("TIERTRACE_TIER_MARGIN_DAYS", cls.tier_margin_days)),
+            default_due_days=int(env.get("TIERTRACE_DEFAULT_DUE_DAYS", cls.default_due_days)),
+            escalation_grace_days=int(env.get("TIERTRACE_ESCALATION_GRACE_DAYS", cls.escalation_grace_days)),
+            bus_prefix=env.get("TIERTRACE_BUS_PREFIX", ""),
+        )
+
+
+def _persistent_secret(path: Path) -> str:
+    # Sessions and CSRF tokens must survive a restart, so a generated key is kept beside the database.
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

@@ -1,0 +1,303 @@
+"""Accepting and reading signed declarations."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from schemas.declaration import DeclarationPayloadSchema, parse_issued_at
+from tiertrace import signing
+from tiertrace.db import utcnow
+from tiertrace.declarations.models import Declaration, DeclarationComponent
+from tiertrace.declarations.rules import disclosure_choice, reference_problems
+from tiertrace.disclosure.models import DisclosureRequest
+from tiertrace.errors import (
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RuleViolationError,
+    TiertraceError,
+)
+from tiertrace.organizations.models import Organization, SigningKey
+from tiertrace.outbox.services import record_event
+
+#: Envelopes larger than this are refused before they are parsed.
+MAX_ENVELOPE_BYTES = 1024 * 1024
+
+
+class EnvelopeTooLargeError(TiertraceError):
+    code = "too_large"
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A payload that passed every rule, with what the checks looked up."""
+
+    payload: dict[str, Any]
+    supplier_ids: dict[str, int]
+    previous: Declaration | None
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    declaration: Declaration
+    #: False when the same envelope bytes had been accepted before (the first answer is repeated).
+    created: bool
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> dict[str, str]:
+    """Marshmallow's nested error messages as {"materials.0.mass_g": "..."}."""
+    if isinstance(messages, dict):
+        flat: dict[str, str] = {}
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if key == "_schema":
+                path = prefix or "payload"
+            flat.update(flatten_messages(value, path))
+        return flat
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "payload": "; ".join(messages)}
+    return {prefix or "payload": str(messages)}
+
+
+def submit_declaration(
+    session: Session, organization: Organization, envelope: bytes, *, now: datetime | None = None
+) -> SubmitResult:
+    """Verify and store a DSSE envelope filed by `organization`, in DESIGN.md's order of checks.
+
+    Nothing is stored unless every check passes. On success it flushes the Declaration, its
+    components, marks the answered request, supersedes the previous version and records a
+    "declaration.accepted" outbox event. Raises EnvelopeTooLargeError (413), MalformedInputError
+    (400), RuleViolationError (422: payload type, signature, key, payload rules), ForbiddenError
+    (403: issuer is not the caller), ConflictError (409: same id with other bytes, version conflict).
+    """
+    now = now or utcnow()
+    if len(envelope) > MAX_ENVELOPE_BYTES:
+        raise EnvelopeTooLargeError(f"the envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
+    parsed = signing.parse_envelope(envelope)
+    if parsed.payload_type != signing.PAYLOAD_TYPE:
+        raise RuleViolationError(
+            f"payloadType must be {signing.PAYLOAD_TYPE!r}",
+            code="payload_type",
+            details={"payloadType": parsed.payload_type},
+        )
+    key = session.get(SigningKey, parsed.keyid)
+    if key is None or key.revoked_at is not None:
+        raise RuleViolationError(
+            "the envelope is signed with a key that is unknown or revoked; register the key first",
+            code="signature",
+            details={"keyid": parsed.keyid},
+        )
+    signing.verify_signature(parsed, key.public_key)
+
+    raw_payload = _decode_payload(parsed.payload)
+    issuer_slug = raw_payload.get("issuer")
+    issuer = session.get(Organization, key.organization_id)
+    assert issuer is not None  # a foreign key guarantees it
+    if issuer_slug != issuer.slug:
+        raise RuleViolationError(
+            "the signing key is not registered to the payload's issuer",
+            code="signature",
+            details={"keyid": parsed.keyid, "issuer": issuer_slug},
+        )
+    if issuer.id != organization.id:
+        raise ForbiddenError("the declaration's issuer is not the authenticated organisation")
+
+    declaration_id = raw_payload.get("id")
+    if isinstance(declaration_id, str):
+        existing = session.get(Declaration, declaration_id.lower())
+        if existing is not None:
+            if existing.envelope_sha256 == hashlib.sha256(envelope).hexdigest():
+                return SubmitResult(existing, created=False)
+            raise ConflictError(
+                "a declaration with this id exists with other contents; ids are unique forever",
+                details={"id": declaration_id},
+            )
+
+    checked = _check_payload(session, issuer, raw_payload)
+    declaration = _store(session, issuer, parsed.keyid, envelope, raw_payload, checked, now)
+    record_event(
+        session,
+        "declaration.accepted",
+        {"declaration_id": declaration.id, "supersedes_id": declaration.supersedes_id},
+    )
+    return SubmitResult(declaration, created=True)
+
+
+def _decode_payload(payload: bytes) -> dict[str, Any]:
+    try:
+        decoded = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RuleViolationError("the payload is not UTF-8 JSON", code="payload_invalid") from exc
+    if not isinstance(decoded, dict):
+        raise RuleViolationError("the payload must be a JSON object", code="payload_invalid")
+    return decoded
+
+
+def _check_payload(session: Session, issuer: Organization, raw: dict[str, Any]) -> _Checked:
+    try:
+        payload: dict[str, Any] = DeclarationPayloadSchema().load(raw)
+    except ValidationError as exc:
+        raise RuleViolationError(
+            "the payload breaks the declaration rules",
+            code="payload_invalid",
+            details=flatten_messages(exc.messages),
+        ) from exc
+    problems = reference_problems(payload)
+    slugs = {c["supplier"] for c in payload["components"] if c["supplier"] is not None}
+    known: dict[str, int] = {}
+    if slugs:
+        rows = session.execute(select(Organization.slug, Organization.id).where(Organization.slug.in_(slugs)))
+        known = {slug: org_id for slug, org_id in rows}
+    for i, component in enumerate(payload["components"]):
+        if component["supplier"] is not None and component["supplier"] not in known:
+            problems[f"components.{i}.supplier"] = (
+                f"{component['supplier']!r} is not a registered organisation; use null and "
+                "supplier_name/supplier_country for a supplier that is not on the portal yet"
+            )
+    if problems:
+        raise RuleViolationError(
+            "the payload breaks the declaration rules", code="payload_invalid", details=problems
+        )
+
+    part_number = payload["part"]["number"]
+    if payload["in_response_to"] is not None:
+        request = session.get(DisclosureRequest, payload["in_response_to"])
+        if request is None or request.supplier_id != issuer.id or request.part_number != part_number:
+            raise RuleViolationError(
+                "in_response_to must name a request addressed to the issuer for the same part number",
+                code="payload_invalid",
+                details={"in_response_to": payload["in_response_to"]},
+            )
+
+    current = session.scalar(
+        select(Declaration).where(
+            Declaration.issuer_id == issuer.id,
+            Declaration.part_number == part_number,
+            Declaration.is_current.is_(True),
+        )
+    )
+    supersedes = payload["supersedes"]
+    if supersedes is None and current is not None:
+        raise ConflictError(
+            f"part {part_number!r} already has a current declaration; name it in 'supersedes'",
+            details={"current": current.id},
+        )
+    if supersedes is not None and (current is None or current.id != supersedes.lower()):
+        raise RuleViolationError(
+            "supersedes may only name the issuer's own current declaration of the same part",
+            code="payload_invalid",
+            details={"supersedes": supersedes},
+        )
+    return _Checked(payload, known, current)
+
+
+def _store(
+    session: Session,
+    issuer: Organization,
+    keyid: str,
+    envelope: bytes,
+    raw: dict[str, Any],
+    checked: _Checked,
+    now: datetime,
+) -> Declaration:
+    payload = checked.payload
+    declaration_id = str(payload["id"])
+    previous = checked.previous
+    if previous is not None:
+        previous.is_current = False
+        previous.superseded_by_id = declaration_id
+        # The partial unique index allows one current version per part: retire the old one first.
+        session.flush()
+    declaration = Declaration(
+        id=declaration_id,
+        issuer_id=issuer.id,
+        keyid=keyid,
+        part_number=payload["part"]["number"],
+        part_name=payload["part"]["name"],
+        program=payload["program"],
+        in_response_to=payload["in_response_to"],
+        supersedes_id=previous.id if previous is not None else None,
+        is_current=True,
+        envelope=envelope,
+        envelope_sha256=hashlib.sha256(envelope).hexdigest(),
+        payload=raw,
+        issued_at=parse_issued_at(payload["issued_at"]),
+        accepted_at=now,
+    )
+    session.add(declaration)
+    session.flush()
+    for position, component in enumerate(payload["components"]):
+        session.add(
+            DeclarationComponent(
+                declaration_id=declaration_id,
+                position=position,
+                part_number=component["part_number"],
+                supplier_id=checked.supplier_ids.get(component["supplier"]),
+                quantity=component["quantity"],
+                request_disclosure=component["request_disclosure"],
+                disclose_to=disclosure_choice(component),
+            )
+        )
+    if previous is not None:
+        # The new version answers every request the old one answered.
+        for request in session.scalars(
+            select(DisclosureRequest).where(DisclosureRequest.declaration_id == previous.id)
+        ):
+            request.declaration_id = declaration_id
+    if payload["in_response_to"] is not None:
+        request = session.get(DisclosureRequest, payload["in_response_to"])
+        assert request is not None
+        request.status = "answered"
+        request.declaration_id = declaration_id
+        request.answered_at = now
+    session.flush()
+    return declaration
+
+
+def version_ids(session: Session, declaration: Declaration) -> list[str]:
+    """Ids of every version of the declaration's part line (older and newer), oldest first."""
+    ids = [declaration.id]
+    older = declaration.supersedes_id
+    while older is not None:
+        ids.insert(0, older)
+        older = session.scalar(select(Declaration.supersedes_id).where(Declaration.id == older))
+    newer = declaration.superseded_by_id
+    while newer is not None:
+        ids.append(newer)
+        newer = session.scalar(select(Declaration.superseded_by_id).where(Declaration.id == newer))
+    return ids
+
+
+def customer_ids(session: Session, declaration: Declaration) -> set[int]:
+    """Organisations whose requests the declaration (or another version of it) answers or was linked to."""
+    ids = version_ids(session, declaration)
+    return set(
+        session.scalars(
+            select(DisclosureRequest.requester_id).where(DisclosureRequest.declaration_id.in_(ids))
+        )
+    )
+
+
+def can_read(session: Session, viewer: Organization, declaration: Declaration) -> bool:
+    """Whether `viewer` may read `declaration`: its issuer, its customers and the authority."""
+    if viewer.kind == "authority" or viewer.id == declaration.issuer_id:
+        return True
+    if viewer.kind != "company":
+        return False
+    return viewer.id in customer_ids(session, declaration)
+
+
+def require_readable_declaration(session: Session, viewer: Organization, declaration_id: str) -> Declaration:
+    """The declaration if `viewer` may read it. Raises NotFoundError otherwise (no existence leak)."""
+    declaration = session.get(Declaration, declaration_id.lower()) if declaration_id else None
+    if declaration is None or not can_read(session, viewer, declaration):
+        raise NotFoundError("no such declaration")
+    return declaration

@@ -1,0 +1,64 @@
+"""Disclosure requests (one organisation asks a supplier about a part) and notifications."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from tiertrace.db import Base, new_id, utcnow
+from tiertrace.organizations.models import Organization
+
+REQUEST_STATUSES = ("open", "answered", "declined", "overdue")
+
+
+class DisclosureRequest(Base):
+    __tablename__ = "disclosure_requests"
+    __table_args__ = (
+        Index("ix_disclosure_requests_supplier_status", "supplier_id", "status"),
+        Index("ix_disclosure_requests_requester_status", "requester_id", "status"),
+        Index("ix_disclosure_requests_lookup", "requester_id", "supplier_id", "part_number"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    part_number: Mapped[str] = mapped_column(String(100))
+    program: Mapped[str | None] = mapped_column(String(100), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    due_date: Mapped[date | None]
+    message: Mapped[str | None] = mapped_column(Text)
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("disclosure_requests.id"), index=True)
+    #: The declaration that answers the request (the current version once superseded).
+    declaration_id: Mapped[str | None] = mapped_column(ForeignKey("declarations.id"), index=True)
+    #: The declaration whose component caused this request (None for a request made by hand).
+    source_declaration_id: Mapped[str | None] = mapped_column(ForeignKey("declarations.id"), index=True)
+    decline_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None]
+    overdue_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+
+    requester: Mapped[Organization] = relationship(foreign_keys=[requester_id], lazy="joined")
+    supplier: Mapped[Organization] = relationship(foreign_keys=[supplier_id], lazy="joined")
+
+
+class Notification(Base):
+    """Something an organisation should learn of (a new incoming request, a reminder, an escalation)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_organization_created", "organization_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    request_id: Mapped[str | None] = mapped_column(ForeignKey("disclosure_requests.id"))
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: Webhook delivery: when it succeeded, how often it was tried, when to try next.
+    delivered_at: Mapped[datetime | None]
+    delivery_attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]

@@ -1,0 +1,183 @@
+"""Disclosure requests: asking a supplier about a part, listing, declining."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from tiertrace.db import utcnow
+from tiertrace.disclosure.models import REQUEST_STATUSES, DisclosureRequest
+from tiertrace.errors import ConflictError, ForbiddenError, NotFoundError, RuleViolationError
+from tiertrace.organizations.models import Organization
+from tiertrace.organizations.services import get_organization
+from tiertrace.outbox.services import record_event
+
+PAGE_SIZE = 100
+
+
+def create_request(
+    session: Session,
+    requester: Organization,
+    *,
+    supplier_slug: str,
+    part_number: str,
+    program: str | None = None,
+    due_date: date | None = None,
+    message: str | None = None,
+    default_due_days: int = 42,
+    now: datetime | None = None,
+) -> DisclosureRequest:
+    """Ask `supplier_slug` which critical raw materials `part_number` contains, and from where.
+
+    Flushes the request and records a "request.created" outbox event. Raises ForbiddenError when the
+    requester is not a company, RuleViolationError for an unknown supplier, a due date in the past or
+    an empty part number, ConflictError when the same open question is already pending.
+    """
+    now = now or utcnow()
+    if requester.kind != "company":
+        raise ForbiddenError("only companies send disclosure requests")
+    problems: dict[str, str] = {}
+    supplier = get_organization(session, supplier_slug) if isinstance(supplier_slug, str) else None
+    if supplier is None or supplier.kind != "company":
+        problems["supplier"] = f"{supplier_slug!r} is not a registered company"
+    elif supplier.id == requester.id:
+        problems["supplier"] = "an organisation cannot send a request to itself"
+    if not part_number or not part_number.strip():
+        problems["part_number"] = "required"
+    if due_date is not None and due_date < now.date():
+        problems["due_date"] = "must not be in the past"
+    if problems:
+        raise RuleViolationError("the request is not valid", details=problems)
+    assert supplier is not None
+    pending = session.scalar(
+        select(DisclosureRequest.id).where(
+            DisclosureRequest.requester_id == requester.id,
+            DisclosureRequest.supplier_id == supplier.id,
+            DisclosureRequest.part_number == part_number,
+            DisclosureRequest.parent_id.is_(None),
+            DisclosureRequest.status.in_(("open", "overdue")),
+        )
+    )
+    if pending is not None:
+        raise ConflictError(
+            "the same question is already pending with this supplier", details={"id": pending}
+        )
+    request = DisclosureRequest(
+        requester_id=requester.id,
+        supplier_id=supplier.id,
+        part_number=part_number,
+        program=program,
+        status="open",
+        due_date=due_date or (now.date() + timedelta(days=default_due_days)),
+        message=message,
+        created_at=now,
+    )
+    session.add(request)
+    session.flush()
+    record_event(session, "request.created", {"request_id": request.id})
+    return request
+
+
+def decline_request(
+    session: Session, supplier: Organization, request_id: str, reason: str, *, now: datetime | None = None
+) -> DisclosureRequest:
+    """The supplier declines to answer, with a reason.
+
+    Flushes and records "request.declined". Declining twice returns the request unchanged. Raises
+    NotFoundError when the request is not addressed to `supplier`, RuleViolationError for an empty
+    reason, ConflictError when the request was answered already.
+    """
+    request = session.get(DisclosureRequest, request_id)
+    if request is None or request.supplier_id != supplier.id:
+        raise NotFoundError("no such request")
+    if not isinstance(reason, str) or not reason.strip():
+        raise RuleViolationError("a reason is required", details={"reason": "must be non-empty text"})
+    if request.status == "declined":
+        return request
+    if request.status == "answered":
+        raise ConflictError(
+            "the request was answered already", details={"declaration_id": request.declaration_id}
+        )
+    request.status = "declined"
+    request.decline_reason = reason.strip()
+    request.answered_at = now or utcnow()
+    session.flush()
+    record_event(session, "request.declined", {"request_id": request.id})
+    return request
+
+
+def require_visible_request(session: Session, viewer: Organization, request_id: str) -> DisclosureRequest:
+    """A request to or from `viewer` (the authority sees all). Raises NotFoundError otherwise."""
+    request = session.get(DisclosureRequest, request_id)
+    if request is None or not (
+        viewer.kind == "authority" or viewer.id in (request.requester_id, request.supplier_id)
+    ):
+        raise NotFoundError("no such request")
+    return request
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[DisclosureRequest]
+    next: str | None
+
+
+def list_requests(
+    session: Session,
+    viewer: Organization,
+    *,
+    box: str,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int = PAGE_SIZE,
+) -> Page:
+    """Requests to (`box="incoming"`) or from (`"outgoing"`) the viewer, newest first, a page at a time.
+
+    Raises RuleViolationError for an unknown box, status or cursor.
+    """
+    problems = {}
+    if box not in ("incoming", "outgoing"):
+        problems["box"] = "incoming or outgoing"
+    if status is not None and status not in REQUEST_STATUSES:
+        problems["status"] = f"one of {', '.join(REQUEST_STATUSES)}"
+    if problems:
+        raise RuleViolationError("bad list parameters", details=problems)
+    column = DisclosureRequest.supplier_id if box == "incoming" else DisclosureRequest.requester_id
+    query = select(DisclosureRequest).where(column == viewer.id)
+    if status is not None:
+        query = query.where(DisclosureRequest.status == status)
+    if cursor:
+        created_at, request_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                DisclosureRequest.created_at < created_at,
+                and_(DisclosureRequest.created_at == created_at, DisclosureRequest.id < request_id),
+            )
+        )
+    rows = list(
+        session.scalars(
+            query.order_by(DisclosureRequest.created_at.desc(), DisclosureRequest.id.desc()).limit(limit + 1)
+        )
+    )
+    items, more = rows[:limit], len(rows) > limit
+    return Page(items, _encode_cursor(items[-1]) if more else None)
+
+
+def _encode_cursor(request: DisclosureRequest) -> str:
+    raw = json.dumps([request.created_at.isoformat(), request.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, request_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(created_at), str(request_id)
+    except (ValueError, TypeError) as exc:
+        raise RuleViolationError(
+            "bad cursor", details={"cursor": "use the 'next' value of a list answer"}
+        ) from exc
