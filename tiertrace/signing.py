@@ -89,8 +89,8 @@ def decode_b64(text: str) -> bytes:
         data = base64.b64decode(body + "=" * (-len(body) % 4), altchars=altchars, validate=True)
     except binascii.Error as exc:  # unreachable after the checks above; kept so no binascii error escapes
         raise MalformedInputError(f"not base64: {exc}") from exc
-    # Python ignores set bits after the last whole byte ("QR==" decodes like "QQ=="). Rejecting them keeps one
-    # spelling per value in each alphabet, so an envelope cannot be re-spelt without the change showing.
+    # Python ignores set bits after the last whole byte ("QR==" decodes like "QQ=="). Rejecting them leaves
+    # only the four spellings DSSE allows (two alphabets, padded or not), not endless variants of one value.
     canonical = base64.b64encode(data).rstrip(b"=").decode("ascii")
     if altchars:
         canonical = canonical.translate(str.maketrans("+/", "-_"))

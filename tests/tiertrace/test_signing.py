@@ -221,7 +221,9 @@ def test_verify_envelope_refuses_another_payload_type_with_its_own_code():
 
 def test_a_public_key_read_back_from_a_database_as_memoryview_verifies():
     envelope = signing.sign_payload(VECTOR_PAYLOAD, VECTOR_KEY)
-    assert signing.verify_envelope(envelope, memoryview(VECTOR_PUBLIC)) == VECTOR_PAYLOAD  # type: ignore[arg-type]
+    from_database = memoryview(VECTOR_PUBLIC)
+    payload = signing.verify_envelope(envelope, from_database)  # type: ignore[arg-type]  (a driver's type)
+    assert payload == VECTOR_PAYLOAD
 
 
 def test_verifying_with_a_public_key_that_is_not_32_bytes_is_malformed_input():
@@ -351,7 +353,7 @@ def test_keyid_for_refuses_a_key_that_is_not_32_raw_bytes():
     with pytest.raises(MalformedInputError):
         signing.keyid_for(bytes(31))
     with pytest.raises(MalformedInputError):
-        signing.keyid_for("A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=")  # type: ignore[arg-type]  (a b64 str)
+        signing.keyid_for(VECTOR["public_key_b64"])  # type: ignore[arg-type]  (the mistake under test)
 
 
 def test_private_key_from_seed_refuses_a_seed_that_is_not_32_bytes():

@@ -28,6 +28,9 @@ from tiertrace.errors import (
 from tiertrace.organizations.models import Organization, SigningKey
 from tiertrace.outbox.services import record_event
 
+#: Schemas are stateless once built, and building one per request is a large part of its cost.
+_PAYLOAD_SCHEMA = DeclarationPayloadSchema()
+
 #: Envelopes larger than this are refused before they are parsed.
 MAX_ENVELOPE_BYTES = 1024 * 1024
 
@@ -143,7 +146,7 @@ def _decode_payload(payload: bytes) -> dict[str, Any]:
 
 def _check_payload(session: Session, issuer: Organization, raw: dict[str, Any]) -> _Checked:
     try:
-        payload: dict[str, Any] = DeclarationPayloadSchema().load(raw)
+        payload: dict[str, Any] = _PAYLOAD_SCHEMA.load(raw)
     except ValidationError as exc:
         raise RuleViolationError(
             "the payload breaks the declaration rules",
@@ -233,7 +236,6 @@ def _store(
         accepted_at=now,
     )
     session.add(declaration)
-    session.flush()
     for position, component in enumerate(payload["components"]):
         session.add(
             DeclarationComponent(
