@@ -1,0 +1,94 @@
+"""Shared benchmark helpers: a throw-away database, a portal server process, percentiles."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+PG_ADMIN_URL = os.environ.get("TIERTRACE_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def summary_ms(values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return f"p50 {statistics.median(ms):.2f} ms, p99 {percentile(ms, 99):.2f} ms, max {max(ms):.2f} ms"
+
+
+@contextlib.contextmanager
+def database(kind: str) -> Iterator[str | None]:
+    """A fresh database URL of `kind` ("sqlite" or "postgresql"), dropped afterwards; None if unavailable."""
+    if kind == "sqlite":
+        with tempfile.TemporaryDirectory() as folder:
+            yield f"sqlite:///{Path(folder) / 'bench.sqlite3'}"
+        return
+    admin = create_engine(
+        "postgresql+psycopg://" + PG_ADMIN_URL.removeprefix("postgresql://"), isolation_level="AUTOCOMMIT"
+    )
+    name = f"tiertrace_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server: say so and skip that half of the benchmark
+        print(f"(PostgreSQL not reachable at {PG_ADMIN_URL}: {exc.__class__.__name__}; skipped)")
+        yield None
+        return
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def portal_server(database_url: str, data_dir: str, *, threads: int = 8) -> Iterator[str]:
+    """`tiertrace serve` in a subprocess (one gunicorn worker process); yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "TIERTRACE_DATABASE_URL": database_url, "TIERTRACE_DATA_DIR": data_dir}
+    env.pop("TIERTRACE_AMQP_URL", None)
+    tiertrace = Path(sys.executable).parent / "tiertrace"
+    process = subprocess.Popen(
+        [str(tiertrace), "serve", "--port", str(port), "--workers", "1", "--threads", str(threads)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=1).read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "the portal did not start:\n" + process.stderr.read().decode()
+                    ) from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(30)

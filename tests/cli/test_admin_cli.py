@@ -1,0 +1,73 @@
+"""`tiertrace db upgrade` and `tiertrace org create`."""
+
+from __future__ import annotations
+
+import re
+
+from click.testing import CliRunner
+from sqlalchemy import inspect, select
+
+from cli.main import main
+from tiertrace.db import make_engine, make_session_factory
+from tiertrace.organizations.models import Organization
+from tiertrace.organizations.services import authenticate_token
+
+
+def env_for(tmp_path):
+    return {
+        "TIERTRACE_DATA_DIR": str(tmp_path),
+        "TIERTRACE_DATABASE_URL": f"sqlite:///{tmp_path / 't.sqlite3'}",
+    }
+
+
+def test_db_upgrade_creates_the_schema_and_is_safe_to_repeat(tmp_path):
+    runner = CliRunner()
+    env = env_for(tmp_path)
+    for _ in range(2):
+        result = runner.invoke(main, ["db", "upgrade"], env=env)
+        assert result.exit_code == 0, result.output
+    engine = make_engine(env["TIERTRACE_DATABASE_URL"])
+    assert {"organizations", "declarations", "outbox_events"} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def test_org_create_prints_a_working_token_alone_on_the_last_stdout_line(tmp_path):
+    runner = CliRunner()
+    env = env_for(tmp_path)
+    assert runner.invoke(main, ["db", "upgrade"], env=env).exit_code == 0
+    result = runner.invoke(
+        main,
+        ["org", "create", "lumen", "--name", "Lumen GmbH", "--country", "DE", "--kind", "company"],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    token = result.stdout.rstrip("\n").splitlines()[-1]
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", token)
+    engine = make_engine(env["TIERTRACE_DATABASE_URL"])
+    with make_session_factory(engine)() as session:
+        assert authenticate_token(session, token).slug == "lumen"
+    engine.dispose()
+
+
+def test_org_create_explains_a_bad_country_and_stores_nothing(tmp_path):
+    runner = CliRunner()
+    env = env_for(tmp_path)
+    runner.invoke(main, ["db", "upgrade"], env=env)
+    result = runner.invoke(main, ["org", "create", "lumen", "--name", "Lumen", "--country", "XX"], env=env)
+    assert result.exit_code != 0
+    assert "country" in result.output and "ISO 3166-1" in result.output
+    engine = make_engine(env["TIERTRACE_DATABASE_URL"])
+    with make_session_factory(engine)() as session:
+        assert session.scalars(select(Organization)).all() == []
+    engine.dispose()
+
+
+def test_every_command_has_help():
+    runner = CliRunner()
+    top = runner.invoke(main, ["--help"])
+    assert top.exit_code == 0
+    commands = re.findall(r"^  ([a-z-]+)", top.output.split("Commands:")[1], flags=re.M)
+    assert {"db", "org", "serve", "keygen", "sign", "verify", "submit"} <= set(commands)
+    for command in commands:
+        result = runner.invoke(main, [command, "--help"])
+        assert result.exit_code == 0 and len(result.output) > 80, command
