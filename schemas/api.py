@@ -96,7 +96,13 @@ class DeclarationAcceptedSchema(Schema):
 
 
 class DeclarationSchema(DeclarationAcceptedSchema):
-    envelope = fields.Dict(metadata={"description": "the DSSE envelope exactly as filed"})
+    envelope = fields.Dict(
+        allow_none=True,
+        metadata={
+            "description": "the DSSE envelope exactly as filed; null for a customer when it names a "
+            "supplier disclosed to the authority only"
+        },
+    )
     payload = fields.Dict(metadata={"description": "the decoded payload"})
     superseded_by = fields.String(allow_none=True)
     is_current = fields.Boolean()

@@ -15,7 +15,7 @@ from tiertrace.declarations.models import Declaration
 from tiertrace.declarations.services import (
     MAX_ENVELOPE_BYTES,
     EnvelopeTooLargeError,
-    require_readable_declaration,
+    read_declaration,
     submit_declaration,
 )
 from tiertrace.organizations.models import Organization
@@ -68,15 +68,20 @@ def submit() -> Any:
 @blp.get("/<string:declaration_id>")
 @blp.response(200, DeclarationSchema)
 def show(declaration_id: str) -> dict[str, Any]:
-    """The envelope as filed and its decoded payload (issuer, its customers, the authority)."""
+    """The envelope as filed and its decoded payload (issuer, its customers, the authority).
+
+    A customer does not learn a component supplier the issuer disclosed to the authority only: that
+    supplier is blanked in the payload and the envelope, whose signed bytes name it, is withheld (null).
+    """
     session = db_session()
-    declaration = require_readable_declaration(session, current_organization(), declaration_id)
+    reading = read_declaration(session, current_organization(), declaration_id)
+    declaration = reading.declaration
     issuer = session.get(Organization, declaration.issuer_id)
     assert issuer is not None
     return {
         **accepted_body(declaration, issuer),
-        "envelope": json.loads(declaration.envelope),
-        "payload": declaration.payload,
+        "envelope": json.loads(declaration.envelope) if reading.envelope_shown else None,
+        "payload": reading.payload,
         "superseded_by": declaration.superseded_by_id,
         "is_current": declaration.is_current,
         "keyid": declaration.keyid,

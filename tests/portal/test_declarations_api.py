@@ -303,3 +303,47 @@ def test_a_component_may_name_the_issuer_itself(client, make_org, make_payload, 
         "lumen", "TRM", components=[{"part_number": "MMIC-7", "supplier": "lumen", "quantity": 4}]
     )
     assert post(client, supplier, sign(supplier, payload)).status_code == 201
+
+
+def test_a_customer_does_not_learn_a_supplier_disclosed_to_the_authority_only(
+    client, make_org, make_payload, sign
+):
+    oem, prime = make_org("oem"), make_org("prime")
+    make_org("sealed-maker", name="Sealed Maker Inc")
+    ministry = make_org("ministry", kind="authority")
+    request_id = client.post(
+        "/api/v1/requests", json={"supplier": "prime", "part_number": "VLS"}, headers=oem.headers
+    ).get_json()["id"]
+    payload = make_payload(
+        "prime",
+        "VLS",
+        in_response_to=request_id,
+        components=[
+            {
+                "part_number": "SEQ",
+                "supplier": "sealed-maker",
+                "quantity": 1,
+                "request_disclosure": True,
+                "disclose_supplier_to": ["authority"],
+            },
+            {
+                "part_number": "ACT",
+                "supplier": None,
+                "supplier_name": "Open Actuators",
+                "quantity": 2,
+                "disclose_supplier_to": ["requester"],
+            },
+        ],
+    )
+    assert post(client, prime, sign(prime, payload)).status_code == 201
+    seen_by_oem = client.get(f"/api/v1/declarations/{payload['id']}", headers=oem.headers)
+    assert seen_by_oem.status_code == 200
+    text = seen_by_oem.get_data(as_text=True)
+    assert "sealed-maker" not in text and "Sealed Maker" not in text
+    body = seen_by_oem.get_json()
+    assert body["envelope"] is None
+    assert body["payload"]["components"][0]["undisclosed"] is True
+    assert body["payload"]["components"][1]["supplier_name"] == "Open Actuators"
+    for reader in (prime, ministry):
+        full = client.get(f"/api/v1/declarations/{payload['id']}", headers=reader.headers).get_json()
+        assert full["payload"] == payload and full["envelope"] is not None

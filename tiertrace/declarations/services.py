@@ -250,10 +250,10 @@ def _store(
         )
     if previous is not None:
         # The new version answers every request the old one answered.
-        for request in session.scalars(
+        for answered in session.scalars(
             select(DisclosureRequest).where(DisclosureRequest.declaration_id == previous.id)
         ):
-            request.declaration_id = declaration_id
+            answered.declaration_id = declaration_id
     if payload["in_response_to"] is not None:
         request = session.get(DisclosureRequest, payload["in_response_to"])
         assert request is not None
@@ -303,3 +303,34 @@ def require_readable_declaration(session: Session, viewer: Organization, declara
     if declaration is None or not can_read(session, viewer, declaration):
         raise NotFoundError("no such declaration")
     return declaration
+
+
+@dataclass(frozen=True)
+class DeclarationReading:
+    """A declaration as one viewer may read it."""
+
+    declaration: Declaration
+    #: The decoded payload, with the suppliers the viewer may not learn blanked out.
+    payload: dict[str, Any]
+    #: False when the payload had to be redacted: the signed envelope would reveal what was blanked.
+    envelope_shown: bool
+
+
+def read_declaration(session: Session, viewer: Organization, declaration_id: str) -> DeclarationReading:
+    """The declaration as `viewer` may read it. Raises NotFoundError like require_readable_declaration.
+
+    The issuer and the authority read everything. A customer reads the payload, except the identity of
+    a component supplier the issuer disclosed to the authority only (DESIGN's "disclose_supplier_to");
+    such a payload is redacted and the envelope withheld, since the signed bytes cannot be redacted.
+    """
+    declaration = require_readable_declaration(session, viewer, declaration_id)
+    if viewer.kind == "authority" or viewer.id == declaration.issuer_id:
+        return DeclarationReading(declaration, declaration.payload, envelope_shown=True)
+    payload = json.loads(json.dumps(declaration.payload))
+    redacted = False
+    for component in payload.get("components", []):
+        hidden = disclosure_choice(component) == "authority" and component.get("supplier") != viewer.slug
+        if hidden and (component.get("supplier") or component.get("supplier_name")):
+            component.update(supplier=None, supplier_name=None, supplier_country=None, undisclosed=True)
+            redacted = True
+    return DeclarationReading(declaration, payload, envelope_shown=not redacted)
