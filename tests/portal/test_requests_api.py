@@ -119,3 +119,24 @@ def test_unknown_fields_in_a_body_are_422(client, make_org):
     oem, _ = make_org("oem"), make_org("lumen")
     response = ask(client, oem, colour="red")
     assert response.status_code == 422 and "colour" in response.get_json()["error"]["details"]
+
+
+def test_one_answer_serves_every_customer_waiting_for_the_same_part(client, make_org, make_payload, sign):
+    first, second, lumen = make_org("oem-a"), make_org("oem-b"), make_org("lumen")
+    a = ask(client, first, part="MMIC-7").get_json()
+    b = ask(client, second, part="MMIC-7").get_json()
+    other = ask(client, second, part="OTHER").get_json()
+    payload = make_payload("lumen", "MMIC-7", in_response_to=a["id"])
+    assert (
+        client.post("/api/v1/declarations", data=sign(lumen, payload), headers=lumen.headers).status_code
+        == 201
+    )
+    for customer, request in ((first, a), (second, b)):
+        mine = client.get("/api/v1/requests?box=outgoing", headers=customer.headers).get_json()["items"]
+        status = {r["id"]: (r["status"], r["declaration_id"]) for r in mine}
+        assert status[request["id"]] == ("answered", payload["id"])
+        assert (
+            client.get(f"/api/v1/declarations/{payload['id']}", headers=customer.headers).status_code == 200
+        )
+    outgoing = client.get("/api/v1/requests?box=outgoing", headers=second.headers).get_json()["items"]
+    assert {r["id"]: r["status"] for r in outgoing}[other["id"]] == "open"

@@ -254,9 +254,23 @@ def _store(
             select(DisclosureRequest).where(DisclosureRequest.declaration_id == previous.id)
         ):
             answered.declaration_id = declaration_id
+    # One answer serves every customer: the request named in in_response_to and every other request
+    # still waiting for this part from this supplier are answered by the new declaration.
+    answered = {
+        request.id: request
+        for request in session.scalars(
+            select(DisclosureRequest).where(
+                DisclosureRequest.supplier_id == issuer.id,
+                DisclosureRequest.part_number == declaration.part_number,
+                DisclosureRequest.status.in_(("open", "overdue")),
+            )
+        )
+    }
     if payload["in_response_to"] is not None:
-        request = session.get(DisclosureRequest, payload["in_response_to"])
-        assert request is not None
+        named = session.get(DisclosureRequest, payload["in_response_to"])
+        assert named is not None  # checked in _check_payload
+        answered[named.id] = named
+    for request in answered.values():
         request.status = "answered"
         request.declaration_id = declaration_id
         request.answered_at = now
