@@ -250,10 +250,10 @@ def _store(
         )
     if previous is not None:
         # The new version answers every request the old one answered.
-        for answered in session.scalars(
+        for repointed in session.scalars(
             select(DisclosureRequest).where(DisclosureRequest.declaration_id == previous.id)
         ):
-            answered.declaration_id = declaration_id
+            repointed.declaration_id = declaration_id
     # One answer serves every customer: the request named in in_response_to and every other request
     # still waiting for this part from this supplier are answered by the new declaration.
     answered = {

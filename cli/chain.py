@@ -1,0 +1,241 @@
+"""`tiertrace chain`: a chain view from the database, printed as a tree with its rollup and coverage."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import click
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+
+from cli.main import main
+from tiertrace.audit.services import console_viewer
+from tiertrace.chains.merge import UNKNOWN
+from tiertrace.chains.services import DEFAULT_MAX_NODES, chain_view
+from tiertrace.config import Settings
+from tiertrace.db import make_engine, make_session_factory
+from tiertrace.errors import NotFoundError
+from tiertrace.organizations.models import Organization
+
+#: How a gap reads in the tree.
+GAP_LABELS = {
+    "open": "no answer yet (request open)",
+    "overdue": "no answer, request OVERDUE",
+    "declined": "supplier DECLINED",
+    "unknown_supplier": "supplier unknown",
+    "not_requested": "not requested",
+    "cycle": "CYCLE: re-enters a declaration above",
+}
+
+
+@main.command("chain")
+@click.argument("declaration_id")
+@click.option(
+    "--as",
+    "as_slug",
+    metavar="ORG_SLUG",
+    help="View as this organisation, with its redaction (default: the authority view of the operator's "
+    "console, audit-logged).",
+)
+@click.option("--depth", type=click.IntRange(min=0), help="Stop the tree at this tier (the root is tier 0).")
+@click.option(
+    "--max-nodes",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_NODES,
+    show_default=True,
+    help="List at most this many nodes.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the chain view as JSON (the API's response).")
+def chain(declaration_id: str, as_slug: str | None, depth: int | None, max_nodes: int, as_json: bool) -> None:
+    """Print the chain of DECLARATION_ID: the tree of suppliers, the rollup and the coverage.
+
+    Each line of the tree is a node: its tier, part number, quantity per unit of its parent, supplier
+    (or "undisclosed" where the viewer may not learn it) and its top three materials with the main
+    countries per stage. Gaps (open, overdue or declined requests, unknown suppliers, cycles) are
+    marked "GAP". Reads TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR.
+
+    \b
+    Examples:
+      tiertrace chain 3f0c9a52-0b7c-4c2d-9e3f-5a6b7c8d9e0f
+      tiertrace chain 3f0c9a52-0b7c-4c2d-9e3f-5a6b7c8d9e0f --as noordhaven --depth 2
+      tiertrace chain 3f0c9a52-0b7c-4c2d-9e3f-5a6b7c8d9e0f --json | jq .coverage
+    """
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            if as_slug:
+                viewer = session.scalar(select(Organization).where(Organization.slug == as_slug))
+                if viewer is None:
+                    raise click.BadParameter(f"no organisation {as_slug!r}", param_hint="--as")
+            else:
+                viewer = console_viewer()
+            try:
+                view = chain_view(
+                    session, declaration_id, viewer, max_nodes=max_nodes, depth=depth, via=f"cli:{_user()}"
+                )
+            except NotFoundError as exc:
+                raise click.ClickException(
+                    f"no chain {declaration_id!r}: no such declaration, or {viewer.slug!r} may not see it"
+                ) from exc
+            # Keeps the audit-log entry of an authority read (and rollups computed on the way).
+            session.commit()
+    except sa_exc.OperationalError as exc:
+        raise click.ClickException(
+            f"the database is not ready ({exc.orig}); run `tiertrace db upgrade` first"
+        ) from exc
+    finally:
+        engine.dispose()
+    if as_json:
+        click.echo(json.dumps(view, indent=2))
+        return
+    click.echo(render_view(view, viewer_slug=viewer.slug if as_slug else None))
+
+
+def render_view(view: Mapping[str, Any], *, viewer_slug: str | None = None) -> str:
+    """The chain view as text: a header, the tree, the rollup table and the coverage."""
+    nodes = view["nodes"]
+    root = nodes[0]
+    supplier = root["supplier"]
+    lines = [
+        f"Chain of {root['part_number']} — declared by {_supplier_text(supplier)}",
+        f"declaration {view['root']}; viewed as {viewer_slug or 'the authority (operator console)'}",
+    ]
+    if view.get("superseded_by"):
+        lines.append(f"SUPERSEDED by {view['superseded_by']}: these are the old version's contents")
+    lines.append("")
+    children: dict[str | None, list[Mapping[str, Any]]] = {}
+    for node in nodes:
+        children.setdefault(node["parent"], []).append(node)
+    lines.append(_node_text(root))
+    # Depth first for printing (the view lists breadth first); an explicit stack keeps deep chains safe.
+    stack: list[tuple[Mapping[str, Any], str, bool]] = [
+        (child, "", i == len(children.get(root["id"], [])) - 1)
+        for i, child in reversed(list(enumerate(children.get(root["id"], []))))
+    ]
+    while stack:
+        node, prefix, last = stack.pop()
+        lines.append(f"{prefix}{'└─ ' if last else '├─ '}{_node_text(node)}")
+        below = children.get(node["id"], [])
+        deeper = prefix + ("   " if last else "│  ")
+        stack.extend((child, deeper, i == len(below) - 1) for i, child in reversed(list(enumerate(below))))
+    if view["truncated"]:
+        lines.append(f"… truncated: {len(nodes)} nodes listed (see --depth and --max-nodes)")
+    lines.append("")
+    lines.extend(_rollup_table(view["rollup"], root["part_number"]))
+    lines.append("")
+    lines.extend(_coverage_text(view))
+    return "\n".join(lines)
+
+
+def _supplier_text(supplier: Mapping[str, Any] | None) -> str:
+    if supplier is None:
+        return "undisclosed supplier"
+    name = supplier.get("name") or "unnamed"
+    country = supplier.get("country") or "??"
+    if supplier.get("slug") is None:
+        return f"{name} ({country}, not on the portal)"
+    return f"{supplier['slug']} ({name}, {country})"
+
+
+def _node_text(node: Mapping[str, Any]) -> str:
+    part = node["part_number"] if node["part_number"] is not None else "(part withheld)"
+    head = f"[{node['tier']}] {part} ×{_grams(node['quantity'])}"
+    if node["kind"] == "gap":
+        who = (
+            ""
+            if node["supplier"] is None and not node["undisclosed"]
+            else f" · {_supplier_text(node['supplier'])}"
+        )
+        return f"{head} · GAP: {GAP_LABELS.get(node['gap'], node['gap'])}{who}"
+    text = f"{head} · {_supplier_text(node['supplier'])}"
+    materials = _top_materials(node["rollup"])
+    return f"{text} · {materials}" if materials else text
+
+
+def _top_materials(rollup: Mapping[str, Any], limit: int = 3) -> str:
+    top = sorted(rollup.items(), key=lambda item: (-item[1]["mass_g"], item[0]))[:limit]
+    parts = []
+    for material, figures in top:
+        stages = "; ".join(
+            f"{label} {_countries(figures[stage], figures['mass_g'], limit=2)}"
+            for stage, label in (("extraction", "ext"), ("processing", "proc"))
+        )
+        parts.append(f"{material} {_grams(figures['mass_g'])} g ({stages})")
+    more = len(rollup) - len(top)
+    return ", ".join(parts) + (f", +{more} more" if more > 0 else "")
+
+
+def _countries(countries: Mapping[str, float], mass: float, *, limit: int) -> str:
+    if mass <= 0:
+        return "-"
+    named = sorted(((c, g) for c, g in countries.items() if c != UNKNOWN and g > 0), key=lambda i: -i[1])
+    shown = [f"{country} {grams / mass:.0%}" for country, grams in named[:limit]]
+    if countries.get(UNKNOWN, 0.0) > 0:
+        shown.append(f"unknown {countries[UNKNOWN] / mass:.0%}")
+    return ", ".join(shown) or "-"
+
+
+def _rollup_table(rollup: Mapping[str, Any], part_number: str) -> list[str]:
+    if not rollup:
+        return [f"Rollup per unit of {part_number}: no material declared"]
+    rows = [("material", "mass (g)", "recycled (g)", "extraction", "processing")]
+    for material, figures in sorted(rollup.items(), key=lambda item: (-item[1]["mass_g"], item[0])):
+        rows.append(
+            (
+                material,
+                _grams(figures["mass_g"]),
+                _grams(figures["recycled_g"]),
+                _countries(figures["extraction"], figures["mass_g"], limit=3),
+                _countries(figures["processing"], figures["mass_g"], limit=3),
+            )
+        )
+    widths = [max(len(str(row[i])) for row in rows) for i in range(5)]
+    lines = [f"Rollup per unit of {part_number}:"]
+    for row in rows:
+        lines.append(
+            "  "
+            + "  ".join(
+                str(cell).rjust(widths[i]) if i in (1, 2) else str(cell).ljust(widths[i])
+                for i, cell in enumerate(row)
+            ).rstrip()
+        )
+    return lines
+
+
+def _coverage_text(view: Mapping[str, Any]) -> list[str]:
+    coverage = view["coverage"]
+    total, declared = coverage["components_total"], coverage["components_declared"]
+    # Rounded down: 11,110 of 11,111 must not read "100%".
+    share = f" ({math.floor(declared / total * 1000) / 10:g}%)" if total else ""
+    tier = coverage["max_tier"]
+    lines = [f"Coverage: {declared:,} of {total:,} components declared{share}; deepest tier: {tier}"]
+    for material, traced in sorted(coverage["traced"].items()):
+        lines.append(
+            f"  {material}: {traced['extraction']:.0%} of the mass traced to an extraction country, "
+            f"{traced['processing']:.0%} to a processing country"
+        )
+    gaps: dict[str, int] = {}
+    for node in view["nodes"]:
+        if node["gap"]:
+            gaps[node["gap"]] = gaps.get(node["gap"], 0) + 1
+    if gaps:
+        listed = ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in sorted(gaps.items()))
+        lines.append(f"  gaps{' among the nodes listed' if view['truncated'] else ''}: {listed}")
+    return lines
+
+
+def _grams(value: float) -> str:
+    return f"{value:g}"
+
+
+def _user() -> str:
+    # Who ran the tool goes into the audit log; a missing login name must not stop the read.
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

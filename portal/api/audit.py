@@ -1,0 +1,74 @@
+"""The ministry's audit: a programme's completeness and risk report (JSON, CSV, XLSX), the observatory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response
+from flask_smorest import Blueprint
+
+from portal.auth import require_kind
+from portal.db import db_session
+from schemas.api import ErrorSchema
+from schemas.audit import AuditQuerySchema, AuditReportSchema, ObservatorySchema, ProgramPageSchema
+from tiertrace.audit.exports import MEDIA_TYPES, export_report
+from tiertrace.audit.services import build_report, list_programs, observatory
+
+blp = Blueprint(
+    "audit",
+    __name__,
+    url_prefix="/api/v1",
+    description="The ministry's audit: completeness and risk per programme, the materials observatory",
+)
+
+
+@blp.get("/audit/programs")
+@blp.response(200, ProgramPageSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="The caller is not the authority")
+def programs() -> dict[str, Any]:
+    """Every programme with its completeness at a glance (authority only)."""
+    return {"items": list_programs(db_session(), require_kind("authority")), "next": None}
+
+
+@blp.get("/audit/programs/<path:program>")
+@blp.arguments(AuditQuerySchema, location="query")
+@blp.response(200, AuditReportSchema)
+@blp.doc(
+    responses={
+        "200": {
+            "description": "The report; with ?format=csv or ?format=xlsx, the same report as an attachment",
+            "content": {
+                MEDIA_TYPES["csv"]: {"schema": {"type": "string"}},
+                MEDIA_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    }
+)
+@blp.alt_response(403, schema=ErrorSchema, description="The caller is not the authority")
+@blp.alt_response(404, schema=ErrorSchema, description="No current declaration carries this programme")
+def report(query: dict[str, Any], program: str) -> Any:
+    """The completeness and risk report of a programme (authority only); every read is audit-logged."""
+    viewer = require_kind("authority")
+    session = db_session()
+    built = build_report(session, program, viewer, via=f"api:{query['format']}")
+    session.commit()
+    if query["format"] == "json":
+        return built
+    exported = export_report(built, query["format"])
+    return Response(
+        exported.content,
+        content_type=exported.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
+    )
+
+
+@blp.get("/observatory")
+@blp.response(200, ObservatorySchema)
+@blp.alt_response(403, schema=ErrorSchema, description="The caller is not the authority")
+def observatory_view() -> dict[str, Any]:
+    """Cross-programme figures per material and country, with no supplier identity (authority only)."""
+    viewer = require_kind("authority")
+    session = db_session()
+    figures = observatory(session, viewer)
+    session.commit()
+    return figures

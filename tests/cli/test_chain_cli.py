@@ -1,0 +1,150 @@
+"""`tiertrace chain DECLARATION_ID [--as SLUG] [--depth N] [--json]`, against the test database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from cli.main import main
+from tiertrace.audit.models import AuditLogEntry
+
+GALLIUM = {
+    "material": "Ga",
+    "mass_g": 0.25,
+    "extraction": [{"country": "CN", "share": 0.8}],
+    "processing": [{"country": "CN", "share": 0.98}],
+}
+
+
+@pytest.fixture
+def env(database_url, tmp_path):
+    return {
+        "TIERTRACE_DATABASE_URL": database_url,
+        "TIERTRACE_DATA_DIR": str(tmp_path),
+        "TIERTRACE_SECRET_KEY": "test-secret",
+    }
+
+
+@pytest.fixture
+def chain(make_org, make_payload, submit):
+    """A ship with 4 radar modules whose maker keeps its MMIC fab for the authority, and a declined casing."""
+    make_org("ministry", kind="authority")
+    oem = make_org("noordhaven", name="Noordhaven Naval Shipyards")
+    radar = make_org("helder-sensors", name="Helder Sensor Systems")
+    fab = make_org("lumen-compound", name="Lumen Compound Semiconductors", country="DE")
+    make_org("ijssel-casings", name="IJssel Casings")
+    submit(fab, make_payload("lumen-compound", "MMIC-7", materials=[GALLIUM]))
+    submit(
+        radar,
+        make_payload(
+            "helder-sensors",
+            "TRM-2040",
+            components=[{"part_number": "MMIC-7", "supplier": "lumen-compound", "quantity": 2}],
+        ),
+    )
+    components = [
+        {"part_number": "TRM-2040", "supplier": "helder-sensors", "quantity": 4},
+        {"part_number": "CASE-1", "supplier": "ijssel-casings", "quantity": 1, "request_disclosure": True},
+        {
+            "part_number": "FOIL-2",
+            "supplier": None,
+            "supplier_name": "Moselle Foil SA",
+            "supplier_country": "LU",
+            "quantity": 0.5,
+        },
+    ]
+    return submit(oem, make_payload("noordhaven", "ZEEHAVIK-1", program="ZEEHAVIK", components=components))
+
+
+def run(env, *args):
+    return CliRunner().invoke(main, ["chain", *args], env=env)
+
+
+def test_chain_prints_the_tree_with_box_drawing_suppliers_gaps_and_materials(env, chain):
+    result = run(env, chain.id)
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Chain of ZEEHAVIK-1 — declared by noordhaven (Noordhaven Naval Shipyards, NL)"
+    assert "viewed as the authority (operator console)" in lines[1]
+    tree = [line for line in lines if line.startswith(("[", "├", "└", "│", " "))]
+    assert tree[0].startswith("[0] ZEEHAVIK-1 ×1 · noordhaven")
+    assert tree[1].startswith("├─ [1] TRM-2040 ×4 · helder-sensors (Helder Sensor Systems, NL) · Ga 0.5 g")
+    assert tree[2].startswith(
+        "│  └─ [2] MMIC-7 ×2 · lumen-compound (Lumen Compound Semiconductors, DE) · Ga 0.25 g"
+    )
+    assert "(ext CN 80%, unknown 20%; proc CN 98%, unknown 2%)" in tree[2]
+    assert (
+        tree[3]
+        == "├─ [1] CASE-1 ×1 · GAP: no answer yet (request open) · ijssel-casings (IJssel Casings, NL)"
+    )
+    assert tree[4] == "└─ [1] FOIL-2 ×0.5 · GAP: supplier unknown · Moselle Foil SA (LU, not on the portal)"
+
+
+def test_chain_prints_the_rollup_table_and_the_coverage(env, chain):
+    result = run(env, chain.id)
+
+    out = result.stdout
+    assert "Rollup per unit of ZEEHAVIK-1:" in out
+    table = out.split("Rollup per unit of ZEEHAVIK-1:\n", 1)[1].splitlines()
+    assert table[0].split() == ["material", "mass", "(g)", "recycled", "(g)", "extraction", "processing"]
+    assert table[1].split() == ["Ga", "2", "0", "CN", "80%,", "unknown", "20%", "CN", "98%,", "unknown", "2%"]
+    assert "Coverage: 2 of 4 components declared (50%); deepest tier: 2" in out
+    assert "Ga: 80% of the mass traced to an extraction country, 98% to a processing country" in out
+    assert "gaps: 1 open, 1 unknown supplier" in out
+
+
+def test_as_shows_the_organisations_redacted_view(env, chain):
+    result = run(env, chain.id, "--as", "noordhaven")
+
+    assert result.exit_code == 0, result.output
+    assert "lumen-compound" not in result.stdout
+    assert "Lumen" not in result.stdout
+    assert "│  └─ [2] (part withheld) ×2 · undisclosed supplier · Ga 0.25 g" in result.stdout
+    assert "viewed as noordhaven" in result.stdout
+
+
+def test_an_organisation_that_may_not_see_the_chain_gets_a_clear_error(env, chain):
+    result = run(env, chain.id, "--as", "ijssel-casings")
+
+    assert result.exit_code == 1
+    assert "no such declaration, or 'ijssel-casings' may not see it" in result.stderr
+
+
+def test_an_unknown_organisation_is_a_usage_error(env, chain):
+    result = run(env, chain.id, "--as", "nobody")
+
+    assert result.exit_code == 2
+    assert "no organisation 'nobody'" in result.stderr
+
+
+def test_depth_cuts_the_tree_and_says_so(env, chain):
+    result = run(env, chain.id, "--depth", "1")
+
+    assert result.exit_code == 0, result.output
+    assert "[2]" not in result.stdout
+    assert "… truncated: 4 nodes listed" in result.stdout
+    assert "Coverage: 2 of 4 components declared" in result.stdout
+
+
+def test_json_prints_the_api_response(env, chain):
+    result = run(env, chain.id, "--json", "--max-nodes", "2")
+
+    assert result.exit_code == 0, result.output
+    view = json.loads(result.stdout)
+    assert view["root"] == chain.id
+    assert view["truncated"] is True
+    assert len(view["nodes"]) == 2
+    assert view["rollup"]["Ga"]["mass_g"] == 2
+
+
+def test_the_default_authority_view_is_audit_logged_with_who_ran_it(env, chain, session):
+    run(env, chain.id)
+    run(env, chain.id, "--as", "noordhaven")
+
+    entries = session.scalars(select(AuditLogEntry).where(AuditLogEntry.action == "chain.read")).all()
+    assert [(e.organization_id, e.subject) for e in entries] == [(None, chain.id)]
+    assert entries[0].details["via"].startswith("cli:")

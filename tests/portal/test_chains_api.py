@@ -1,0 +1,136 @@
+"""GET /api/v1/chains/{declaration_id}: the redacted chain view over HTTP."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from tiertrace.audit.models import AuditLogEntry
+
+GALLIUM = {
+    "material": "Ga",
+    "mass_g": 0.25,
+    "extraction": [{"country": "CN", "share": 0.8}],
+    "processing": [{"country": "CN", "share": 0.98}],
+}
+
+
+@pytest.fixture
+def chain(client, make_org, make_payload, sign):
+    """The OEM asked the radar maker, which keeps its MMIC fab for the authority only."""
+    members = {
+        "oem": make_org("noordhaven", name="Noordhaven Naval Shipyards"),
+        "radar": make_org("helder-sensors", name="Helder Sensor Systems"),
+        "fab": make_org("lumen-compound", name="Lumen Compound Semiconductors", country="DE"),
+        "stranger": make_org("elsewhere"),
+        "authority": make_org("ministry", kind="authority"),
+        "operator": make_org("operator", kind="operator"),
+    }
+    request = client.post(
+        "/api/v1/requests",
+        json={"supplier": "helder-sensors", "part_number": "TRM-2040"},
+        headers=members["oem"].headers,
+    ).get_json()
+    mmic = make_payload("lumen-compound", "MMIC-7", materials=[GALLIUM])
+    trm = make_payload(
+        "helder-sensors",
+        "TRM-2040",
+        in_response_to=request["id"],
+        components=[{"part_number": "MMIC-7", "supplier": "lumen-compound", "quantity": 2}],
+    )
+    root = make_payload(
+        "noordhaven",
+        "ZEEHAVIK-1",
+        components=[{"part_number": "TRM-2040", "supplier": "helder-sensors", "quantity": 4}],
+    )
+    for who, payload in (("fab", mmic), ("radar", trm), ("oem", root)):
+        answer = client.post(
+            "/api/v1/declarations", data=sign(members[who], payload), headers=members[who].headers
+        )
+        assert answer.status_code == 201, answer.get_json()
+    return {"members": members, "root": root["id"], "trm": trm["id"], "mmic": mmic["id"]}
+
+
+def get_chain(client, chain, who, declaration_id=None, query=""):
+    headers = chain["members"][who].headers if who else {}
+    return client.get(f"/api/v1/chains/{declaration_id or chain['root']}{query}", headers=headers)
+
+
+def test_the_root_issuer_gets_the_view_redacted_for_it(client, chain):
+    answer = get_chain(client, chain, "oem")
+
+    assert answer.status_code == 200
+    view = answer.get_json()
+    assert set(view) == {"root", "rollup", "coverage", "nodes", "truncated"}
+    assert view["rollup"]["Ga"] == {
+        "mass_g": 2.0,
+        "recycled_g": 0.0,
+        "extraction": {"CN": 1.6, "unknown": 0.4},
+        "processing": {"CN": 1.96, "unknown": 0.04},
+    }
+    assert [node["tier"] for node in view["nodes"]] == [0, 1, 2]
+    fab = view["nodes"][2]
+    assert (fab["undisclosed"], fab["supplier"], fab["declaration_id"], fab["part_number"]) == (
+        True,
+        None,
+        None,
+        None,
+    )
+    assert "lumen" not in answer.get_data(as_text=True).lower()
+    assert chain["mmic"] not in answer.get_data(as_text=True)
+
+
+def test_the_authority_sees_every_supplier_and_its_read_is_audit_logged(client, chain, session):
+    view = get_chain(client, chain, "authority").get_json()
+
+    assert view["nodes"][2]["supplier"]["slug"] == "lumen-compound"
+    entries = session.scalars(select(AuditLogEntry).where(AuditLogEntry.action == "chain.read")).all()
+    assert [(e.organization_id, e.subject, e.details["via"]) for e in entries] == [
+        (chain["members"]["authority"].organization.id, chain["root"], "api")
+    ]
+
+
+@pytest.mark.parametrize("who", ["stranger", "radar", "operator"])
+def test_those_who_may_not_see_the_root_get_404(client, chain, who):
+    answer = get_chain(client, chain, who)
+
+    assert answer.status_code == 404
+    assert answer.get_json()["error"]["code"] == "not_found"
+
+
+def test_an_unknown_declaration_is_404_and_a_missing_token_401(client, chain):
+    assert get_chain(client, chain, "authority", "00000000-0000-4000-8000-000000000000").status_code == 404
+    assert get_chain(client, chain, None).status_code == 401
+
+
+def test_max_nodes_and_depth_truncate_the_list_but_not_the_figures(client, chain):
+    cut = get_chain(client, chain, "authority", query="?max_nodes=2").get_json()
+    shallow = get_chain(client, chain, "authority", query="?depth=1").get_json()
+
+    assert (len(cut["nodes"]), cut["truncated"]) == (2, True)
+    assert ([n["tier"] for n in shallow["nodes"]], shallow["truncated"]) == ([0, 1], True)
+    assert (
+        cut["coverage"]
+        == shallow["coverage"]
+        == {
+            "components_total": 2,
+            "components_declared": 2,
+            "max_tier": 2,
+            "traced": {"Ga": {"extraction": 0.8, "processing": 0.98}},
+        }
+    )
+
+
+@pytest.mark.parametrize("query", ["?max_nodes=0", "?depth=-1", "?max_nodes=many", "?max_nodes=200001"])
+def test_bad_query_parameters_are_422(client, chain, query):
+    answer = get_chain(client, chain, "authority", query=query)
+
+    assert answer.status_code == 422
+    assert answer.get_json()["error"]["code"] == "invalid"
+
+
+def test_the_endpoint_is_in_the_openapi_document(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+
+    operation = spec["paths"]["/api/v1/chains/{declaration_id}"]["get"]
+    assert {p["name"] for p in operation["parameters"] if p["in"] == "query"} == {"max_nodes", "depth"}

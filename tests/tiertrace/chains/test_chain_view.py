@@ -1,0 +1,331 @@
+"""The chain view: DESIGN's response shape, redaction per viewer, audit of the authority, truncation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from tiertrace.audit.models import AuditLogEntry
+from tiertrace.chains.models import Rollup
+from tiertrace.chains.services import chain_view
+from tiertrace.errors import NotFoundError, RuleViolationError
+from tiertrace.organizations.models import Organization
+
+NODE_KEYS = {
+    "id",
+    "parent",
+    "tier",
+    "kind",
+    "declaration_id",
+    "gap",
+    "supplier",
+    "undisclosed",
+    "part_number",
+    "quantity",
+    "quantity_in_root",
+    "rollup",
+}
+
+
+def view_as(session, member, declaration_id, **options):
+    viewer = session.get(Organization, member.organization.id)
+    return chain_view(session, declaration_id, viewer, **options)
+
+
+def by_part(view):
+    return {node["part_number"]: node for node in view["nodes"]}
+
+
+def test_the_view_has_design_md_shape_and_figures(session, radar_chain):
+    view = view_as(session, radar_chain.authority, radar_chain.root.id)
+
+    assert set(view) == {"root", "rollup", "coverage", "nodes", "truncated"}
+    assert view["root"] == radar_chain.root.id
+    assert view["truncated"] is False
+    assert view["rollup"] == {
+        "Ga": {
+            "mass_g": 12.5,
+            "recycled_g": 0.0,
+            "extraction": {"CN": 10.0, "unknown": 2.5},
+            "processing": {"CN": 12.25, "unknown": 0.25},
+        }
+    }
+    assert view["coverage"] == {
+        "components_total": 5,
+        "components_declared": 3,
+        "max_tier": 3,
+        "traced": {"Ga": {"extraction": 0.8, "processing": 0.98}},
+    }
+    assert all(set(node) == NODE_KEYS for node in view["nodes"])
+    root = view["nodes"][0]
+    assert root == {
+        "id": root["id"],
+        "parent": None,
+        "tier": 0,
+        "kind": "declaration",
+        "declaration_id": radar_chain.root.id,
+        "gap": None,
+        "supplier": {"slug": "noordhaven", "name": "Noordhaven Naval Shipyards", "country": "NL"},
+        "undisclosed": False,
+        "part_number": "ZEEHAVIK-1",
+        "quantity": 1,
+        "quantity_in_root": 1,
+        "rollup": view["rollup"],
+    }
+    json.dumps(view)  # JSON-ready as it is
+
+
+def test_nodes_come_breadth_first_with_parents_tiers_and_quantities(session, radar_chain):
+    view = view_as(session, radar_chain.authority, radar_chain.root.id)
+
+    nodes = view["nodes"]
+    assert [node["tier"] for node in nodes] == [0, 1, 1, 1, 2, 3]
+    ids = [node["id"] for node in nodes]
+    assert len(set(ids)) == len(ids)
+    for node in nodes[1:]:
+        assert ids.index(node["parent"]) < ids.index(node["id"])
+    parts = by_part(view)
+    assert parts["MMIC-7"]["parent"] == parts["TRM-2040"]["id"]
+    assert (parts["MMIC-7"]["quantity"], parts["MMIC-7"]["quantity_in_root"]) == (4, 40)
+    assert parts["GA-7N"]["quantity_in_root"] == 40
+    assert parts["FOIL-2"]["quantity_in_root"] == 0.2
+    assert parts["MMIC-7"]["rollup"]["Ga"]["mass_g"] == 0.3125
+    assert parts["TRM-2040"]["rollup"]["Ga"]["mass_g"] == 1.25
+
+
+def test_gap_nodes_say_what_is_missing_and_name_the_supplier_the_component_names(session, radar_chain):
+    parts = by_part(view_as(session, radar_chain.oem, radar_chain.root.id))
+
+    foil, case = parts["FOIL-2"], parts["CASE-1"]
+    assert (foil["kind"], foil["gap"], foil["declaration_id"], foil["rollup"]) == (
+        "gap",
+        "unknown_supplier",
+        None,
+        {},
+    )
+    assert foil["supplier"] == {"slug": None, "name": "Moselle Foil SA", "country": "LU"}
+    assert (case["kind"], case["gap"], case["undisclosed"]) == ("gap", "open", False)
+    assert case["supplier"] == {"slug": "ijssel-casings", "name": "IJssel Casings", "country": "NL"}
+
+
+def test_the_authority_sees_every_supplier(session, radar_chain):
+    view = view_as(session, radar_chain.authority, radar_chain.root.id)
+
+    assert not any(node["undisclosed"] for node in view["nodes"])
+    assert by_part(view)["MMIC-7"]["supplier"]["slug"] == "lumen-compound"
+    assert by_part(view)["MMIC-7"]["declaration_id"] == radar_chain.mmic.id
+
+
+def test_the_root_issuer_sees_what_each_lister_allowed_it_to_see(session, radar_chain):
+    view = view_as(session, radar_chain.oem, radar_chain.root.id)
+
+    nodes = view["nodes"]
+    fab_node = next(node for node in nodes if node["tier"] == 2)
+    # The radar maker listed the fab for the authority only: the OEM (its customer) may not learn who it is.
+    assert fab_node["undisclosed"] is True
+    assert (fab_node["supplier"], fab_node["declaration_id"], fab_node["part_number"]) == (None, None, None)
+    assert fab_node["rollup"]["Ga"]["mass_g"] == 0.3125  # figures still count
+    # The fab listed the smelter for the whole chain: the OEM is above it.
+    smelter_node = nodes[-1]
+    assert smelter_node["supplier"]["slug"] == "jinlu-gallium"
+    assert smelter_node["declaration_id"] == radar_chain.ga.id
+    assert view["rollup"]["Ga"]["mass_g"] == 12.5
+
+
+def test_an_undisclosed_supplier_appears_nowhere_in_the_json_text(session, radar_chain):
+    keyid = radar_chain.fab.keyid
+    text = json.dumps(view_as(session, radar_chain.oem, radar_chain.root.id))
+
+    for secret in ("lumen-compound", "Lumen Compound Semiconductors", keyid, radar_chain.mmic.id, "MMIC-7"):
+        assert secret not in text
+
+
+def test_a_supplier_sees_its_own_subtree_and_what_chain_disclosure_allows(session, radar_chain):
+    view = view_as(session, radar_chain.radar, radar_chain.trm.id)
+
+    parts = by_part(view)
+    assert parts["MMIC-7"]["supplier"]["slug"] == "lumen-compound"  # the radar maker listed it itself
+    assert parts["GA-7N"]["supplier"]["slug"] == "jinlu-gallium"  # "chain": the radar maker is above the fab
+    assert view["rollup"]["Ga"]["mass_g"] == 1.25
+
+
+def test_a_customer_sees_a_supplier_disclosed_to_requesters(
+    session, radar_chain, make_payload, submit, play_events
+):
+    radar = radar_chain.radar
+    submit(
+        radar,
+        make_payload(
+            radar.slug,
+            "TRM-2040",
+            supersedes=radar_chain.trm.id,
+            components=[
+                {
+                    "part_number": "MMIC-7",
+                    "supplier": radar_chain.fab.slug,
+                    "quantity": 4,
+                    "disclose_supplier_to": ["requester"],
+                }
+            ],
+        ),
+    )
+    play_events()
+
+    view = view_as(session, radar_chain.oem, radar_chain.root.id)
+
+    fab_node = next(node for node in view["nodes"] if node["tier"] == 2)
+    assert fab_node["undisclosed"] is False
+    assert fab_node["supplier"]["slug"] == "lumen-compound"
+
+
+def test_a_lister_sees_the_suppliers_it_listed_in_its_own_declaration(session, radar_chain):
+    view = view_as(session, radar_chain.fab, radar_chain.mmic.id)
+
+    assert [node["supplier"]["slug"] for node in view["nodes"]] == ["lumen-compound", "jinlu-gallium"]
+    assert view["nodes"][1]["declaration_id"] == radar_chain.ga.id
+
+
+@pytest.mark.parametrize("who", ["stranger", "radar", "operator", "smelter"])
+def test_organisations_that_may_not_see_the_root_get_not_found(session, radar_chain, who):
+    with pytest.raises(NotFoundError):
+        view_as(session, getattr(radar_chain, who), radar_chain.root.id)
+
+
+def test_an_unknown_declaration_is_not_found(session, radar_chain):
+    with pytest.raises(NotFoundError):
+        view_as(session, radar_chain.authority, "00000000-0000-4000-8000-000000000000")
+
+
+def test_every_read_by_the_authority_is_audit_logged(session, radar_chain):
+    view_as(session, radar_chain.authority, radar_chain.root.id)
+    view_as(session, radar_chain.oem, radar_chain.root.id)
+
+    entries = session.scalars(select(AuditLogEntry)).all()
+    assert [(e.organization_id, e.action, e.subject) for e in entries] == [
+        (radar_chain.authority.organization.id, "chain.read", radar_chain.root.id)
+    ]
+    assert entries[0].details["nodes"] == 6
+
+
+def test_max_nodes_truncates_breadth_first_and_keeps_rollup_and_coverage_complete(session, radar_chain):
+    full = view_as(session, radar_chain.authority, radar_chain.root.id)
+    cut = view_as(session, radar_chain.authority, radar_chain.root.id, max_nodes=3)
+
+    assert cut["truncated"] is True
+    assert cut["nodes"] == full["nodes"][:3]
+    assert (cut["rollup"], cut["coverage"]) == (full["rollup"], full["coverage"])
+    assert view_as(session, radar_chain.authority, radar_chain.root.id, max_nodes=6)["truncated"] is False
+
+
+def test_depth_cuts_the_tree_at_a_tier(session, radar_chain):
+    full = view_as(session, radar_chain.authority, radar_chain.root.id)
+    cut = view_as(session, radar_chain.authority, radar_chain.root.id, depth=1)
+
+    assert [node["tier"] for node in cut["nodes"]] == [0, 1, 1, 1]
+    assert cut["truncated"] is True
+    assert cut["nodes"][1]["rollup"] == full["nodes"][1]["rollup"]
+    assert cut["coverage"] == full["coverage"]
+    assert view_as(session, radar_chain.authority, radar_chain.root.id, depth=3)["truncated"] is False
+
+
+def test_bad_limits_are_refused(session, radar_chain):
+    with pytest.raises(RuleViolationError):
+        view_as(session, radar_chain.authority, radar_chain.root.id, max_nodes=0)
+    with pytest.raises(RuleViolationError):
+        view_as(session, radar_chain.authority, radar_chain.root.id, depth=-1)
+
+
+def test_a_superseded_root_is_viewed_over_its_own_contents_and_names_its_successor(
+    session, radar_chain, make_payload, submit, play_events, ga_line
+):
+    oem = radar_chain.oem
+    newer = submit(
+        oem,
+        make_payload(
+            oem.slug,
+            "ZEEHAVIK-1",
+            supersedes=radar_chain.root.id,
+            materials=[ga_line(1.0)],
+            components=[{"part_number": "TRM-2040", "supplier": radar_chain.radar.slug, "quantity": 20}],
+        ),
+    )
+    play_events()
+
+    old = view_as(session, oem, radar_chain.root.id)
+    new = view_as(session, oem, newer.id)
+
+    assert old["superseded_by"] == newer.id
+    assert old["rollup"]["Ga"]["mass_g"] == 12.5
+    assert old["coverage"]["components_total"] == 5
+    assert "superseded_by" not in new
+    assert new["rollup"]["Ga"]["mass_g"] == 26.0
+
+
+def test_a_superseded_child_is_replaced_by_its_successor_in_the_parents_view(
+    session, radar_chain, make_payload, submit, play_events, ga_line
+):
+    smelter = radar_chain.smelter
+    newer = submit(
+        smelter,
+        make_payload(smelter.slug, "GA-7N", supersedes=radar_chain.ga.id, materials=[ga_line(0.5)]),
+    )
+    play_events()
+
+    view = view_as(session, radar_chain.authority, radar_chain.root.id)
+
+    assert by_part(view)["GA-7N"]["declaration_id"] == newer.id
+    assert view["rollup"]["Ga"]["mass_g"] == 20.0
+
+
+def test_a_cycle_in_the_chain_is_shown_as_a_gap_and_its_figures_depend_on_the_path(
+    session, make_org, make_payload, submit, play_events, ga_line
+):
+    alpha = make_org("alpha", country="NL")
+    beta = make_org("beta", country="DE")
+    authority = make_org("ministry", kind="authority")
+    a = submit(
+        alpha,
+        make_payload(
+            "alpha",
+            "A",
+            materials=[ga_line(1.0)],
+            components=[{"part_number": "B", "supplier": "beta", "quantity": 2, "request_disclosure": True}],
+        ),
+    )
+    b = submit(
+        beta,
+        make_payload(
+            "beta",
+            "B",
+            materials=[ga_line(10.0)],
+            components=[{"part_number": "A", "supplier": "alpha", "quantity": 5}],
+        ),
+    )
+    play_events()
+
+    view_a = view_as(session, authority, a.id)
+    view_b = view_as(session, authority, b.id)
+
+    assert [(n["tier"], n["kind"], n["gap"]) for n in view_a["nodes"]] == [
+        (0, "declaration", None),
+        (1, "declaration", None),
+        (2, "gap", "cycle"),
+    ]
+    assert view_a["nodes"][2]["supplier"]["slug"] == "alpha"
+    assert view_a["rollup"]["Ga"]["mass_g"] == 21.0
+    # Below alpha, beta's own re-entry into alpha is cut: 10 g, not beta's 15 g "as root".
+    assert view_a["nodes"][1]["rollup"]["Ga"]["mass_g"] == 10.0
+    assert view_b["rollup"]["Ga"]["mass_g"] == 15.0
+    assert view_a["coverage"]["components_declared"] == 1
+
+
+def test_a_missing_rollup_is_computed_and_stored_when_read(session, radar_chain):
+    session.query(Rollup).delete()
+    session.flush()
+
+    view = view_as(session, radar_chain.authority, radar_chain.root.id)
+
+    assert view["rollup"]["Ga"]["mass_g"] == 12.5
+    assert session.get(Rollup, radar_chain.root.id) is not None

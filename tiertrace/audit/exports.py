@@ -1,0 +1,419 @@
+"""The audit report as files: JSON, CSV and XLSX, over the same tables.
+
+* JSON: the report object itself (UTF-8, indented).
+* CSV: ONE document (RFC 4180, UTF-8, CRLF) with a section per table: a line holding only
+  ``[table name]``, the header row, the rows, then an empty line. One file is easier to hand on than a zip
+  and still splits into tables on the ``[...]`` lines.
+* XLSX: one sheet per table (same names and columns), header row bold and frozen, numbers stored as
+  numbers (shares formatted as percentages, HHI with thousands separators), dates as ISO 8601 text.
+
+Supplier-controlled text (part numbers, facility and organisation names, decline reasons) can start with
+``=``, ``+``, ``-`` or ``@``, which spreadsheet programs run as formulas: CSV cells starting so get a
+leading apostrophe, and XLSX cells are always written as text, never as formulas.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tiertrace.chains.merge import GAP_KINDS, STAGES
+
+FORMATS = ("json", "csv", "xlsx")
+MEDIA_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Table:
+    """One table of the report: a sheet of the XLSX, a section of the CSV."""
+
+    name: str
+    columns: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """A rendered export: its bytes, media type and a download file name."""
+
+    content: bytes
+    media_type: str
+    filename: str
+
+
+def export_report(report: Mapping[str, Any], fmt: str) -> ExportFile:
+    """The report rendered as `fmt` ("json", "csv" or "xlsx"). Raises ValueError for another format."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
+    render = {"json": to_json, "csv": to_csv, "xlsx": to_xlsx}[fmt]
+    return ExportFile(render(report), MEDIA_TYPES[fmt], filename(report, fmt))
+
+
+def filename(report: Mapping[str, Any], fmt: str) -> str:
+    """``tiertrace-audit-<programme>-<YYYY-MM-DD>.<fmt>``, with only [A-Za-z0-9._-] in it."""
+    program = re.sub(r"[^A-Za-z0-9._-]+", "_", str(report["program"])).strip("._") or "programme"
+    return f"tiertrace-audit-{program}-{str(report['generated_at'])[:10]}.{fmt}"
+
+
+def to_json(report: Mapping[str, Any]) -> bytes:
+    """The report as UTF-8 JSON."""
+    return json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8")
+
+
+def to_csv(report: Mapping[str, Any]) -> bytes:
+    """Every table in one CSV document, a ``[name]`` line before each section."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    for table in report_tables(report):
+        writer.writerow([f"[{table.name}]"])
+        writer.writerow(table.columns)
+        writer.writerows([_csv_cell(v) for v in row] for row in table.rows)
+        writer.writerow([])
+    return out.getvalue().encode("utf-8")
+
+
+def to_xlsx(report: Mapping[str, Any]) -> bytes:
+    """Every table as a sheet of one workbook (openpyxl): bold frozen header, numbers as numbers."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    bold = Font(bold=True)
+    for table in report_tables(report):
+        sheet = workbook.create_sheet(table.name[:31])
+        sheet.append(list(table.columns))
+        for cell in sheet[1]:
+            cell.font = bold
+        sheet.freeze_panes = "A2"
+        formats = [_number_format(column) for column in table.columns]
+        widths = [len(column) for column in table.columns]
+        for row_number, row in enumerate(table.rows, start=2):
+            for column_number, value in enumerate(row, start=1):
+                cell = sheet.cell(row=row_number, column=column_number)
+                if isinstance(value, str):
+                    cell.value = value
+                    # openpyxl stores a string starting with "=" as a formula; keep it text.
+                    cell.data_type = "s"
+                else:
+                    cell.value = value
+                    if (
+                        formats[column_number - 1]
+                        and isinstance(value, int | float)
+                        and not isinstance(value, bool)
+                    ):
+                        cell.number_format = formats[column_number - 1]
+                widths[column_number - 1] = max(
+                    widths[column_number - 1], len(str(value)) if value is not None else 0
+                )
+        for column_number, width in enumerate(widths, start=1):
+            sheet.column_dimensions[get_column_letter(column_number)].width = min(60, width + 2)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _number_format(column: str) -> str | None:
+    if column.endswith(("share", "rate")) or column.startswith(("share", "traced")):
+        return "0.0%"
+    if column.endswith("hhi"):
+        return "#,##0"
+    return None
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+# --- the tables ------------------------------------------------------------------------------------------
+
+
+def report_tables(report: Mapping[str, Any]) -> list[Table]:
+    """The report as flat tables, in the order the exports list them.
+
+    report, summary, risks, materials, country_shares, countries, facilities, tiers, branches, gaps,
+    declarations.
+    """
+    completeness = report["completeness"]
+    risk = report["risk"]
+    vintage = report.get("vintage", {})
+    requests = completeness["requests"]
+    overview = [
+        ("program", report["program"]),
+        ("generated_at", report["generated_at"]),
+        ("roots", " ".join(report["roots"])),
+        ("components_total", completeness["components_total"]),
+        ("components_declared", completeness["components_declared"]),
+        ("share_declared", completeness["share_declared"]),
+        ("max_tier", completeness["max_tier"]),
+        *(
+            (f"requests_{name}", requests[name])
+            for name in ("sent", "answered", "declined", "open", "overdue")
+        ),
+        ("response_rate", requests["response_rate"]),
+        *((f"gaps_{kind}", completeness["gaps"].get(kind, 0)) for kind in GAP_KINDS),
+        ("tree_truncated", completeness["truncated"]),
+        ("declarations_issued_from", vintage.get("issued_from")),
+        ("declarations_issued_to", vintage.get("issued_to")),
+        ("rollups_computed_at", vintage.get("rollups_computed_at")),
+        *((f"reference_{key}", value) for key, value in vintage.get("reference", {}).items()),
+    ]
+    stage_columns = tuple(
+        f"{stage}_{name}"
+        for stage in STAGES
+        for name in ("top_country", "top_share", "hhi", "unknown_share", "above_benchmark")
+    )
+    return [
+        Table("report", ("field", "value"), overview),
+        Table("summary", ("rank", "sentence"), list(enumerate(report["summary"], start=1))),
+        Table(
+            "risks",
+            ("rank", "kind", "material", "stage", "country", "facility", "share", "hhi", "score", "sentence"),
+            [
+                (
+                    r["rank"],
+                    r["kind"],
+                    r["material"],
+                    r["stage"],
+                    r.get("country"),
+                    r.get("facility"),
+                    r["share"],
+                    r.get("hhi"),
+                    r["score"],
+                    r["sentence"],
+                )
+                for r in risk["ranked"]
+            ],
+        ),
+        Table(
+            "materials",
+            (
+                "material",
+                "name",
+                "strategic",
+                "critical",
+                "supply_risk",
+                "main_stage",
+                "export_control",
+                "mass_g",
+                "recycled_share",
+                *stage_columns,
+                "traced_processing",
+                "traced_extraction",
+                "traced_facility",
+                "single_facility",
+            ),
+            [
+                (
+                    code,
+                    m["name"],
+                    m["strategic"],
+                    m["critical"],
+                    m["supply_risk"],
+                    m["main_stage"],
+                    m["export_control"],
+                    m["mass_g"],
+                    m["recycled_share"],
+                    *(
+                        m[stage][name]
+                        for stage in STAGES
+                        for name in ("top_country", "top_share", "hhi", "unknown_share", "above_benchmark")
+                    ),
+                    m["processing"]["traced_share"],
+                    m["extraction"]["traced_share"],
+                    m["facility_traced_share"],
+                    m["single_facility"],
+                )
+                for code, m in risk["materials"].items()
+            ],
+        ),
+        Table(
+            "country_shares",
+            ("material", "stage", "country", "mass_g", "share"),
+            [
+                (code, stage, country, f["mass_g"], f["share"])
+                for code, m in risk["materials"].items()
+                for stage in STAGES
+                for country, f in m[stage]["countries"].items()
+            ],
+        ),
+        Table(
+            "countries",
+            (
+                "country",
+                "name",
+                "stage",
+                "material_count",
+                "top_in",
+                "above_benchmark_in",
+                "mean_share",
+                "sr_weighted_share",
+                "mass_g",
+            ),
+            [
+                (
+                    country,
+                    c["name"],
+                    stage,
+                    c[stage]["material_count"],
+                    " ".join(c[stage]["top_in"]),
+                    " ".join(c[stage]["above_benchmark_in"]),
+                    c[stage]["mean_share"],
+                    c[stage]["sr_weighted_share"],
+                    c[stage]["mass_g"],
+                )
+                for country, c in risk["countries"].items()
+                for stage in STAGES
+                if c[stage]["material_count"]
+            ],
+        ),
+        Table(
+            "facilities",
+            ("material", "facility", "mass_g", "share", "share_of_named", "single_facility"),
+            [
+                (code, name, f["mass_g"], f["share"], f["share_of_named"], m["single_facility"] == name)
+                for code, m in risk["materials"].items()
+                for name, f in m["facilities"].items()
+            ],
+        ),
+        Table(
+            "tiers",
+            (
+                "tier",
+                "components",
+                "declared",
+                "share_declared",
+                *(f"gaps_{kind}" for kind in GAP_KINDS),
+                "requests_sent",
+                "requests_answered",
+                "requests_declined",
+                "requests_open",
+                "requests_overdue",
+                "response_rate",
+            ),
+            [
+                (
+                    t["tier"],
+                    t["components"],
+                    t["declared"],
+                    t["share_declared"],
+                    *(t["gaps"].get(kind, 0) for kind in GAP_KINDS),
+                    *(t["requests"][name] for name in ("sent", "answered", "declined", "open", "overdue")),
+                    t["response_rate"],
+                )
+                for t in completeness["tiers"]
+            ],
+        ),
+        Table(
+            "branches",
+            (
+                "root",
+                "part_number",
+                *_organization_columns("supplier"),
+                "status",
+                "deepest_tier",
+                "components_total",
+                "components_declared",
+                "share_declared",
+            ),
+            [
+                (
+                    b["root"],
+                    b["part_number"],
+                    *_organization(b["supplier"]),
+                    b["gap"] or "declared",
+                    b["deepest_tier"],
+                    b["components_total"],
+                    b["components_declared"],
+                    b["share_declared"],
+                )
+                for b in completeness["branches"]
+            ],
+        ),
+        Table(
+            "gaps",
+            (
+                "root",
+                "tier",
+                "path",
+                "part_number",
+                "kind",
+                *_organization_columns("supplier"),
+                *_organization_columns("listed_by"),
+                "quantity_in_root",
+                "request_id",
+                "request_status",
+                "due_date",
+                "requested_at",
+                "overdue_at",
+                "reminded_at",
+                "escalated_at",
+                "decline_reason",
+            ),
+            [
+                (
+                    g["root"],
+                    g["tier"],
+                    " > ".join(str(p) for p in g["path"]),
+                    g["part_number"],
+                    g["kind"],
+                    *_organization(g["supplier"]),
+                    *_organization(g["listed_by"]),
+                    g["quantity_in_root"],
+                    *_request(g["request"]),
+                )
+                for g in report["gaps"]
+            ],
+        ),
+        Table(
+            "declarations",
+            ("id", "issuer", "part_number", "issued_at", "accepted_at", "supersedes"),
+            [
+                (d["id"], d["issuer"], d["part_number"], d["issued_at"], d["accepted_at"], d["supersedes"])
+                for d in vintage.get("declarations", [])
+            ],
+        ),
+    ]
+
+
+def _organization_columns(prefix: str) -> tuple[str, str, str]:
+    return (f"{prefix}_slug", f"{prefix}_name", f"{prefix}_country")
+
+
+def _organization(organization: Mapping[str, Any] | None) -> tuple[Any, Any, Any]:
+    if not organization:
+        return (None, None, None)
+    return (organization.get("slug"), organization.get("name"), organization.get("country"))
+
+
+def _request(request: Mapping[str, Any] | None) -> Sequence[Any]:
+    keys = (
+        "id",
+        "status",
+        "due_date",
+        "created_at",
+        "overdue_at",
+        "reminded_at",
+        "escalated_at",
+        "decline_reason",
+    )
+    if request is None:
+        return (None,) * len(keys)
+    return tuple(request.get(key) for key in keys)

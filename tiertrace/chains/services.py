@@ -1,0 +1,832 @@
+"""Materialised rollups (kept current by the merge consumer) and the redacted chain view.
+
+Every current declaration has a `Rollup` row whose `data` holds its figures "as root" (see
+`tiertrace.chains.merge`) and what each of its components resolved to::
+
+    {"format": 1, "declaration_id": "...", "issuer_id": 7, "part_number": "TRM-2040",
+     "rollup": {...}, "coverage": {..., "gaps": {"open": 2}},   # merge.figures_to_data
+     "children": [{"part_number", "supplier_id", "supplier_name", "supplier_country", "quantity",
+                   "disclose_to", "declaration_id", "gap"}, ...],   # in component order
+     "cycle_group": [ids] | null}   # the declaration's strongly connected component, when it has one
+
+The figures are viewer-independent; `chain_view` unfolds the tree from these rows and redacts it for
+the viewer at read time. Nothing here commits: the entrypoint owns the transaction.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Collection, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from sqlalchemy import Table, select, tuple_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from tiertrace.audit.models import AuditLogEntry
+from tiertrace.chains import merge
+from tiertrace.chains.merge import ChainGraph, DeclarationFacts, Figures, Merger
+from tiertrace.chains.models import Rollup
+from tiertrace.db import utcnow
+from tiertrace.declarations.models import Declaration, DeclarationComponent
+from tiertrace.declarations.services import customer_ids, require_readable_declaration
+from tiertrace.disclosure.models import DisclosureRequest
+from tiertrace.errors import NotFoundError, RuleViolationError
+from tiertrace.organizations.models import Organization
+
+#: Version of the `Rollup.data` layout; rows of another version are recomputed when read.
+ROLLUP_FORMAT = 1
+#: How many nodes a chain view lists unless asked otherwise (DESIGN.md).
+DEFAULT_MAX_NODES = 50_000
+#: Rows per IN (...) list: far below SQLite's bound-parameter limit, and plans stay simple.
+_CHUNK = 500
+#: Events that change what a declaration's components resolve to, or the kind of a gap.
+_REQUEST_EVENTS = ("request.created", "request.declined", "request.overdue")
+
+
+# --- materialisation -------------------------------------------------------------------------------------
+
+
+def refresh_rollups(session: Session, declaration_ids: Iterable[str]) -> set[str]:
+    """Recompute the rollups of `declaration_ids` and of every current declaration above them.
+
+    Ancestors are found through the component index: current declarations whose components name the
+    (issuer, part number) of an affected current declaration, transitively. A child whose rollup is
+    missing is computed (and stored) on the fly, so the result does not depend on the order in which
+    events arrive; running it twice gives the same data. Unknown ids are ignored. Flushes the `Rollup`
+    rows (each recomputed row's `generation` goes up by one); returns the ids recomputed.
+    """
+    seeds = set(declaration_ids)
+    if not seeds:
+        return set()
+    loaded = _close_over(session, seeds)
+    _store(session, loaded)
+    return set(loaded.facts)
+
+
+def handle_event(session: Session, event_type: str, payload: dict[str, Any]) -> set[str]:
+    """The merge consumer's handler: refresh what the event changes; returns the declarations recomputed.
+
+    "declaration.accepted" refreshes the new declaration and every ancestor (they resolve to the
+    current version, so a superseding declaration takes the old one's place). "request.created",
+    "request.declined" and "request.overdue" refresh the requester's current declarations that list
+    (supplier, part number) and their ancestors, because the kind of that gap changed. Other events
+    change no figure. Idempotent; flushes like `refresh_rollups`.
+    """
+    if event_type == "declaration.accepted":
+        return refresh_rollups(session, [payload["declaration_id"]])
+    if event_type in _REQUEST_EVENTS:
+        request = session.get(DisclosureRequest, payload["request_id"])
+        if request is None:
+            return set()
+        listing = session.scalars(
+            select(DeclarationComponent.declaration_id)
+            .join(Declaration, Declaration.id == DeclarationComponent.declaration_id)
+            .where(
+                Declaration.issuer_id == request.requester_id,
+                Declaration.is_current.is_(True),
+                DeclarationComponent.supplier_id == request.supplier_id,
+                DeclarationComponent.part_number == request.part_number,
+            )
+        )
+        return refresh_rollups(session, set(listing))
+    return set()
+
+
+def rebuild_all(session: Session) -> int:
+    """Recompute the rollup of every current declaration from scratch; returns how many.
+
+    Superseded declarations are left alone: their view is recomputed when it is read. Flushes.
+    """
+    ids = list(session.scalars(select(Declaration.id).where(Declaration.is_current.is_(True))))
+    facts, _ = _load_facts(session, ids)
+    current = {
+        (issuer_id, part): declaration_id
+        for declaration_id, issuer_id, part in session.execute(
+            select(Declaration.id, Declaration.issuer_id, Declaration.part_number).where(
+                Declaration.is_current.is_(True)
+            )
+        )
+    }
+    requests: dict[tuple[int, int, str], str] = {}
+    for requester_id, supplier_id, part, status in session.execute(
+        select(
+            DisclosureRequest.requester_id,
+            DisclosureRequest.supplier_id,
+            DisclosureRequest.part_number,
+            DisclosureRequest.status,
+        ).order_by(DisclosureRequest.created_at, DisclosureRequest.id)
+    ):
+        requests[(requester_id, supplier_id, part)] = status  # the latest wins
+    _store(session, _Loaded(facts=facts, current=current, requests=requests))
+    return len(facts)
+
+
+def require_rollup(session: Session, declaration_id: str) -> dict[str, Any]:
+    """The materialised `Rollup.data` of a declaration, computing and storing it when missing or stale.
+
+    A superseded declaration's row is recomputed on every call (nothing keeps it current). Raises
+    NotFoundError when the declaration does not exist. May flush `Rollup` rows.
+    """
+    declaration = session.get(Declaration, declaration_id)
+    if declaration is None:
+        raise NotFoundError("no such declaration")
+    if not declaration.is_current:
+        loaded = _close_over(session, {declaration.id})
+        return _store(session, loaded)[declaration.id]
+    data = _stored_data(session, [declaration.id]).get(declaration.id)
+    if data is None:
+        refresh_rollups(session, [declaration.id])
+        data = _stored_data(session, [declaration.id])[declaration.id]
+    return data
+
+
+@dataclass
+class _Loaded:
+    """Declarations to merge, with what their components resolve against and the children's figures."""
+
+    facts: dict[str, DeclarationFacts]
+    current: dict[tuple[int, str], str] = field(default_factory=dict)
+    requests: dict[tuple[int, int, str], str] = field(default_factory=dict)
+    #: Stored figures of children outside `facts`.
+    known: dict[str, Figures] = field(default_factory=dict)
+
+
+def _close_over(session: Session, seeds: set[str]) -> _Loaded:
+    """Load `seeds`, their current ancestors, and children without a stored rollup, to a fixpoint.
+
+    The closure is what makes the merge exact: the strongly connected component of a declaration only
+    holds its ancestors, so every SCC touched lies inside the loaded set, and a child outside it with a
+    stored rollup is in no loaded SCC, so its stored figures "as root" are the right ones.
+    """
+    loaded = _Loaded(facts={})
+    frontier = set(seeds)
+    while frontier:
+        new, current_ids = _load_facts(session, frontier)
+        loaded.facts.update(new)
+        # Nothing resolves to a superseded declaration, so only current ones have ancestors.
+        parents = _current_parents(session, {(new[i].issuer_id, new[i].part_number) for i in current_ids})
+        _add_resolution_data(session, loaded, new.values())
+        targets = {
+            target
+            for facts in new.values()
+            for component in facts.components
+            if component.supplier_id is not None
+            and (target := loaded.current.get((component.supplier_id, component.part_number))) is not None
+        }
+        outside = targets - loaded.facts.keys() - parents - loaded.known.keys()
+        stored = _stored_figures(session, outside)
+        loaded.known.update(stored)
+        frontier = (parents | (outside - stored.keys())) - loaded.facts.keys()
+    return loaded
+
+
+def _store(session: Session, loaded: _Loaded) -> dict[str, dict[str, Any]]:
+    """Merge the loaded declarations and upsert their rollup rows; returns the new data by id."""
+    graph = ChainGraph(loaded.facts, loaded.current, loaded.requests)
+    merger = Merger(graph, loaded.known)
+    datas: dict[str, dict[str, Any]] = {}
+    with _gc_paused():
+        computed = merger.compute_all()
+    for declaration_id, figures in computed.items():
+        facts = loaded.facts[declaration_id]
+        group = merger.cycle_group.get(declaration_id)
+        datas[declaration_id] = {
+            "format": ROLLUP_FORMAT,
+            "declaration_id": declaration_id,
+            "issuer_id": facts.issuer_id,
+            "part_number": facts.part_number,
+            **merge.figures_to_data(figures),
+            "children": [
+                {
+                    "part_number": component.part_number,
+                    "supplier_id": component.supplier_id,
+                    "supplier_name": component.supplier_name,
+                    "supplier_country": component.supplier_country,
+                    "quantity": component.quantity,
+                    "disclose_to": component.disclose_to,
+                    "declaration_id": resolution.declaration_id,
+                    "gap": resolution.gap,
+                }
+                for component, resolution in merger.resolutions(declaration_id)
+            ],
+            "cycle_group": sorted(group) if group else None,
+        }
+    _upsert(session, datas)
+    return datas
+
+
+def _upsert(session: Session, datas: dict[str, dict[str, Any]]) -> None:
+    """Insert or update the rollup rows of `datas` in one statement per batch, bumping `generation`."""
+    table = cast(Table, Rollup.__table__)
+    # Both dialects' Insert have the same on_conflict_do_update(); the two classes share no base with it.
+    upsert: Any = (
+        postgresql_insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite_insert(table)
+    )
+    statement = upsert.on_conflict_do_update(
+        index_elements=[table.c.declaration_id],
+        set_={
+            "data": upsert.excluded.data,
+            "computed_at": upsert.excluded.computed_at,
+            "generation": table.c.generation + 1,
+        },
+    )
+    now = utcnow()
+    # Rows in one order everywhere: two merge consumers refreshing overlapping ancestors then take
+    # their row locks in the same order and cannot deadlock (PostgreSQL).
+    rows = [
+        {"declaration_id": declaration_id, "data": datas[declaration_id], "computed_at": now, "generation": 1}
+        for declaration_id in sorted(datas)
+    ]
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(statement, rows[start : start + _CHUNK])
+    # The statement bypasses the identity map: Rollup objects loaded earlier must not keep old figures.
+    for instance in list(session.identity_map.values()):
+        if isinstance(instance, Rollup) and instance.declaration_id in datas:
+            session.expire(instance)
+
+
+def _load_facts(session: Session, ids: Collection[str]) -> tuple[dict[str, DeclarationFacts], set[str]]:
+    """The merge's view of the declarations `ids` (unknown ids left out), and which of them are current."""
+    rows: dict[str, tuple[int, str, dict[str, Any]]] = {}
+    current_ids: set[str] = set()
+    components: dict[str, list[tuple[Any, ...]]] = {}
+    for chunk in _chunks(ids):
+        for declaration_id, issuer_id, part, payload, is_current in session.execute(
+            select(
+                Declaration.id,
+                Declaration.issuer_id,
+                Declaration.part_number,
+                Declaration.payload,
+                Declaration.is_current,
+            ).where(Declaration.id.in_(chunk))
+        ):
+            rows[declaration_id] = (issuer_id, part, payload)
+            if is_current:
+                current_ids.add(declaration_id)
+        for row in session.execute(
+            select(
+                DeclarationComponent.declaration_id,
+                DeclarationComponent.part_number,
+                DeclarationComponent.supplier_id,
+                DeclarationComponent.quantity,
+                DeclarationComponent.request_disclosure,
+                DeclarationComponent.disclose_to,
+            )
+            .where(DeclarationComponent.declaration_id.in_(chunk))
+            .order_by(DeclarationComponent.declaration_id, DeclarationComponent.position)
+        ):
+            components.setdefault(row[0], []).append(row[1:])
+    facts = {
+        declaration_id: _facts(declaration_id, issuer_id, part, payload, components.get(declaration_id, []))
+        for declaration_id, (issuer_id, part, payload) in rows.items()
+    }
+    return facts, current_ids
+
+
+def _facts(
+    declaration_id: str, issuer_id: int, part: str, payload: dict[str, Any], rows: list[tuple[Any, ...]]
+) -> DeclarationFacts:
+    materials = tuple(
+        merge.MaterialLine(
+            material=line["material"],
+            mass_g=float(line["mass_g"]),
+            extraction=tuple(
+                merge.Origin(o["country"], float(o["share"]), o.get("facility"))
+                for o in line.get("extraction", [])
+            ),
+            processing=tuple(
+                merge.Origin(o["country"], float(o["share"]), o.get("facility"))
+                for o in line.get("processing", [])
+            ),
+            recycled_share=float(line.get("recycled_share", 0.0)),
+        )
+        for line in payload.get("materials", [])
+    )
+    # Component rows carry the resolved supplier id; the payload keeps who an unregistered supplier is.
+    named = payload.get("components", [])
+    components = tuple(
+        merge.Component(
+            part_number=part_number,
+            supplier_id=supplier_id,
+            quantity=quantity,
+            request_disclosure=request_disclosure,
+            disclose_to=disclose_to,
+            supplier_name=named[i].get("supplier_name") if i < len(named) else None,
+            supplier_country=named[i].get("supplier_country") if i < len(named) else None,
+        )
+        for i, (part_number, supplier_id, quantity, request_disclosure, disclose_to) in enumerate(rows)
+    )
+    return DeclarationFacts(declaration_id, issuer_id, part, materials, components)
+
+
+def _add_resolution_data(session: Session, loaded: _Loaded, facts: Iterable[DeclarationFacts]) -> None:
+    """Fill `loaded.current` and `loaded.requests` for the components of `facts`."""
+    facts = list(facts)
+    pairs = {
+        (c.supplier_id, c.part_number) for f in facts for c in f.components if c.supplier_id is not None
+    } - loaded.current.keys()
+    for chunk in _chunks(pairs):
+        for declaration_id, issuer_id, part in session.execute(
+            select(Declaration.id, Declaration.issuer_id, Declaration.part_number).where(
+                Declaration.is_current.is_(True),
+                tuple_(Declaration.issuer_id, Declaration.part_number).in_(chunk),
+            )
+        ):
+            loaded.current[(issuer_id, part)] = declaration_id
+    triples = {
+        (f.issuer_id, c.supplier_id, c.part_number)
+        for f in facts
+        for c in f.components
+        if c.supplier_id is not None and (c.supplier_id, c.part_number) not in loaded.current
+    } - loaded.requests.keys()
+    for chunk in _chunks(triples):
+        for requester_id, supplier_id, part, status in session.execute(
+            select(
+                DisclosureRequest.requester_id,
+                DisclosureRequest.supplier_id,
+                DisclosureRequest.part_number,
+                DisclosureRequest.status,
+            )
+            .where(
+                tuple_(
+                    DisclosureRequest.requester_id,
+                    DisclosureRequest.supplier_id,
+                    DisclosureRequest.part_number,
+                ).in_(chunk)
+            )
+            .order_by(DisclosureRequest.created_at, DisclosureRequest.id)
+        ):
+            loaded.requests[(requester_id, supplier_id, part)] = status  # the latest wins
+
+
+def _current_parents(session: Session, pairs: Collection[tuple[int, str]]) -> set[str]:
+    """Current declarations with a component naming one of the (supplier id, part number) `pairs`."""
+    parents: set[str] = set()
+    for chunk in _chunks(pairs):
+        parents.update(
+            session.scalars(
+                select(DeclarationComponent.declaration_id)
+                .join(Declaration, Declaration.id == DeclarationComponent.declaration_id)
+                .where(
+                    Declaration.is_current.is_(True),
+                    tuple_(DeclarationComponent.supplier_id, DeclarationComponent.part_number).in_(chunk),
+                )
+                .distinct()
+            )
+        )
+    return parents
+
+
+def _stored_data(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """Stored rollup data of `ids` in the current format (rows of another format count as missing)."""
+    found: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(ids):
+        for declaration_id, data in session.execute(
+            select(Rollup.declaration_id, Rollup.data).where(Rollup.declaration_id.in_(chunk))
+        ):
+            if data.get("format") == ROLLUP_FORMAT:
+                found[declaration_id] = data
+    return found
+
+
+class _ViewPartsCache:
+    """Parsed view parts of rollup rows, kept per process and keyed by the row's version.
+
+    Decoding the rollups' JSON is most of the cost of a large view, and the rows change only when the
+    merge recomputes them: a row is re-read when its (generation, computed_at) differs from the cached
+    one. Values are shared between views: treat them as read-only.
+    """
+
+    def __init__(self, limit: int = 100_000):
+        self.limit = limit
+        self.rows: dict[tuple[str, str], tuple[tuple[Any, ...], dict[str, Any]]] = {}
+
+    def get(self, database: str, declaration_id: str, version: tuple[Any, ...]) -> dict[str, Any] | None:
+        cached = self.rows.get((database, declaration_id))
+        return cached[1] if cached is not None and cached[0] == version else None
+
+    def put(
+        self, database: str, declaration_id: str, version: tuple[Any, ...], parts: dict[str, Any]
+    ) -> None:
+        if len(self.rows) >= self.limit:
+            self.rows.clear()  # crude, but bounded; a busy portal refills what it reads
+        self.rows[(database, declaration_id)] = (version, parts)
+
+
+_view_parts_cache = _ViewPartsCache()
+
+
+def _view_parts(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """What the chain view reads of each rollup row: issuer, resolved children, cycle group, API rollup.
+
+    Only those parts of the JSON are fetched and decoded (not coverage or facilities), and decoded parts
+    are reused from the per-process cache while the row is unchanged. Rows of another format are left out.
+    """
+    database = session.get_bind().engine.url.render_as_string(hide_password=True)
+    found: dict[str, dict[str, Any]] = {}
+    stale: list[str] = []
+    for chunk in _chunks(ids):
+        for declaration_id, generation, computed_at in session.execute(
+            select(Rollup.declaration_id, Rollup.generation, Rollup.computed_at).where(
+                Rollup.declaration_id.in_(chunk)
+            )
+        ):
+            parts = _view_parts_cache.get(database, declaration_id, (generation, computed_at))
+            if parts is None:
+                stale.append(declaration_id)
+            else:
+                found[declaration_id] = parts
+    for chunk in _chunks(stale):
+        for (
+            declaration_id,
+            generation,
+            computed_at,
+            fmt,
+            issuer_id,
+            cycle_group,
+            children,
+            rollup,
+        ) in session.execute(
+            select(
+                Rollup.declaration_id,
+                Rollup.generation,
+                Rollup.computed_at,
+                Rollup.data["format"].as_integer(),
+                Rollup.data["issuer_id"].as_integer(),
+                Rollup.data["cycle_group"],
+                Rollup.data["children"],
+                Rollup.data["rollup"],
+            ).where(Rollup.declaration_id.in_(chunk))
+        ):
+            if fmt != ROLLUP_FORMAT:
+                continue
+            parts = {
+                "issuer_id": issuer_id,
+                "cycle_group": cycle_group,
+                "children": children,
+                "rollup": merge.public_rollup(rollup),
+            }
+            _view_parts_cache.put(database, declaration_id, (generation, computed_at), parts)
+            found[declaration_id] = parts
+    return found
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a large structure is built.
+
+    A view or a merge allocates tens of thousands of dicts that all live until it returns; without
+    this, the generational collector walks them (and every cached rollup) again and again, which cost
+    more than building the view. Nothing built here is cyclic garbage.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _stored_figures(session: Session, ids: Collection[str]) -> dict[str, Figures]:
+    """Stored figures of `ids` (rows of another format count as missing); reads no `children`."""
+    found: dict[str, Figures] = {}
+    for chunk in _chunks(ids):
+        for declaration_id, fmt, rollup, coverage in session.execute(
+            select(
+                Rollup.declaration_id,
+                Rollup.data["format"].as_integer(),
+                Rollup.data["rollup"],
+                Rollup.data["coverage"],
+            ).where(Rollup.declaration_id.in_(chunk))
+        ):
+            if fmt == ROLLUP_FORMAT:
+                found[declaration_id] = merge.figures_from_data({"rollup": rollup, "coverage": coverage})
+    return found
+
+
+def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == _CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+# --- the chain view ---------------------------------------------------------------------------------------
+
+
+def chain_view(
+    session: Session,
+    declaration_id: str,
+    viewer: Organization,
+    *,
+    max_nodes: int = DEFAULT_MAX_NODES,
+    depth: int | None = None,
+    via: str | None = None,
+) -> dict[str, Any]:
+    """The chain of a root declaration as DESIGN.md's chain view, redacted for `viewer`.
+
+    Lists nodes breadth first (parents before children), at most `max_nodes` of them and none deeper
+    than tier `depth`, and says `"truncated": true` when it left any out; `rollup` and `coverage` are
+    always complete. Figures come from the materialised rollups (computed and stored when missing; a
+    superseded root is recomputed over its own contents and carries `superseded_by`). A read by the
+    authority flushes an `AuditLogEntry` ("chain.read"; `via` says which tool read it). Raises
+    NotFoundError when the declaration does not exist or the viewer may not see it (only its issuer,
+    its customers and the authority may), RuleViolationError for `max_nodes` < 1 or `depth` < 0.
+    """
+    problems = {}
+    if max_nodes < 1:
+        problems["max_nodes"] = "must be at least 1"
+    if depth is not None and depth < 0:
+        problems["depth"] = "must be at least 0"
+    if problems:
+        raise RuleViolationError("bad chain view parameters", details=problems)
+    if viewer.kind not in ("company", "authority"):
+        raise NotFoundError("no such declaration")
+    root = require_readable_declaration(session, viewer, declaration_id)
+    with _gc_paused():
+        view = _ChainView(session, viewer, root, max_nodes, depth).build()
+    if viewer.kind == "authority":
+        session.add(
+            AuditLogEntry(
+                organization_id=viewer.id,
+                action="chain.read",
+                subject=root.id,
+                details={
+                    "viewer": viewer.slug,
+                    "nodes": len(view["nodes"]),
+                    "truncated": view["truncated"],
+                    "max_nodes": max_nodes,
+                    "depth": depth,
+                    "via": via,
+                },
+            )
+        )
+        session.flush()
+    return view
+
+
+@dataclass
+class _Entry:
+    """A declaration node waiting to have its children listed."""
+
+    index: int
+    declaration_id: str
+    tier: int
+    quantity_in_root: float
+    #: The viewer issues a declaration strictly above this node on the path from the root.
+    viewer_above: bool
+
+
+class _ChainView:
+    def __init__(
+        self, session: Session, viewer: Organization, root: Declaration, max_nodes: int, depth: int | None
+    ):
+        self.session = session
+        self.viewer = viewer
+        self.authority = viewer.kind == "authority"
+        self.root = root
+        self.max_nodes = max_nodes
+        self.depth = depth
+        self.data: dict[str, dict[str, Any]] = {}
+        self.nodes: list[dict[str, Any]] = []
+        #: Per node: its parent's index and its declaration id (None for gaps), to walk paths up.
+        self.parents: list[int | None] = []
+        self.node_declarations: list[str | None] = []
+        self.mergers: dict[frozenset[str], Merger] = {}
+        self.truncated = False
+
+    def build(self) -> dict[str, Any]:
+        root = self.root
+        root_data = require_rollup(self.session, root.id)
+        root_rollup = merge.public_rollup(root_data["rollup"])
+        self.data[root.id] = {**root_data, "rollup": root_rollup}
+        self._add_root()
+        self._unfold(_Entry(0, root.id, 0, 1.0, False))
+        self._fill_suppliers()
+        view: dict[str, Any] = {
+            "root": root.id,
+            "rollup": root_rollup,
+            "coverage": {key: value for key, value in root_data["coverage"].items() if key != "gaps"},
+            "nodes": self.nodes,
+            "truncated": self.truncated,
+        }
+        if root.superseded_by_id is not None:
+            view["superseded_by"] = root.superseded_by_id
+        return view
+
+    def _unfold(self, root_entry: _Entry) -> None:
+        level = [root_entry]
+        while level:
+            self._load(entry.declaration_id for entry in level)
+            for entry in level:
+                self._set_rollup(entry)
+            customer_of = self._customer_of(level)
+            next_level: list[_Entry] = []
+            for entry in level:
+                if not self._expand(entry, customer_of, next_level):
+                    self.truncated = True
+                    # Listed but never expanded: their own rollups are still shown.
+                    self._load(e.declaration_id for e in next_level)
+                    for listed in next_level:
+                        self._set_rollup(listed)
+                    return
+            level = next_level
+
+    def _expand(self, entry: _Entry, customer_of: set[str], next_level: list[_Entry]) -> bool:
+        """List the children of one declaration node; False when the node budget ran out.
+
+        This loop runs once per node of views of tens of thousands of nodes: it stays flat on purpose.
+        """
+        data = self.data[entry.declaration_id]
+        children = data["children"]
+        if not children:
+            return True
+        tier = entry.tier + 1
+        if self.depth is not None and tier > self.depth:
+            self.truncated = True
+            return True
+        nodes, parents, node_declarations = self.nodes, self.parents, self.node_declarations
+        max_nodes, authority, viewer_id = self.max_nodes, self.authority, self.viewer.id
+        lister_id = data["issuer_id"]
+        group = set(data.get("cycle_group") or ())
+        is_customer = entry.declaration_id in customer_of
+        child_above = entry.viewer_above or lister_id == viewer_id
+        parent_index, parent_name = entry.index, f"n{entry.index}"
+        for child in children:
+            index = len(nodes)
+            if index >= max_nodes:
+                return False
+            target = child["declaration_id"]
+            gap = child["gap"]
+            # Only a child in the node's own cycle group (or the node itself) can be on its path.
+            reenters = target is not None and (target == entry.declaration_id or target in group)
+            if reenters and target in self._path(parent_index):
+                target, gap = None, "cycle"
+            supplier_id = child["supplier_id"]
+            visible = authority or merge.may_see_supplier(
+                viewer_id=viewer_id,
+                viewer_is_authority=False,
+                supplier_id=supplier_id,
+                lister_id=lister_id,
+                disclose_to=child["disclose_to"],
+                viewer_is_lister_customer=is_customer,
+                viewer_is_above_lister=entry.viewer_above,
+            )
+            supplier: int | dict[str, Any] | None = supplier_id if visible else None
+            undisclosed = not visible
+            if supplier_id is None:
+                named = child["supplier_name"] is not None or child["supplier_country"] is not None
+                # Nothing to hide when the issuer did not say who the supplier is.
+                undisclosed = named and not visible
+                supplier = (
+                    {"slug": None, "name": child["supplier_name"], "country": child["supplier_country"]}
+                    if named and visible
+                    else None
+                )
+            quantity = child["quantity"]
+            quantity_in_root = entry.quantity_in_root * quantity
+            nodes.append(
+                {
+                    "id": f"n{index}",
+                    "parent": parent_name,
+                    "tier": tier,
+                    "kind": "gap" if target is None else "declaration",
+                    "declaration_id": target if visible else None,
+                    "gap": gap,
+                    "supplier": supplier,
+                    "undisclosed": undisclosed,
+                    "part_number": child["part_number"] if visible else None,
+                    "quantity": _number(quantity),
+                    "quantity_in_root": _number(merge.round_grams(quantity_in_root)),
+                    "rollup": {},
+                }
+            )
+            parents.append(parent_index)
+            node_declarations.append(target)
+            if target is not None:
+                next_level.append(_Entry(index, target, tier, quantity_in_root, child_above))
+        return True
+
+    def _add_root(self) -> None:
+        root = self.root
+        self.nodes.append(
+            {
+                "id": "n0",
+                "parent": None,
+                "tier": 0,
+                "kind": "declaration",
+                "declaration_id": root.id,
+                "gap": None,
+                "supplier": root.issuer_id,
+                "undisclosed": False,
+                "part_number": root.part_number,
+                "quantity": 1,
+                "quantity_in_root": 1,
+                "rollup": self.data[root.id]["rollup"],
+            }
+        )
+        self.parents.append(None)
+        self.node_declarations.append(root.id)
+
+    def _path(self, index: int | None) -> set[str]:
+        """Declaration ids on the path from the root to node `index`, both included."""
+        path: set[str] = set()
+        while index is not None:
+            declaration_id = self.node_declarations[index]
+            if declaration_id is not None:
+                path.add(declaration_id)
+            index = self.parents[index]
+        return path
+
+    def _set_rollup(self, entry: _Entry) -> None:
+        declaration_id = entry.declaration_id
+        node = self.nodes[entry.index]
+        data = self.data[declaration_id]
+        group = data.get("cycle_group")
+        if group:
+            path = self._path(entry.index)
+            if len(path & set(group)) > 1:
+                # Inside a cycle the figures depend on the path: compute them for this one.
+                merger = self._merger(frozenset(group))
+                node["rollup"] = merge.rollup_view(merger.on_path(declaration_id, frozenset(path)))
+                return
+        node["rollup"] = data["rollup"]
+
+    def _merger(self, group: frozenset[str]) -> Merger:
+        merger = self.mergers.get(group)
+        if merger is None:
+            loaded = _Loaded(facts=_load_facts(self.session, group)[0])
+            _add_resolution_data(self.session, loaded, loaded.facts.values())
+            exits = set(loaded.current.values()) - group
+            loaded.known = _stored_figures(self.session, exits)
+            if exits - loaded.known.keys():
+                refresh_rollups(self.session, exits - loaded.known.keys())
+                loaded.known = _stored_figures(self.session, exits)
+            merger = self.mergers[group] = Merger(
+                ChainGraph(loaded.facts, loaded.current, loaded.requests), loaded.known
+            )
+        return merger
+
+    def _load(self, ids: Iterable[str]) -> None:
+        """The view parts of the rollups of `ids` into `self.data` (computing missing rows)."""
+        wanted = set(ids) - self.data.keys()
+        if wanted:
+            found = _view_parts(self.session, wanted)
+            missing = wanted - found.keys()
+            if missing:
+                # Only when an event is still on its way: compute now rather than show a hole.
+                refresh_rollups(self.session, missing)
+                found.update(_view_parts(self.session, missing))
+            self.data.update(found)
+
+    def _customer_of(self, level: list[_Entry]) -> set[str]:
+        """Declarations of this level whose customers include the viewer."""
+        if self.authority:
+            return set()
+        ids = {entry.declaration_id for entry in level}
+        customer_of: set[str] = set()
+        if self.root.id in ids:
+            # The root may be superseded: its customers are those of every version.
+            if self.viewer.id in customer_ids(self.session, self.root):
+                customer_of.add(self.root.id)
+            ids.discard(self.root.id)
+        for chunk in _chunks(ids):
+            customer_of.update(
+                self.session.scalars(
+                    select(DisclosureRequest.declaration_id)
+                    .where(
+                        DisclosureRequest.requester_id == self.viewer.id,
+                        DisclosureRequest.declaration_id.in_(chunk),
+                    )
+                    .distinct()
+                )
+            )
+        return customer_of
+
+    def _fill_suppliers(self) -> None:
+        ids = {node["supplier"] for node in self.nodes if isinstance(node["supplier"], int)}
+        organizations: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(ids):
+            for org_id, slug, name, country in self.session.execute(
+                select(Organization.id, Organization.slug, Organization.name, Organization.country).where(
+                    Organization.id.in_(chunk)
+                )
+            ):
+                organizations[org_id] = {"slug": slug, "name": name, "country": country}
+        for node in self.nodes:
+            if isinstance(node["supplier"], int):
+                node["supplier"] = organizations[node["supplier"]]
+
+
+def _number(value: float) -> int | float:
+    """Whole numbers as ints (a quantity of 4 reads 4, not 4.0)."""
+    return int(value) if value % 1 == 0 else value
