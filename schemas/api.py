@@ -87,6 +87,12 @@ class DeclineSchema(_Body):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=10_000))
 
 
+class AnswerSchema(_Body):
+    declaration_id = fields.String(
+        required=True, metadata={"description": "your current declaration of the part"}
+    )
+
+
 class DeclarationAcceptedSchema(Schema):
     id = fields.String()
     issuer = fields.String()

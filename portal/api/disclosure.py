@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 from portal.auth import require_kind
 from portal.db import db_session
 from schemas.api import (
+    AnswerSchema,
     DeclineSchema,
     RequestCreateSchema,
     RequestListQuerySchema,
@@ -17,7 +18,7 @@ from schemas.api import (
     RequestSchema,
 )
 from tiertrace.disclosure.models import DisclosureRequest
-from tiertrace.disclosure.services import create_request, decline_request, list_requests
+from tiertrace.disclosure.services import answer_request, create_request, decline_request, list_requests
 
 blp = Blueprint("requests", __name__, url_prefix="/api/v1/requests", description="Disclosure requests")
 
@@ -82,5 +83,16 @@ def decline(body: dict[str, Any], request_id: str) -> dict[str, Any]:
     """The supplier declines to answer, with a reason."""
     session = db_session()
     request = decline_request(session, require_kind("company"), request_id, body["reason"])
+    session.commit()
+    return request_body(request)
+
+
+@blp.post("/<string:request_id>/answer")
+@blp.arguments(AnswerSchema)
+@blp.response(200, RequestSchema)
+def answer(body: dict[str, Any], request_id: str) -> dict[str, Any]:
+    """The supplier answers with a declaration it already filed for that part (no new version needed)."""
+    session = db_session()
+    request = answer_request(session, require_kind("company"), request_id, body["declaration_id"])
     session.commit()
     return request_body(request)

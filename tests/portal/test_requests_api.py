@@ -140,3 +140,40 @@ def test_one_answer_serves_every_customer_waiting_for_the_same_part(client, make
         )
     outgoing = client.get("/api/v1/requests?box=outgoing", headers=second.headers).get_json()["items"]
     assert {r["id"]: r["status"] for r in outgoing}[other["id"]] == "open"
+
+
+def test_a_supplier_answers_a_later_request_with_the_declaration_it_already_filed(
+    client, make_org, make_payload, sign
+):
+    early, late, lumen = make_org("oem-a"), make_org("oem-b"), make_org("lumen")
+    payload = make_payload("lumen", "MMIC-7")
+    assert (
+        client.post("/api/v1/declarations", data=sign(lumen, payload), headers=lumen.headers).status_code
+        == 201
+    )
+    request = ask(client, late, part="MMIC-7").get_json()
+    assert client.get(f"/api/v1/declarations/{payload['id']}", headers=late.headers).status_code == 404
+    url = f"/api/v1/requests/{request['id']}/answer"
+    wrong = client.post(url, json={"declaration_id": payload["id"]}, headers=early.headers)
+    assert wrong.status_code == 403 or wrong.status_code == 404
+    done = client.post(url, json={"declaration_id": payload["id"]}, headers=lumen.headers)
+    assert done.status_code == 200
+    assert (done.get_json()["status"], done.get_json()["declaration_id"]) == ("answered", payload["id"])
+    assert client.get(f"/api/v1/declarations/{payload['id']}", headers=late.headers).status_code == 200
+
+
+def test_answering_with_a_declaration_of_another_part_is_422_and_changes_nothing(
+    client, make_org, make_payload, sign
+):
+    oem, lumen = make_org("oem"), make_org("lumen")
+    payload = make_payload("lumen", "OTHER")
+    client.post("/api/v1/declarations", data=sign(lumen, payload), headers=lumen.headers)
+    request = ask(client, oem, part="MMIC-7").get_json()
+    response = client.post(
+        f"/api/v1/requests/{request['id']}/answer",
+        json={"declaration_id": payload["id"]},
+        headers=lumen.headers,
+    )
+    assert response.status_code == 422 and "declaration_id" in response.get_json()["error"]["details"]
+    mine = client.get("/api/v1/requests?box=outgoing", headers=oem.headers).get_json()["items"]
+    assert mine[0]["status"] == "open"

@@ -11,6 +11,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from tiertrace.db import utcnow
+from tiertrace.declarations.models import Declaration
 from tiertrace.disclosure.models import REQUEST_STATUSES, DisclosureRequest
 from tiertrace.errors import ConflictError, ForbiddenError, NotFoundError, RuleViolationError
 from tiertrace.organizations.models import Organization
@@ -181,3 +182,43 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise RuleViolationError(
             "bad cursor", details={"cursor": "use the 'next' value of a list answer"}
         ) from exc
+
+
+def answer_request(
+    session: Session,
+    supplier: Organization,
+    request_id: str,
+    declaration_id: str,
+    *,
+    now: datetime | None = None,
+) -> DisclosureRequest:
+    """Answer a request with a declaration the supplier already filed (one answer serves every customer).
+
+    The declaration must be the supplier's current one for the requested part. Flushes. Raises
+    NotFoundError when the request is not addressed to `supplier`, RuleViolationError for a declaration
+    that is not its current one of that part, ConflictError when the request was declined.
+    """
+    request = session.get(DisclosureRequest, request_id)
+    if request is None or request.supplier_id != supplier.id:
+        raise NotFoundError("no such request")
+    declaration = (
+        session.get(Declaration, declaration_id.lower()) if isinstance(declaration_id, str) else None
+    )
+    if (
+        declaration is None
+        or declaration.issuer_id != supplier.id
+        or not declaration.is_current
+        or declaration.part_number != request.part_number
+    ):
+        raise RuleViolationError(
+            "answer with your current declaration of the requested part",
+            details={"declaration_id": "not your current declaration of " + request.part_number},
+        )
+    if request.status == "declined":
+        raise ConflictError("the request was declined; the requester has to ask again")
+    if request.status != "answered" or request.declaration_id != declaration.id:
+        request.status = "answered"
+        request.declaration_id = declaration.id
+        request.answered_at = now or utcnow()
+        session.flush()
+    return request
