@@ -20,7 +20,7 @@ def main() -> None:
 
 def _register() -> None:
     # Each command module adds its commands to `main`; importing them here keeps one registry.
-    from cli import admin, audit, chain, serve, signing  # noqa: F401  (each module registers its commands)
+    from cli import admin, audit, chain, demo, serve, signing, users, worker  # noqa: F401  (each module registers its commands)
 
 
 _register()

@@ -23,7 +23,7 @@ def create_app(
     settings: Settings | None = None, *, session_factory: sessionmaker[Session] | None = None
 ) -> Flask:
     """Build the portal. The database must be migrated already (`tiertrace db upgrade`)."""
-    from portal import api, db, errors
+    from portal import api, db, errors, web
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
@@ -41,4 +41,5 @@ def create_app(
     db.init_app(app)
     errors.init_app(app)
     api.init_app(app)
+    web.init_app(app)
     return app

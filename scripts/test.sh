@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 bash scripts/services.sh
+# Debian's Chromium for tests/browser; without it (not root, no apt) those tests skip locally, fail in CI.
+bash scripts/browser-deps.sh || [ "${CI:-}" != true ]
 export PATH="$PWD/.venv/bin:$PATH"
 
 echo "== lint: ruff, import contracts, migrations match the models" >&2

@@ -1,0 +1,58 @@
+"""`tiertrace worker`: the bus consumers and the outbox relay against RabbitMQ (as `python -m worker`)."""
+
+from __future__ import annotations
+
+import click
+
+from cli.main import main
+
+
+@main.command()
+@click.option(
+    "--consumers",
+    default="propagate,merge,notify",
+    show_default=True,
+    help="Comma-separated consumers to run in this process; empty for none.",
+)
+@click.option(
+    "--relay/--no-relay", default=True, show_default=True, help="Publish outbox rows from this process."
+)
+@click.option(
+    "--webhooks/--no-webhooks",
+    default=True,
+    show_default=True,
+    help="POST queued webhook notifications from here.",
+)
+@click.option(
+    "--prefetch", default=32, show_default=True, type=int, help="Unacknowledged deliveries per consumer."
+)
+@click.option("--concurrency", default=1, show_default=True, type=int, help="Handler threads per consumer.")
+@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
+def worker(
+    consumers: str, relay: bool, webhooks: bool, prefetch: int, concurrency: int, log_level: str
+) -> None:
+    """Run the bus: the outbox relay, the consumers and the webhook sender, against RabbitMQ.
+
+    Needs TIERTRACE_AMQP_URL and TIERTRACE_DATABASE_URL (PostgreSQL). Declares the exchange and queues
+    at start, reconnects after a broker restart, and on SIGTERM finishes the messages in hand before it
+    exits. Several workers may run at once. Without TIERTRACE_AMQP_URL the bus runs inside
+    `tiertrace serve` instead (embedded mode).
+    """
+    from tiertrace.config import Settings
+    from worker.process import ALL_CONSUMERS, configure_logging, run_worker
+
+    names = [name for name in consumers.split(",") if name]
+    unknown = set(names) - set(ALL_CONSUMERS)
+    if unknown:
+        raise click.BadParameter(f"unknown consumers: {', '.join(sorted(unknown))}", param_hint="--consumers")
+    configure_logging(log_level)
+    status = run_worker(
+        Settings.from_env(),
+        consumers=names,
+        relay=relay,
+        webhooks=webhooks,
+        prefetch=prefetch,
+        concurrency=concurrency,
+    )
+    if status:
+        raise SystemExit(status)

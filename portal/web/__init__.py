@@ -1,0 +1,53 @@
+"""The web portal: server-rendered pages for suppliers, OEMs and the ministry, on the core's services.
+
+Views per audience: `auth` (login, invitations), `supplier` (inbox, editor, history), `oem` (programmes
+and chain trees), `ministry` (audit), `settings` (tokens, keys, password). Every asset is served from
+`static/`; nothing comes from another site. The API (`portal.api`) is unaffected: it uses bearer
+tokens, never the session cookie, so it needs no CSRF token.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, request
+from werkzeug.exceptions import NotFound
+
+from portal import errors
+from portal.web.base import WebSessionInterface, bp, csrf_token, error_page, is_api_path, parse_bool
+from portal.web.forms import field_label
+
+#: Where invitation links point when TIERTRACE_BASE_URL is not set.
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+
+def init_app(app: Flask) -> None:
+    """Register the pages and the session settings they rely on."""
+    from portal.web import auth, ministry, oem, settings, supplier  # noqa: F401  (each adds its routes to `bp`)
+
+    app.config.setdefault("TIERTRACE_SECURE_COOKIES", parse_bool(os.environ.get("TIERTRACE_SECURE_COOKIES")))
+    app.config.setdefault("TIERTRACE_BASE_URL", os.environ.get("TIERTRACE_BASE_URL") or DEFAULT_BASE_URL)
+    app.config.update(
+        SESSION_COOKIE_NAME="tiertrace_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        # A session lasts 12 hours from the last page seen; the cookie is signed with TIERTRACE_SECRET_KEY
+        # and its age is checked on the server (itsdangerous timestamps), not only by the browser.
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+    )
+    app.session_interface = WebSessionInterface()
+    # A global, not a context variable: templates imported as macro libraries see globals only.
+    app.add_template_global(csrf_token)
+    app.add_template_filter(field_label)
+    app.register_blueprint(bp)
+    # A URL that matches no route has no blueprint, so the blueprint's handler never sees it: pages get an
+    # HTML 404, the API keeps its JSON one.
+    app.register_error_handler(NotFound, _not_found)
+
+
+def _not_found(error: NotFound) -> Any:
+    if is_api_path(request.path):
+        return errors.handle_http_exception(error)
+    return error_page(404, "Not found", "There is no such page, or it is not yours to see.")

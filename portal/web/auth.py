@@ -1,0 +1,87 @@
+"""Signing in and out, accepting an invitation, and the home page that sends each person where they work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+
+from portal.db import db_session
+from portal.web.base import (
+    bp,
+    current_org,
+    current_user,
+    end_session,
+    safe_next,
+    start_session,
+)
+from tiertrace.errors import AuthenticationError, NotFoundError, RuleViolationError
+from tiertrace.organizations.accounts import accept_invite, authenticate_user, require_invited_user
+
+#: Where each kind of organisation starts.
+HOME_BY_KIND = {"company": "web.inbox", "authority": "web.audit_index", "operator": "web.settings"}
+
+
+@bp.get("/")
+def home() -> Any:
+    """The start page: the login form for visitors, the person's own start page otherwise."""
+    if current_user() is None:
+        return redirect(url_for("web.login"))
+    return redirect(url_for(HOME_BY_KIND.get(current_org().kind, "web.settings")))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    """The login form; on success a fresh session, on failure the same message whatever went wrong."""
+    target = safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if current_user() is not None:
+            return redirect(target or url_for("web.home"))
+        return render_template("login.html", next=target, email="", errors={})
+    email = request.form.get("email", "")
+    session = db_session()
+    try:
+        user = authenticate_user(session, email, request.form.get("password", ""))
+    except AuthenticationError as error:
+        session.commit()  # the failure count must be kept, or throttling would not work
+        return render_template(
+            "login.html", next=target, email=email, errors={"password": error.message}
+        ), 401
+    session.commit()
+    start_session(user)
+    return redirect(target or url_for("web.home"))
+
+
+@bp.post("/logout")
+def logout() -> Any:
+    """Sign out (a POST with the CSRF token, so no other site can sign a person out)."""
+    end_session()
+    flash("You are signed out.", "info")
+    return redirect(url_for("web.login"))
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def invite(token: str) -> Any:
+    """Accept an invitation: choose a password, then be signed in."""
+    session = db_session()
+    try:
+        user = require_invited_user(session, token)
+    except NotFoundError as error:
+        return render_template("invite_invalid.html", message=error.message), 404
+    if request.method == "GET":
+        return render_template("invite.html", email=user.email, errors={})
+    password = request.form.get("password", "")
+    errors: dict[str, str] = {}
+    if password != request.form.get("password_confirm", ""):
+        errors["password_confirm"] = "the two passwords differ"
+    else:
+        try:
+            user = accept_invite(session, token, password)
+        except RuleViolationError as error:
+            errors = {key: str(value) for key, value in error.details.items()}
+    if errors:
+        return render_template("invite.html", email=user.email, errors=errors), 422
+    session.commit()
+    start_session(user)
+    flash("Your password is set. Welcome to tiertrace.", "success")
+    return redirect(url_for("web.home"))

@@ -1,0 +1,231 @@
+"""The web blueprint and what every page shares: the signed-in person, CSRF, headers, error pages.
+
+Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax, Secure as `cookie_secure` decides), bound
+to the account's password hash so a new password ends every session. Every POST to a page must carry
+the session's CSRF token (form field `csrf_token` or header `X-CSRF-Token`).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import secrets
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from werkzeug.exceptions import HTTPException
+
+from portal.db import db_session
+from portal.errors import STATUS_BY_ERROR
+from tiertrace.errors import AuthenticationError, TiertraceError
+from tiertrace.organizations.accounts import credential_version, get_user
+from tiertrace.organizations.models import Organization, User
+
+bp = Blueprint(
+    "web", __name__, template_folder="templates", static_folder="static", static_url_path="/web/static"
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Content Security Policy of every page: nothing inline, nothing from elsewhere. Charts are inline SVG
+#: markup (allowed: it is not script), coloured with presentation attributes, never style attributes.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+_CSRF_KEY = "_csrf"
+
+
+class WebSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with the Secure flag decided per request by `cookie_secure`."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return cookie_secure(app.config.get("TIERTRACE_SECURE_COOKIES"), request.host)
+
+
+def cookie_secure(setting: bool | None, host: str) -> bool:
+    """Whether the session cookie gets the Secure flag.
+
+    True or False when TIERTRACE_SECURE_COOKIES says so. Unset: Secure everywhere except when the portal
+    is reached on a loopback address (127.0.0.1, localhost, ::1), which is the embedded local mode over
+    plain http — a browser would otherwise never send the cookie back, and loopback traffic does not
+    leave the machine.
+    """
+    if setting is not None:
+        return setting
+    hostname = urlsplit(f"//{host}").hostname or ""
+    if hostname == "localhost" or hostname.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(hostname).is_loopback
+    except ValueError:
+        return True
+
+
+def parse_bool(text: str | None) -> bool | None:
+    """'true'/'false' (and 1/0, yes/no, on/off) as a bool; None for unset or empty."""
+    if text is None or not text.strip():
+        return None
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {text!r} (use true or false)")
+
+
+# --- the signed-in person ---------------------------------------------------------------------------------
+
+
+def current_user() -> User | None:
+    """The person signed in on this request, or None (also when the password changed since login)."""
+    if "web_user" not in g:
+        user = None
+        user_id = session.get("uid")
+        if isinstance(user_id, int):
+            user = get_user(db_session(), user_id)
+            if user is not None and (
+                user.password_hash is None or session.get("cv") != credential_version(user)
+            ):
+                user = None
+        g.web_user = user
+    return g.web_user
+
+
+def current_org() -> Organization:
+    """The organisation of the signed-in person (call only behind `login_required`)."""
+    user = current_user()
+    assert user is not None
+    organization = db_session().get(Organization, user.organization_id)
+    assert organization is not None
+    return organization
+
+
+def start_session(user: User) -> None:
+    """Sign `user` in: a fresh session (no data carried over from before the login) and CSRF token."""
+    session.clear()
+    session.permanent = True
+    session["uid"] = user.id
+    session["cv"] = credential_version(user)
+    session[_CSRF_KEY] = secrets.token_urlsafe(32)
+    g.pop("web_user", None)
+
+
+def end_session() -> None:
+    """Sign out: forget everything the session held."""
+    session.clear()
+    g.pop("web_user", None)
+
+
+def login_required(*kinds: str) -> Callable[[F], F]:
+    """Pages for signed-in people, optionally only of organisations of `kinds`.
+
+    Anonymous visitors are sent to the login page; a person of another kind of organisation gets 404,
+    like any page they may not see.
+    """
+
+    def decorate(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if current_user() is None:
+                return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+            if kinds and current_org().kind not in kinds:
+                return error_page(404, "Not found", "There is no such page, or it is not yours to see.")
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]  # wraps keeps the signature
+
+    return decorate
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` if it is a path on this site (never another host: no open redirect), else None."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None
+
+
+# --- CSRF -------------------------------------------------------------------------------------------------
+
+
+def csrf_token() -> str:
+    """The session's CSRF token, created on first use (anonymous visitors get one too: login forms)."""
+    token = session.get(_CSRF_KEY)
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        session[_CSRF_KEY] = token
+    return token
+
+
+@bp.before_request
+def _check_csrf() -> Any:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    expected = session.get(_CSRF_KEY)
+    sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+    if not isinstance(expected, str) or not hmac.compare_digest(expected.encode(), sent.encode()):
+        return error_page(
+            400,
+            "The form has expired",
+            "This form was not sent from a page of this session (the CSRF token is missing or wrong). "
+            "Go back, reload the page and send it again.",
+        )
+    return None
+
+
+# --- rendering --------------------------------------------------------------------------------------------
+
+
+@bp.context_processor
+def _template_globals() -> dict[str, Any]:
+    user = current_user()
+    return {
+        "web_user": user,
+        "web_org": current_org() if user is not None else None,
+    }
+
+
+@bp.after_request
+def _security_headers(response: Any) -> Any:
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    # Invitation tokens travel in URLs: never send a URL of this site to another one.
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.mimetype == "text/html":
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def error_page(status: int, title: str, message: str, details: dict[str, Any] | None = None) -> Any:
+    """An HTML error page with `status`."""
+    return render_template("error.html", status=status, title=title, message=message, details=details), status
+
+
+@bp.errorhandler(TiertraceError)
+def _domain_error(error: TiertraceError) -> Any:
+    if isinstance(error, AuthenticationError):
+        end_session()
+        return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+    status = next((s for cls, s in STATUS_BY_ERROR if isinstance(error, cls)), 400)
+    titles = {404: "Not found", 403: "Not allowed", 409: "Conflict", 413: "Too large"}
+    return error_page(status, titles.get(status, "That did not work"), error.message, error.details)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(error: HTTPException) -> Any:
+    return error_page(error.code or 500, error.name, error.description or error.name)
+
+
+def is_api_path(path: str) -> bool:
+    return path == "/api" or path.startswith("/api/")
+
+
+def base_url() -> str:
+    """The public base URL of the portal (invitation links), without a trailing slash."""
+    return str(current_app.config.get("TIERTRACE_BASE_URL") or request.host_url).rstrip("/")

@@ -1,0 +1,78 @@
+"""The OEM's pages: its programmes, and the merged chain as an expandable tree with charts and gaps.
+
+The chain comes from `chain_view`, redacted for the viewer exactly as API v1's; these pages only draw it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template, request
+
+from portal.db import db_session
+from portal.web import charts
+from portal.web.base import bp, current_org, login_required
+from tiertrace import reference
+from tiertrace.chains.services import chain_view
+from tiertrace.declarations.history import list_programmes, require_programme
+
+#: A page lists at most this many nodes (the figures stay complete); `?depth=` cuts the tree at a tier.
+WEB_MAX_NODES = 2000
+#: Tiers drawn by default: the tree is nested markup, and no browser wants thousands of levels.
+WEB_MAX_DEPTH = 30
+
+
+def chain_figures(view: dict[str, Any]) -> dict[str, Any]:
+    """What the chain templates draw from one chain view: tree, gap list, charts per stage."""
+    material_names = {code: m.name for code, m in reference.materials().items()}
+    roots, gaps = charts.build_tree(view)
+    return {
+        "view": view,
+        "tree": roots,
+        "gaps": gaps,
+        "charts": [
+            charts.stacked_chart(
+                view["rollup"], stage, material_names=material_names, country_names=reference.countries()
+            )
+            for stage in charts.STAGES
+        ],
+        "material_names": material_names,
+    }
+
+
+def _depth() -> int:
+    try:
+        return max(0, min(int(request.args.get("depth", WEB_MAX_DEPTH)), WEB_MAX_DEPTH))
+    except ValueError:
+        return WEB_MAX_DEPTH
+
+
+@bp.get("/programmes")
+@login_required("company", "authority")
+def programmes() -> Any:
+    """The programmes of the organisation's top-level declarations (every programme for the authority)."""
+    return render_template("programmes.html", programmes=list_programmes(db_session(), current_org()))
+
+
+@bp.get("/programmes/<path:name>")
+@login_required("company", "authority")
+def programme(name: str) -> Any:
+    """A programme: the chain of each of its top-level declarations, with charts and the gap list."""
+    session, organization = db_session(), current_org()
+    found = require_programme(session, organization, name)
+    chains = [
+        chain_figures(chain_view(session, root.id, organization, max_nodes=WEB_MAX_NODES, depth=_depth()))
+        for root in found.roots
+    ]
+    session.commit()  # the authority's reads are audit-logged
+    return render_template("programme.html", programme=found, chains=chains, countries=reference.countries())
+
+
+@bp.get("/chains/<declaration_id>")
+@login_required("company", "authority")
+def chain(declaration_id: str) -> Any:
+    """The chain below any declaration the viewer may read (a supplier's own subtree, say)."""
+    session = db_session()
+    view = chain_view(session, declaration_id, current_org(), max_nodes=WEB_MAX_NODES, depth=_depth())
+    session.commit()  # the authority's reads are audit-logged
+    return render_template("chain.html", chain=chain_figures(view), countries=reference.countries())

@@ -1,0 +1,104 @@
+"""Settings: API tokens (create, revoke), signing keys (register, revoke), the person's password."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, render_template, request, url_for
+
+from portal.db import db_session
+from portal.web.base import bp, current_org, current_user, login_required, start_session
+from tiertrace.errors import TiertraceError
+from tiertrace.organizations.accounts import change_password, list_keys, list_tokens, list_users
+from tiertrace.organizations.services import create_token, register_key, revoke_key, revoke_token
+
+
+def _render(errors: dict[str, str] | None = None, new_token: str | None = None, status: int = 200) -> Any:
+    session, organization = db_session(), current_org()
+    return render_template(
+        "settings.html",
+        tokens=list_tokens(session, organization),
+        keys=list_keys(session, organization),
+        users=list_users(session, organization),
+        errors=errors or {},
+        new_token=new_token,
+        form=request.form,
+    ), status
+
+
+@bp.get("/settings")
+@login_required()
+def settings() -> Any:
+    """The organisation's tokens and keys, its people, and the person's password."""
+    return _render()
+
+
+@bp.post("/settings/tokens")
+@login_required()
+def token_create() -> Any:
+    """Create an API token; it is shown on this one answer and never again (only its hash is kept)."""
+    label = request.form.get("label", "").strip()
+    if len(label) > 100:
+        return _render({"label": "at most 100 characters"}, status=422)
+    session = db_session()
+    token = create_token(session, current_org(), label=label or "created on the web")
+    session.commit()
+    return _render(new_token=token)
+
+
+@bp.post("/settings/tokens/<int:token_id>/revoke")
+@login_required()
+def token_revoke(token_id: int) -> Any:
+    """Revoke an API token of the organisation."""
+    session = db_session()
+    revoke_token(session, current_org(), token_id)
+    session.commit()
+    flash("The token is revoked.", "success")
+    return redirect(url_for("web.settings"))
+
+
+@bp.post("/settings/keys")
+@login_required()
+def key_register() -> Any:
+    """Register a signing key: the raw Ed25519 public key in base64, as `tiertrace keygen` prints it."""
+    session = db_session()
+    try:
+        key, created = register_key(session, current_org(), request.form.get("public_key", "").strip())
+    except TiertraceError as error:
+        session.rollback()
+        return _render({"public_key": error.message}, status=422 if error.code == "invalid" else 409)
+    session.commit()
+    flash(f"Key {key.keyid} {'registered' if created else 'was registered already'}.", "success")
+    return redirect(url_for("web.settings"))
+
+
+@bp.post("/settings/keys/revoke")
+@login_required()
+def key_revoke() -> Any:
+    """Revoke a signing key: what it signed stays valid, nothing new signed with it is accepted."""
+    session = db_session()
+    revoke_key(session, current_org(), request.form.get("keyid", ""))
+    session.commit()
+    flash("The key is revoked.", "success")
+    return redirect(url_for("web.settings"))
+
+
+@bp.post("/settings/password")
+@login_required()
+def password_change() -> Any:
+    """Change the person's password; other sessions of the account end, this one goes on."""
+    user = current_user()
+    assert user is not None
+    new = request.form.get("new_password", "")
+    if new != request.form.get("new_password_confirm", ""):
+        return _render({"new_password_confirm": "the two passwords differ"}, status=422)
+    session = db_session()
+    try:
+        change_password(session, user, request.form.get("current_password", ""), new)
+    except TiertraceError as error:
+        session.rollback()
+        return _render({key: str(value) for key, value in error.details.items()}, status=422)
+    session.commit()
+    start_session(user)
+    flash("Your password is changed.", "success")
+    return redirect(url_for("web.settings"))

@@ -1,0 +1,322 @@
+"""The supplier's pages: the inbox of requests, declining, the declaration editor, the history.
+
+Signing happens in the browser (static/sign.js): the page asks this server for the payload bytes built
+from the form (action "payload"), signs PAE(type, payload) with the key file the person picks — which
+never leaves the browser — and posts only the envelope (action "submit"), which goes to the same
+`submit_declaration` as API v1. An envelope signed with `tiertrace sign` can be uploaded instead.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from flask import Response, flash, redirect, render_template, request, url_for
+
+from portal.db import db_session
+from portal.web.base import bp, current_org, login_required
+from portal.web.forms import DISCLOSURE_CHOICES, DeclarationForm, field_errors
+from tiertrace import reference
+from tiertrace.declarations.history import get_current_declaration, list_declarations, require_own_declaration
+from tiertrace.declarations.models import Declaration
+from tiertrace.declarations.services import (
+    MAX_ENVELOPE_BYTES,
+    require_readable_declaration,
+    submit_declaration,
+    version_ids,
+)
+from tiertrace.disclosure.models import DisclosureRequest
+from tiertrace.disclosure.services import decline_request, list_requests, require_visible_request
+from tiertrace.errors import NotFoundError, RuleViolationError, TiertraceError
+from tiertrace.organizations.accounts import list_companies
+from tiertrace.organizations.models import Organization
+from tiertrace.organizations.services import get_organization
+
+#: Inbox tabs: which request statuses each one lists.
+INBOX_TABS = {
+    "todo": ("overdue", "open"),
+    "answered": ("answered",),
+    "declined": ("declined",),
+}
+
+
+def _overdue_first(requests: list[DisclosureRequest], today: date) -> list[DisclosureRequest]:
+    # Overdue (by status or by a due date that has passed) first, then by due date, the earliest first.
+    def key(item: DisclosureRequest) -> tuple[int, date, str]:
+        late = item.status == "overdue" or (
+            item.status == "open" and item.due_date is not None and item.due_date < today
+        )
+        return (0 if late else 1, item.due_date or date.max, item.id)
+
+    return sorted(requests, key=key)
+
+
+@bp.get("/inbox")
+@login_required("company")
+def inbox() -> Any:
+    """Requests addressed to the organisation: what is to answer (overdue first), answered, declined."""
+    tab = request.args.get("tab", "todo")
+    if tab not in INBOX_TABS:
+        tab = "todo"
+    session, organization = db_session(), current_org()
+    items: list[DisclosureRequest] = []
+    for status in INBOX_TABS[tab]:
+        items.extend(list_requests(session, organization, box="incoming", status=status).items)
+    today = datetime.now(UTC).date()
+    return render_template(
+        "inbox.html", tab=tab, tabs=INBOX_TABS, requests=_overdue_first(items, today), today=today
+    )
+
+
+@bp.get("/outbox")
+@login_required("company")
+def outbox() -> Any:
+    """Requests the organisation sent, by hand or through its declarations' components."""
+    page = list_requests(db_session(), current_org(), box="outgoing", cursor=request.args.get("cursor"))
+    return render_template(
+        "outbox.html", requests=page.items, next_cursor=page.next, today=datetime.now(UTC).date()
+    )
+
+
+@bp.get("/requests/<request_id>")
+@login_required("company", "authority")
+def request_detail(request_id: str) -> Any:
+    """One request, to or from the organisation; its supplier can answer or decline it here."""
+    item = require_visible_request(db_session(), current_org(), request_id)
+    return render_template("request.html", item=item, errors={}, reason="")
+
+
+@bp.post("/requests/<request_id>/decline")
+@login_required("company")
+def request_decline(request_id: str) -> Any:
+    """Decline a request with a reason."""
+    session, organization = db_session(), current_org()
+    reason = request.form.get("reason", "")
+    try:
+        item = decline_request(session, organization, request_id, reason)
+    except RuleViolationError as error:  # other errors (404, 409) get the error page
+        session.rollback()
+        item = require_visible_request(session, organization, request_id)
+        errors = {key: str(value) for key, value in error.details.items()} or {"reason": error.message}
+        return render_template("request.html", item=item, errors=errors, reason=reason), 422
+    session.commit()
+    flash(f"You declined the request for {item.part_number}.", "success")
+    return redirect(url_for("web.inbox"))
+
+
+# --- the declaration editor -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EditorContext:
+    """What the editor answers or replaces; the payload's in_response_to and supersedes come from here."""
+
+    title: str
+    action_url: str
+    in_response_to: DisclosureRequest | None = None
+    supersedes: Declaration | None = None
+
+
+def _request_context(organization: Organization, request_id: str) -> tuple[EditorContext, DeclarationForm]:
+    item = require_visible_request(db_session(), organization, request_id)
+    if item.supplier_id != organization.id:
+        raise NotFoundError("no such request")
+    current = get_current_declaration(db_session(), organization, item.part_number)
+    form = DeclarationForm.from_payload(current.payload) if current is not None else DeclarationForm()
+    form.part_number = item.part_number
+    if current is None:
+        form.program = ""
+    context = EditorContext(
+        title=f"Answer {item.requester.name}: {item.part_number}",
+        action_url=url_for("web.request_declare", request_id=item.id),
+        in_response_to=item,
+        supersedes=current,
+    )
+    return context, form
+
+
+@bp.route("/requests/<request_id>/declare", methods=["GET", "POST"])
+@login_required("company")
+def request_declare(request_id: str) -> Any:
+    """The editor answering a request (a new version of the part's current declaration, if it has one)."""
+    context, form = _request_context(current_org(), request_id)
+    return _editor(context, form)
+
+
+@bp.route("/declarations/new", methods=["GET", "POST"])
+@login_required("company")
+def declaration_new() -> Any:
+    """The editor for a declaration nobody asked for yet (an OEM's top-level product, say)."""
+    context = EditorContext(title="New declaration", action_url=url_for("web.declaration_new"))
+    return _editor(context, DeclarationForm())
+
+
+@bp.route("/declarations/<declaration_id>/supersede", methods=["GET", "POST"])
+@login_required("company")
+def declaration_supersede(declaration_id: str) -> Any:
+    """The editor prefilled from a current declaration; what is submitted supersedes it."""
+    declaration = require_own_declaration(db_session(), current_org(), declaration_id)
+    if not declaration.is_current:
+        flash("That version was superseded already: this is the current one.", "info")
+        return redirect(url_for("web.declaration_detail", declaration_id=declaration.superseded_by_id))
+    context = EditorContext(
+        title=f"New version of {declaration.part_number}",
+        action_url=url_for("web.declaration_supersede", declaration_id=declaration.id),
+        supersedes=declaration,
+    )
+    return _editor(context, DeclarationForm.from_payload(declaration.payload))
+
+
+def _editor(context: EditorContext, prefilled: DeclarationForm) -> Any:
+    """GET: the form. POST: a row action, the payload to sign (JSON), or the signed envelope to submit."""
+    if request.method == "GET":
+        if not prefilled.materials:
+            prefilled.apply("add-material")
+        return _render_editor(context, prefilled)
+    form = DeclarationForm.from_form(request.form)
+    action = request.form.get("action", "")
+    if form.apply(action):
+        return _render_editor(context, form)
+    organization = current_org()
+    if action == "payload":
+        payload = form.prune().to_payload(
+            issuer=organization.slug,
+            declaration_id=str(uuid.uuid4()),
+            issued_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            in_response_to=context.in_response_to.id if context.in_response_to else None,
+            supersedes=context.supersedes.id if context.supersedes else None,
+        )
+        body = json.dumps(payload, ensure_ascii=False, indent=2).encode("utf-8")
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in form.part_number) or "declaration"
+        return Response(
+            body,
+            mimetype="application/json",
+            headers={"Content-Disposition": f'attachment; filename="payload-{name}.json"'},
+        )
+    envelope = request.form.get("envelope", "").encode("utf-8")
+    form.prune()
+    if not envelope:
+        return _render_editor(
+            context,
+            form,
+            {
+                "signing": "choose your key file and press 'Sign and submit' (this needs JavaScript), or "
+                "download the payload, sign it with `tiertrace sign` and upload the envelope"
+            },
+            status=422,
+        )
+    session = db_session()
+    try:
+        result = submit_declaration(session, organization, envelope)
+    except TiertraceError as error:
+        session.rollback()
+        errors, general = field_errors(error.details, form.field_ids())
+        return _render_editor(context, form, errors, general, message=error.message, status=_status(error))
+    session.commit()
+    flash(f"Declaration of {result.declaration.part_number} signed and filed.", "success")
+    return redirect(url_for("web.declaration_detail", declaration_id=result.declaration.id))
+
+
+def _status(error: TiertraceError) -> int:
+    from portal.errors import STATUS_BY_ERROR
+
+    return next((s for cls, s in STATUS_BY_ERROR if isinstance(error, cls)), 400)
+
+
+def _render_editor(
+    context: EditorContext,
+    form: DeclarationForm,
+    errors: dict[str, str] | None = None,
+    general: dict[str, str] | None = None,
+    *,
+    message: str | None = None,
+    status: int = 200,
+) -> Any:
+    return render_template(
+        "editor.html",
+        context=context,
+        form=form,
+        errors=errors or {},
+        general=general or {},
+        message=message,
+        materials=reference.materials(),
+        countries=reference.countries(),
+        companies=list_companies(db_session()),
+        disclosure_choices=DISCLOSURE_CHOICES,
+    ), status
+
+
+# --- upload of a CLI-signed envelope ----------------------------------------------------------------------
+
+
+@bp.route("/declarations/upload", methods=["GET", "POST"])
+@login_required("company")
+def declaration_upload() -> Any:
+    """Submit an envelope signed with `tiertrace sign` (a file, or pasted text)."""
+    if request.method == "GET":
+        return render_template("upload.html", errors={}, details={})
+    uploaded = request.files.get("envelope_file")
+    envelope = uploaded.read(MAX_ENVELOPE_BYTES + 1) if uploaded is not None and uploaded.filename else b""
+    if not envelope:
+        envelope = request.form.get("envelope_text", "").strip().encode("utf-8")
+    if not envelope:
+        errors = {"envelope_file": "choose the envelope file that `tiertrace sign` printed"}
+        return render_template("upload.html", errors=errors, details={}), 422
+    session = db_session()
+    try:
+        result = submit_declaration(session, current_org(), envelope)
+    except TiertraceError as error:
+        session.rollback()
+        return render_template(
+            "upload.html", errors={"envelope_file": error.message}, details=error.details
+        ), _status(error)
+    session.commit()
+    flash(f"Declaration of {result.declaration.part_number} filed.", "success")
+    return redirect(url_for("web.declaration_detail", declaration_id=result.declaration.id))
+
+
+# --- history ----------------------------------------------------------------------------------------------
+
+
+@bp.get("/declarations")
+@login_required("company")
+def declarations() -> Any:
+    """Every declaration the organisation filed, every version, newest first."""
+    return render_template("declarations.html", declarations=list_declarations(db_session(), current_org()))
+
+
+@bp.get("/declarations/<declaration_id>")
+@login_required("company", "authority")
+def declaration_detail(declaration_id: str) -> Any:
+    """One declaration as filed (issuer, its customers, the authority), with its versions."""
+    session, organization = db_session(), current_org()
+    declaration = require_readable_declaration(session, organization, declaration_id)
+    issuer = session.get(Organization, declaration.issuer_id)
+    slugs = {c.get("supplier") for c in declaration.payload.get("components") or [] if c.get("supplier")}
+    suppliers = {slug: org for slug in slugs if (org := get_organization(session, slug)) is not None}
+    return render_template(
+        "declaration.html",
+        declaration=declaration,
+        issuer=issuer,
+        payload=declaration.payload,
+        versions=version_ids(session, declaration),
+        own=issuer is not None and issuer.id == organization.id,
+        materials=reference.materials(),
+        countries=reference.countries(),
+        suppliers=suppliers,
+    )
+
+
+@bp.get("/declarations/<declaration_id>/envelope.json")
+@login_required("company", "authority")
+def declaration_envelope(declaration_id: str) -> Any:
+    """The envelope exactly as filed (verifies offline with `tiertrace verify` or any DSSE tool)."""
+    declaration = require_readable_declaration(db_session(), current_org(), declaration_id)
+    return Response(
+        declaration.envelope,
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="declaration-{declaration.id}.json"'},
+    )

@@ -1,0 +1,84 @@
+"""Browser tests: the real portal on 127.0.0.1 (a free port, the test database, the embedded bus) driven
+in headless Chromium from Debian's `chromium` package through playwright.
+
+Playwright's own browser download cannot work here, so `executable_path` points at /usr/bin/chromium
+(scripts/browser-deps.sh installs it). Locally a missing Chromium or playwright skips with the reason;
+with CI=true it fails. Screenshots go to test-artifacts/ (and the walkthrough's to docs/screenshots/).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.serving import make_server
+
+from tiertrace.config import Settings
+
+CHROMIUM = os.environ.get("TIERTRACE_CHROMIUM", "/usr/bin/chromium")
+IN_CI = os.environ.get("CI") == "true"
+#: The flags this machine's Chromium needs: no sandbox (root), and no background connections, which the
+#: closed network refuses (many at a time) and which would only slow the tests down.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _missing(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: the browser tests must run; scripts/browser-deps.sh installs it)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium for the session (each test opens its own contexts)."""
+    if not os.access(CHROMIUM, os.X_OK):
+        _missing(f"no Chromium at {CHROMIUM}: run scripts/browser-deps.sh")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("playwright is not installed: pip install -e '.[test]'")
+    with sync_playwright() as driver:
+        # headless=True adds --headless; launch() starts Chromium on a new, empty temporary profile (its own
+        # --user-data-dir), and every new_context() inside it is a fresh, incognito-like session.
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live_server(settings: Settings, session_factory: sessionmaker[Session]) -> Iterator[str]:
+    """The real portal app on 127.0.0.1 and a free port, against the test database; yields its base URL."""
+    from portal import create_app
+
+    app = create_app(settings, session_factory=session_factory)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-portal", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+@pytest.fixture
+def bus(settings: Settings, session_factory: sessionmaker[Session]) -> Iterator[Any]:
+    """The embedded bus, so requests travel up the tiers and rollups merge."""
+    from worker.embedded import start_embedded_bus
+
+    running = start_embedded_bus(settings, session_factory, poll_interval=0.2, webhooks=False)
+    yield running
+    running.stop()

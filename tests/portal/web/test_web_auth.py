@@ -1,0 +1,222 @@
+"""Signing in and out, invitations, CSRF, throttling and the session cookie."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select
+from web_helpers import PASSWORD, csrf_of, field_error, log_in, page_csrf
+
+from tiertrace.db import utcnow
+from tiertrace.organizations.accounts import MAX_FAILED_LOGINS, create_user
+from tiertrace.organizations.models import Organization, User
+
+
+def test_a_person_signs_in_sees_their_start_page_and_signs_out(client, make_org, make_person):
+    person = make_person(make_org("lumen"))
+    assert client.get("/inbox").status_code == 302
+
+    answer = log_in(client, person)
+    assert answer.status_code == 302
+    assert answer.headers["Location"] == "/"
+    assert client.get("/").headers["Location"] == "/inbox"
+    page = client.get("/inbox").get_data(as_text=True)
+    assert person.email in page
+
+    token = csrf_of(page)
+    assert client.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert client.get("/inbox").headers["Location"].startswith("/login")
+
+
+def test_the_session_cookie_is_httponly_samesite_lax_and_not_secure_on_loopback(
+    client, make_org, make_person
+):
+    answer = log_in(client, make_person(make_org("lumen")))
+    cookie = answer.headers["Set-Cookie"]
+    assert "tiertrace_session=" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+    assert "Secure" not in cookie  # the test client's host is localhost, like the embedded local mode
+
+
+def test_the_session_cookie_is_secure_on_any_other_host(app, make_org, make_person):
+    person = make_person(make_org("lumen"))
+    client = app.test_client()
+    token = csrf_of(client.get("/login", base_url="https://portal.example.org").get_data(as_text=True))
+    answer = client.post(
+        "/login",
+        data={"email": person.email, "password": person.password, "csrf_token": token},
+        base_url="https://portal.example.org",
+    )
+    assert answer.status_code == 302
+    assert "Secure" in answer.headers["Set-Cookie"]
+
+
+def test_tiertrace_secure_cookies_overrides_the_host_rule(app, make_org, make_person):
+    app.config["TIERTRACE_SECURE_COOKIES"] = True
+    answer = log_in(app.test_client(), make_person(make_org("lumen")))
+    assert "Secure" in answer.headers["Set-Cookie"]
+
+
+def test_a_post_without_the_csrf_token_is_refused(client, make_org, make_person):
+    person = make_person(make_org("lumen"))
+    client.get("/login")
+    answer = client.post("/login", data={"email": person.email, "password": person.password})
+    assert answer.status_code == 400
+    assert "CSRF" in answer.get_data(as_text=True)
+    assert "Set-Cookie" not in answer.headers or "uid" not in answer.headers.get("Set-Cookie", "")
+    assert client.get("/inbox").status_code == 302  # still signed out
+
+
+def test_the_csrf_token_of_another_session_is_refused(app, make_org, make_person):
+    person = make_person(make_org("lumen"))
+    attacker = app.test_client()
+    token = page_csrf(attacker)
+    victim = app.test_client()
+    victim.get("/login")
+    answer = victim.post(
+        "/login", data={"email": person.email, "password": person.password, "csrf_token": token}
+    )
+    assert answer.status_code == 400
+
+
+def test_every_signed_in_form_checks_the_csrf_token(client, make_org, signed_in):
+    signed_in(make_org("lumen"))
+    for path in ("/logout", "/settings/tokens", "/settings/keys", "/settings/password", "/declarations/new"):
+        assert client.post(path, data={"csrf_token": "forged"}).status_code == 400, path
+    assert client.get("/inbox").status_code == 200  # the refused logout did not sign out
+
+
+def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(client, make_org, make_person):
+    person = make_person(make_org("lumen"))
+    wrong = log_in(client, person, password="not the password")
+    unknown = client.post(
+        "/login",
+        data={"email": "nobody@example.org", "password": "whatever", "csrf_token": page_csrf(client)},
+    )
+    assert wrong.status_code == unknown.status_code == 401
+    assert field_error(wrong.get_data(as_text=True), "password") == field_error(
+        unknown.get_data(as_text=True), "password"
+    )
+
+
+def test_too_many_failed_logins_lock_the_account_even_for_the_right_password(
+    client, make_org, make_person, session_factory
+):
+    person = make_person(make_org("lumen"))
+    for _ in range(MAX_FAILED_LOGINS):
+        assert log_in(client, person, password="guess").status_code == 401
+    assert log_in(client, person).status_code == 401  # locked
+
+    with session_factory() as session:
+        user = session.scalar(select(User).where(User.email == person.email))
+        assert user.locked_until is not None and user.locked_until > utcnow()
+        user.locked_until = utcnow() - timedelta(seconds=1)  # the lock has run out
+        session.commit()
+    assert log_in(client, person).status_code == 302
+
+
+def test_a_successful_login_resets_the_failure_count(client, make_org, make_person, session_factory):
+    person = make_person(make_org("lumen"))
+    for _ in range(MAX_FAILED_LOGINS - 1):
+        log_in(client, person, password="guess")
+    assert log_in(client, person).status_code == 302
+    with session_factory() as session:
+        assert session.scalar(select(User.failed_logins).where(User.email == person.email)) == 0
+
+
+def test_an_invitation_sets_the_password_once_and_signs_the_person_in(client, make_org, session_factory):
+    member = make_org("lumen")
+    with session_factory() as session:
+        invitation = create_user(
+            session, session.get(Organization, member.organization.id), "Anna@Lumen.example"
+        )
+        session.commit()
+    link = f"/invite/{invitation.token}"
+    page = client.get(link)
+    assert page.status_code == 200
+    assert "anna@lumen.example" in page.get_data(as_text=True)
+
+    short = client.post(
+        link,
+        data={
+            "password": "short",
+            "password_confirm": "short",
+            "csrf_token": csrf_of(page.get_data(as_text=True)),
+        },
+    )
+    assert short.status_code == 422
+    assert "12 characters" in field_error(short.get_data(as_text=True), "password")
+
+    token = csrf_of(short.get_data(as_text=True))
+    differ = client.post(
+        link, data={"password": PASSWORD, "password_confirm": PASSWORD + "!", "csrf_token": token}
+    )
+    assert field_error(differ.get_data(as_text=True), "password_confirm") == "the two passwords differ"
+
+    done = client.post(link, data={"password": PASSWORD, "password_confirm": PASSWORD, "csrf_token": token})
+    assert done.status_code == 302
+    assert client.get("/inbox").status_code == 200
+    assert client.get(link).status_code == 404  # used up
+
+
+def test_a_changed_password_ends_the_other_sessions(app, make_org, make_person):
+    person = make_person(make_org("lumen"))
+    laptop, tablet = app.test_client(), app.test_client()
+    log_in(laptop, person)
+    log_in(tablet, person)
+    token = csrf_of(laptop.get("/settings").get_data(as_text=True))
+    new = "a completely different passphrase"
+    answer = laptop.post(
+        "/settings/password",
+        data={
+            "current_password": person.password,
+            "new_password": new,
+            "new_password_confirm": new,
+            "csrf_token": token,
+        },
+    )
+    assert answer.status_code == 302
+    assert laptop.get("/settings").status_code == 200  # this session goes on
+    assert tablet.get("/settings").status_code == 302  # the other one is over
+
+
+def test_a_wrong_current_password_is_shown_next_to_its_field(client, make_org, signed_in):
+    signed_in(make_org("lumen"))
+    token = csrf_of(client.get("/settings").get_data(as_text=True))
+    answer = client.post(
+        "/settings/password",
+        data={
+            "current_password": "nope",
+            "new_password": PASSWORD,
+            "new_password_confirm": PASSWORD,
+            "csrf_token": token,
+        },
+    )
+    assert answer.status_code == 422
+    assert field_error(answer.get_data(as_text=True), "current_password") == "wrong password"
+
+
+def test_login_never_redirects_to_another_site(client, make_org, make_person):
+    person = make_person(make_org("lumen"))
+    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+        token = page_csrf(client, "/login")
+        answer = client.post(
+            "/login",
+            data={"email": person.email, "password": person.password, "csrf_token": token, "next": target},
+        )
+        assert answer.headers["Location"] == "/", target
+        client.post("/logout", data={"csrf_token": csrf_of(client.get("/settings").get_data(as_text=True))})
+    token = page_csrf(client, "/login")
+    answer = client.post(
+        "/login",
+        data={"email": person.email, "password": person.password, "csrf_token": token, "next": "/settings"},
+    )
+    assert answer.headers["Location"] == "/settings"
+
+
+def test_pages_carry_security_headers(client):
+    answer = client.get("/login")
+    assert "script-src 'self'" in answer.headers["Content-Security-Policy"]
+    assert answer.headers["X-Frame-Options"] == "DENY"
+    assert answer.headers["Referrer-Policy"] == "same-origin"

@@ -1,0 +1,282 @@
+"""The supplier's pages: inbox, decline, the declaration editor (payload, signed submit, errors), history."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from web_helpers import csrf_of, field_error
+
+from tiertrace import signing
+from tiertrace.db import utcnow
+from tiertrace.declarations.models import Declaration
+from tiertrace.disclosure.models import DisclosureRequest
+from tiertrace.disclosure.services import create_request
+from tiertrace.organizations.models import Organization
+
+FIELDS = {
+    "part-number": "TRM-2040",
+    "part-name": "GaN transmit/receive module",
+    "part-unit": "piece",
+    "statement": "Declared from our smelter reports.",
+    "materials-0-material": "Ga",
+    "materials-0-mass_g": "0,84",
+    "materials-0-recycled_share": "",
+    "materials-0-extraction-0-country": "cn",
+    "materials-0-extraction-0-share": "0.9",
+    "materials-0-processing-0-country": "CN",
+    "materials-0-processing-0-share": "0.98",
+    "materials-0-processing-0-facility": "Refinery 7",
+    "components-0-part_number": "MMIC-7",
+    "components-0-supplier": "",
+    "components-0-supplier_name": "Moselle Foil SA",
+    "components-0-supplier_country": "LU",
+    "components-0-quantity": "4",
+    "components-0-request_disclosure": "on",
+    "components-0-disclose_supplier_to": "requester",
+}
+
+
+@pytest.fixture
+def world(make_org, session_factory):
+    """A supplier with a person signed in elsewhere, an OEM, and a helper to ask the supplier about a part."""
+    supplier, oem = (
+        make_org("lumen", name="Lumen Compound GmbH"),
+        make_org("noordhaven", name="Noordhaven Naval"),
+    )
+
+    def ask(part: str, *, due_in: int | None = None, status: str | None = None) -> str:
+        with session_factory() as session:
+            requester = session.get(Organization, oem.organization.id)
+            request = create_request(
+                session, requester, supplier_slug="lumen", part_number=part, program="ZH"
+            )
+            if due_in is not None:
+                request.due_date = (utcnow() + timedelta(days=due_in)).date()
+            if status is not None:
+                request.status = status
+            session.commit()
+            return request.id
+
+    return {"supplier": supplier, "oem": oem, "ask": ask}
+
+
+def submit_form(client, url, fields, member, *, tamper=None):
+    """Do what the editor's script does: get the payload, sign it, post the envelope with the form."""
+    token = csrf_of(client.get(url).get_data(as_text=True))
+    payload_answer = client.post(url, data={**fields, "csrf_token": token, "action": "payload"})
+    assert payload_answer.status_code == 200
+    assert payload_answer.mimetype == "application/json"
+    payload = payload_answer.get_data()
+    if tamper is not None:
+        payload = json.dumps(tamper(json.loads(payload))).encode()
+    envelope = signing.sign_payload(payload, member.private_key).decode()
+    return client.post(url, data={**fields, "csrf_token": token, "action": "submit", "envelope": envelope})
+
+
+def test_the_inbox_lists_overdue_requests_first_with_due_dates_and_requester(client, world, signed_in):
+    later = world["ask"]("LATER", due_in=30)
+    soon = world["ask"]("SOON", due_in=3)
+    late = world["ask"]("LATE", due_in=5, status="overdue")
+    past = world["ask"]("PAST", due_in=-2)
+    world["ask"]("DONE", status="answered")
+    signed_in(world["supplier"])
+    page = client.get("/inbox").get_data(as_text=True)
+    order = [m for m in re.findall(r"/requests/([0-9a-f-]{36})\"", page)]
+    assert order == [past, late, soon, later]
+    assert "Noordhaven Naval" in page
+    assert (utcnow() + timedelta(days=3)).date().isoformat() in page
+    assert page.count(">overdue</span>") == 2
+    answered = client.get("/inbox?tab=answered").get_data(as_text=True)
+    assert "DONE" in answered and "SOON" not in answered
+
+
+def test_declining_needs_a_reason_shown_next_to_the_field(client, world, signed_in, session_factory):
+    request_id = world["ask"]("P-1")
+    signed_in(world["supplier"])
+    token = csrf_of(client.get(f"/requests/{request_id}").get_data(as_text=True))
+    empty = client.post(f"/requests/{request_id}/decline", data={"reason": "  ", "csrf_token": token})
+    assert empty.status_code == 422
+    assert field_error(empty.get_data(as_text=True), "reason") == "must be non-empty text"
+
+    done = client.post(
+        f"/requests/{request_id}/decline", data={"reason": "Export controlled", "csrf_token": token}
+    )
+    assert done.status_code == 302
+    with session_factory() as session:
+        request = session.get(DisclosureRequest, request_id)
+        assert (request.status, request.decline_reason) == ("declined", "Export controlled")
+
+
+def test_the_payload_is_built_from_the_form_for_the_request_it_answers(client, world, signed_in):
+    request_id = world["ask"]("TRM-2040")
+    signed_in(world["supplier"])
+    url = f"/requests/{request_id}/declare"
+    editor = client.get(url).get_data(as_text=True)
+    assert 'value="TRM-2040"' in editor and "readonly" in editor
+    token = csrf_of(editor)
+    answer = client.post(url, data={**FIELDS, "csrf_token": token, "action": "payload"})
+    payload = json.loads(answer.get_data())
+    assert payload["issuer"] == "lumen"
+    assert payload["in_response_to"] == request_id
+    assert payload["supersedes"] is None
+    assert payload["part"] == {"number": "TRM-2040", "name": "GaN transmit/receive module", "unit": "piece"}
+    assert payload["materials"] == [
+        {
+            "material": "Ga",
+            "mass_g": 0.84,
+            "extraction": [{"country": "CN", "share": 0.9}],
+            "processing": [{"country": "CN", "share": 0.98, "facility": "Refinery 7"}],
+            "recycled_share": 0.0,
+        }
+    ]
+    assert payload["components"] == [
+        {
+            "part_number": "MMIC-7",
+            "supplier": None,
+            "quantity": 4,
+            "request_disclosure": True,
+            "disclose_supplier_to": ["requester"],
+            "supplier_name": "Moselle Foil SA",
+            "supplier_country": "LU",
+        }
+    ]
+    assert 'filename="payload-TRM-2040.json"' in answer.headers["Content-Disposition"]
+
+
+def test_a_signed_declaration_answers_the_request(client, world, signed_in, session_factory):
+    request_id = world["ask"]("TRM-2040")
+    signed_in(world["supplier"])
+    answer = submit_form(client, f"/requests/{request_id}/declare", FIELDS, world["supplier"])
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    declaration_id = answer.headers["Location"].rsplit("/", 1)[1]
+    with session_factory() as session:
+        request = session.get(DisclosureRequest, request_id)
+        assert (request.status, request.declaration_id) == ("answered", declaration_id)
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "signed and filed" in page
+    assert "Refinery 7" in page
+    envelope = client.get(f"/declarations/{declaration_id}/envelope.json")
+    assert signing.verify_envelope(envelope.get_data(), signing.public_key_raw(world["supplier"].private_key))
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"materials-0-mass_g": "a lot"}, "materials-0-mass_g", "must be a number"),
+        ({"materials-0-mass_g": "-3"}, "materials-0-mass_g", "greater than or equal to 0"),
+        (
+            {"materials-0-extraction-0-share": "1.5"},
+            "materials-0-extraction-0-share",
+            "less than or equal to 1",
+        ),
+        ({"materials-0-material": "Xx"}, "materials-0-material", "unknown material code"),
+        ({"materials-0-processing-0-country": "QQ"}, "materials-0-processing-0-country", "unknown country"),
+        ({"components-0-quantity": "0"}, "components-0-quantity", "greater than 0"),
+        ({"components-0-supplier": "ghost-corp"}, "components-0-supplier", "not a registered organisation"),
+        ({"part-number": ""}, "part-number", "between 1 and 100"),
+    ],
+)
+def test_a_rule_the_declaration_breaks_is_shown_next_to_its_field(
+    client, world, signed_in, changes, field, message
+):
+    signed_in(world["supplier"])
+    answer = submit_form(client, "/declarations/new", {**FIELDS, **changes}, world["supplier"])
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert message.lower() in (field_error(html, field) or "").lower(), html[:3000]
+    assert 'id="error-summary"' in html
+    assert f'href="#{field}"' in html
+    # what was typed is still there
+    assert f'value="{changes.get("part-number", "TRM-2040")}"' in html
+
+
+def test_shares_over_one_are_shown_on_the_stage(client, world, signed_in):
+    signed_in(world["supplier"])
+    fields = {
+        **FIELDS,
+        "materials-0-extraction-1-country": "AU",
+        "materials-0-extraction-1-share": "0.3",
+    }
+    answer = submit_form(client, "/declarations/new", fields, world["supplier"])
+    assert "more than 1" in field_error(answer.get_data(as_text=True), "materials-0-extraction")
+
+
+def test_a_bad_signature_is_shown_next_to_the_key_file(client, world, signed_in, make_org):
+    signed_in(world["supplier"])
+    stranger = make_org("stranger")
+    answer = submit_form(client, "/declarations/new", FIELDS, stranger)
+    assert answer.status_code == 422
+    assert "not registered to the payload" in answer.get_data(as_text=True)
+    assert field_error(answer.get_data(as_text=True), "signing") is not None
+
+
+def test_submitting_without_a_signature_asks_for_the_key_file(client, world, signed_in):
+    signed_in(world["supplier"])
+    token = csrf_of(client.get("/declarations/new").get_data(as_text=True))
+    answer = client.post("/declarations/new", data={**FIELDS, "csrf_token": token, "action": "submit"})
+    assert answer.status_code == 422
+    assert "key file" in field_error(answer.get_data(as_text=True), "signing")
+
+
+def test_rows_are_added_and_removed_without_javascript(client, world, signed_in):
+    signed_in(world["supplier"])
+    token = csrf_of(client.get("/declarations/new").get_data(as_text=True))
+    added = client.post(
+        "/declarations/new", data={**FIELDS, "csrf_token": token, "action": "add-materials-0-processing"}
+    )
+    html = added.get_data(as_text=True)
+    assert 'id="materials-0-processing-1-country"' in html
+    assert 'value="Refinery 7"' in html  # what was typed stays
+    removed = client.post(
+        "/declarations/new", data={**FIELDS, "csrf_token": token, "action": "remove-components-0"}
+    ).get_data(as_text=True)
+    assert 'id="components-0-part_number"' not in removed
+    more = client.post("/declarations/new", data={**FIELDS, "csrf_token": token, "action": "add-component"})
+    assert 'id="components-1-part_number"' in more.get_data(as_text=True)
+
+
+def test_an_envelope_signed_with_the_cli_can_be_uploaded(client, world, signed_in, make_payload, sign):
+    signed_in(world["supplier"])
+    token = csrf_of(client.get("/declarations/upload").get_data(as_text=True))
+    envelope = sign(world["supplier"], make_payload("lumen", "FOIL-2"))
+    import io
+
+    answer = client.post(
+        "/declarations/upload",
+        data={"csrf_token": token, "envelope_file": (io.BytesIO(envelope), "envelope.json")},
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 302
+    again = client.post("/declarations/upload", data={"csrf_token": token, "envelope_text": "not json"})
+    assert again.status_code == 400
+    assert "not JSON" in field_error(again.get_data(as_text=True), "envelope_file")
+
+
+def test_the_history_lists_every_version_and_supersede_prefills_the_editor(
+    client, world, signed_in, session_factory
+):
+    signed_in(world["supplier"])
+    first = submit_form(client, "/declarations/new", FIELDS, world["supplier"])
+    first_id = first.headers["Location"].rsplit("/", 1)[1]
+
+    duplicate = submit_form(client, "/declarations/new", FIELDS, world["supplier"])
+    assert duplicate.status_code == 409
+    assert "already has a current declaration" in duplicate.get_data(as_text=True)
+
+    url = f"/declarations/{first_id}/supersede"
+    editor = client.get(url).get_data(as_text=True)
+    assert 'value="Refinery 7"' in editor and 'value="0.84"' in editor
+    second = submit_form(client, url, {**FIELDS, "materials-0-mass_g": "0.9"}, world["supplier"])
+    assert second.status_code == 302
+    second_id = second.headers["Location"].rsplit("/", 1)[1]
+    with session_factory() as session:
+        assert session.get(Declaration, second_id).supersedes_id == first_id
+        assert session.get(Declaration, first_id).is_current is False
+
+    history = client.get("/declarations").get_data(as_text=True)
+    assert history.count("/declarations/" + first_id) >= 1 and second_id in history
+    assert "superseded" in history
+    assert client.get(url).status_code == 302  # the old version points to the new one

@@ -1,0 +1,310 @@
+"""Propagation: an accepted declaration's components become requests to the next tier up."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from tiertrace.audit.models import AuditLogEntry
+from tiertrace.disclosure.models import DisclosureRequest, Notification
+from tiertrace.disclosure.propagation import (
+    CYCLE,
+    SELF_REFERENCE,
+    answered_request_id,
+    child_due_date,
+    propagate_declaration,
+)
+from tiertrace.disclosure.services import create_request
+from tiertrace.errors import NotFoundError
+from tiertrace.organizations.models import Organization
+from tiertrace.outbox.models import OutboxEvent
+
+NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+
+
+def component(supplier: str | None, part: str, *, request: bool = True, **extra: Any) -> dict[str, Any]:
+    return {
+        "part_number": part,
+        "supplier": supplier,
+        "quantity": 1.0,
+        "request_disclosure": request,
+        **extra,
+    }
+
+
+@pytest.fixture
+def propagate(session_factory, settings):
+    """Run propagation for a declaration in its own committed transaction, as the consumer does."""
+
+    def run(declaration_id: str, now: datetime = NOW):
+        with session_factory() as session:
+            result = propagate_declaration(session, declaration_id, now=now, settings=settings)
+            session.commit()
+            return result
+
+    return run
+
+
+def requests(session_factory, **criteria) -> list[DisclosureRequest]:
+    with session_factory() as session:
+        query = select(DisclosureRequest).where(
+            *(getattr(DisclosureRequest, name) == value for name, value in criteria.items())
+        )
+        return list(session.scalars(query.order_by(DisclosureRequest.created_at, DisclosureRequest.id)))
+
+
+def count(session_factory, model, *criteria) -> int:
+    with session_factory() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*criteria))
+
+
+def test_each_component_that_names_a_supplier_and_asks_for_disclosure_becomes_a_forwarded_request(
+    make_org, make_payload, submit, propagate, session_factory, settings
+):
+    oem, radar, hull = make_org("oem"), make_org("radar"), make_org("hull")
+    declaration = submit(
+        oem,
+        make_payload(
+            "oem",
+            "FRIGATE",
+            program="ZEEHAVIK",
+            components=[
+                component("radar", "TRM-2040"),
+                component("hull", "STEEL-7", request=False),
+                component(None, "FOIL-2", supplier_name="Moselle Foil SA", supplier_country="LU"),
+            ],
+        ),
+    )
+    result = propagate(declaration.id)
+    [forwarded] = requests(session_factory, source_declaration_id=declaration.id)
+    assert result.opened == [forwarded.id]
+    assert forwarded.requester_id == oem.organization.id
+    assert forwarded.supplier_id == radar.organization.id
+    assert forwarded.part_number == "TRM-2040"
+    assert forwarded.status == "open" and forwarded.declaration_id is None
+    assert forwarded.parent_id is None
+    assert forwarded.program == "ZEEHAVIK"
+    assert forwarded.due_date == NOW.date() + timedelta(days=settings.default_due_days)
+    # Announced on the bus and in the supplier's notifications.
+    with session_factory() as session:
+        events = session.scalars(
+            select(OutboxEvent.payload).where(OutboxEvent.type == "request.created")
+        ).all()
+        assert events == [{"request_id": forwarded.id}]
+        [note] = session.scalars(select(Notification)).all()
+    assert note.organization_id == radar.organization.id
+    assert note.kind == "request.created" and note.request_id == forwarded.id
+    assert note.data["requester"] == "oem" and note.data["part_number"] == "TRM-2040"
+    assert (
+        count(session_factory, DisclosureRequest, DisclosureRequest.supplier_id == hull.organization.id) == 0
+    )
+
+
+def test_propagating_the_same_declaration_twice_creates_nothing_the_second_time(
+    make_org, make_payload, submit, propagate, session_factory
+):
+    yard = make_org("yard")
+    make_org("radar")
+    declaration = submit(
+        yard,
+        make_payload(
+            "yard",
+            "FRIGATE",
+            components=[component("radar", "TRM-2040"), component("radar", "TRM-2040", quantity=2.0)],
+        ),
+    )
+    first = propagate(declaration.id)
+    second = propagate(declaration.id)
+    assert len(first.opened) == 1  # the same (supplier, part) listed twice is asked once
+    assert second.opened == [] and second.existing == 1
+    assert count(session_factory, DisclosureRequest) == 1
+    assert count(session_factory, OutboxEvent, OutboxEvent.type == "request.created") == 1
+    assert count(session_factory, Notification) == 1
+
+
+def test_a_forwarded_request_is_the_child_of_the_request_the_declaration_answers_and_due_a_margin_before_it(
+    make_org, make_payload, submit, propagate, session_factory, settings
+):
+    oem, tier1, tier2 = make_org("oem"), make_org("tier1"), make_org("tier2")
+    with session_factory() as session:
+        asked = create_request(
+            session,
+            session.get(Organization, oem.organization.id),
+            supplier_slug="tier1",
+            part_number="TRM-2040",
+            program="ZEEHAVIK",
+            due_date=NOW.date() + timedelta(days=60),
+            now=NOW,
+        )
+        session.commit()
+    answer = submit(
+        tier1,
+        make_payload("tier1", "TRM-2040", in_response_to=asked.id, components=[component("tier2", "MMIC-7")]),
+    )
+    propagate(answer.id)
+    [child] = requests(session_factory, supplier_id=tier2.organization.id)
+    assert child.parent_id == asked.id
+    assert child.requester_id == tier1.organization.id
+    assert child.program == "ZEEHAVIK"  # carried along from the parent request
+    assert child.due_date == NOW.date() + timedelta(days=60 - settings.tier_margin_days)
+
+
+@pytest.mark.parametrize(
+    ("parent_due", "expected"),
+    [
+        (None, date(2026, 4, 21)),  # no parent: the default 42 days
+        (date(2026, 5, 1), date(2026, 4, 24)),  # a margin of 7 days before the parent
+        (date(2026, 3, 12), date(2026, 3, 10)),  # never before today
+        (date(2026, 3, 1), date(2026, 3, 10)),  # nor when the parent is overdue already
+    ],
+)
+def test_a_child_request_is_due_a_margin_before_its_parent_but_never_in_the_past(
+    settings, parent_due, expected
+):
+    assert child_due_date(parent_due, today=date(2026, 3, 10), settings=settings) == expected
+
+
+def test_when_the_supplier_has_a_current_declaration_of_the_part_the_request_is_created_answered_and_linked(
+    make_org, make_payload, submit, propagate, session_factory
+):
+    yard_a, yard_b = make_org("yard-a"), make_org("yard-b")
+    ore = submit(make_org("miner"), make_payload("miner", "GA-ORE"))
+    gallium = submit(
+        make_org("smelter"), make_payload("smelter", "GA-6N", components=[component("miner", "GA-ORE")])
+    )
+    propagate(gallium.id)
+    for yard in (yard_a, yard_b):
+        declaration = submit(
+            yard, make_payload(yard.slug, "RADAR", components=[component("smelter", "GA-6N")])
+        )
+        result = propagate(declaration.id)
+        assert result.opened == [] and len(result.linked) == 1
+    linked = requests(session_factory, part_number="GA-6N")
+    assert {r.requester_id for r in linked} == {yard_a.organization.id, yard_b.organization.id}
+    assert all(r.status == "answered" and r.declaration_id == gallium.id for r in linked)
+    # One answer serves every customer: nobody asked the smelter again, nobody notified it.
+    assert count(session_factory, Notification, Notification.organization_id == gallium.issuer_id) == 0
+    # The smelter's own request to the miner was linked to the miner's declaration as well.
+    [to_miner] = requests(session_factory, part_number="GA-ORE")
+    assert to_miner.status == "answered" and to_miner.declaration_id == ore.id
+
+
+def test_a_component_naming_the_issuer_itself_with_the_same_part_is_a_self_reference_recorded_not_forwarded(
+    make_org, make_payload, submit, propagate, session_factory
+):
+    yard = make_org("yard")
+    declaration = submit(
+        yard,
+        make_payload(
+            "yard",
+            "FRIGATE",
+            components=[component("yard", "FRIGATE"), component("yard", "MAST-1")],  # the second: in-house
+        ),
+    )
+    result = propagate(declaration.id)
+    propagate(declaration.id)  # a redelivery records nothing twice
+    assert result.self_references == [0]
+    assert count(session_factory, DisclosureRequest) == 0
+    with session_factory() as session:
+        [entry] = session.scalars(select(AuditLogEntry).where(AuditLogEntry.action == SELF_REFERENCE)).all()
+    assert entry.subject == declaration.id and entry.details["position"] == 0
+
+
+def test_a_cycle_back_to_a_part_on_the_path_is_recorded_and_never_followed(
+    make_org, make_payload, submit, propagate, session_factory
+):
+    a, b = make_org("alpha"), make_org("beta")
+    root = submit(a, make_payload("alpha", "P0", components=[component("beta", "P1")]))
+    propagate(root.id)
+    [to_beta] = requests(session_factory, supplier_id=b.organization.id)
+    # Beta answers, listing the very part of alpha whose declaration asked it: A lists B, B lists A.
+    answer = submit(
+        b, make_payload("beta", "P1", in_response_to=to_beta.id, components=[component("alpha", "P0")])
+    )
+    result = propagate(answer.id)
+    assert result.cycles == [(0, a.organization.id, "P0")]
+    assert requests(session_factory, supplier_id=a.organization.id) == []
+    with session_factory() as session:
+        [entry] = session.scalars(select(AuditLogEntry).where(AuditLogEntry.action == CYCLE)).all()
+    assert entry.subject == answer.id and entry.details["parent_id"] == to_beta.id
+
+
+def test_a_superseding_version_keeps_the_old_forwarded_requests_and_asks_only_for_new_components(
+    make_org, make_payload, submit, propagate, session_factory
+):
+    oem, tier1 = make_org("oem"), make_org("tier1")
+    make_org("old-supplier"), make_org("new-supplier")
+    with session_factory() as session:
+        asked = create_request(
+            session,
+            session.get(Organization, oem.organization.id),
+            supplier_slug="tier1",
+            part_number="TRM",
+            now=NOW,
+        )
+        session.commit()
+    v1 = submit(
+        tier1,
+        make_payload("tier1", "TRM", in_response_to=asked.id, components=[component("old-supplier", "A")]),
+    )
+    propagate(v1.id)
+    v2 = submit(
+        tier1,
+        make_payload(
+            "tier1",
+            "TRM",
+            supersedes=v1.id,
+            components=[component("old-supplier", "A"), component("new-supplier", "B")],
+        ),
+    )
+    with session_factory() as session:
+        # Submit already made the new version answer what the old one answered.
+        assert session.get(DisclosureRequest, asked.id).declaration_id == v2.id
+        assert answered_request_id(session, v2) == asked.id
+    result = propagate(v2.id)
+    assert len(result.opened) == 1 and result.existing == 1
+    forwarded = requests(session_factory, requester_id=tier1.organization.id)
+    assert sorted(r.part_number for r in forwarded) == ["A", "B"]
+    assert all(r.parent_id == asked.id for r in forwarded)  # the new one hangs under the same request
+
+
+def test_a_late_event_of_a_superseded_version_still_forwards_its_components_once(
+    make_org, make_payload, submit, propagate, session_factory
+):
+    yard = make_org("yard")
+    make_org("one"), make_org("two")
+    v1 = submit(yard, make_payload("yard", "SHIP", components=[component("one", "A")]))
+    v2 = submit(yard, make_payload("yard", "SHIP", supersedes=v1.id, components=[component("two", "B")]))
+    # The newer version's event is handled first; the older one arrives late (queues do not order).
+    propagate(v2.id)
+    propagate(v1.id)
+    propagate(v2.id)
+    assert sorted(r.part_number for r in requests(session_factory, requester_id=yard.organization.id)) == [
+        "A",
+        "B",
+    ]
+
+
+def test_a_request_made_by_hand_is_not_asked_again_by_propagation(
+    make_org, make_payload, submit, propagate, session_factory
+):
+    yard, radar = make_org("yard"), make_org("radar")
+    with session_factory() as session:
+        create_request(
+            session, session.get(Organization, yard.organization.id), supplier_slug="radar", part_number="TRM"
+        )
+        session.commit()
+    declaration = submit(yard, make_payload("yard", "SHIP", components=[component("radar", "TRM")]))
+    result = propagate(declaration.id)
+    assert result.opened == [] and result.existing == 1
+    assert (
+        count(session_factory, DisclosureRequest, DisclosureRequest.supplier_id == radar.organization.id) == 1
+    )
+
+
+def test_propagating_an_unknown_declaration_raises_not_found(session_factory, settings):
+    with session_factory() as session, pytest.raises(NotFoundError):
+        propagate_declaration(session, "00000000-0000-4000-8000-000000000000", now=NOW, settings=settings)

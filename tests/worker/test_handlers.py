@@ -1,0 +1,142 @@
+"""The one set of handlers: validation, the ledger that makes them idempotent, retries."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+
+from bus_support import count_rows
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+
+from schemas.bus import dump_message
+from tiertrace.audit.models import AuditLogEntry
+from tiertrace.outbox.models import ProcessedMessage
+from worker.handlers import Backoff, Dispatcher, Disposition, Outcome, is_transient, run_handler
+
+
+def message(**payload):
+    payload = payload or {"declaration_id": str(uuid.uuid4()), "supersedes_id": None}
+    return dump_message(str(uuid.uuid4()), "declaration.accepted", 1, payload)
+
+
+def test_a_message_is_handled_once_however_often_it_is_delivered(session_factory):
+    calls = []
+    dispatcher = Dispatcher(session_factory, {"propagate": lambda s, m: calls.append(m["message_id"])})
+    body = message()
+    assert [dispatcher.deliver("propagate", body) for _ in range(3)] == [Disposition.ACK] * 3
+    assert len(calls) == 1
+    assert count_rows(session_factory, ProcessedMessage) == 1
+
+
+def test_two_deliveries_racing_each_other_run_the_handler_once(session_factory):
+    entered, release, calls = threading.Event(), threading.Event(), []
+
+    def slow(_session, m):
+        calls.append(m["message_id"])
+        entered.set()
+        release.wait(5)
+
+    parsed = {"message_id": str(uuid.uuid4()), "type": "declaration.accepted", "version": 1, "payload": {}}
+    outcomes = []
+    first = threading.Thread(
+        target=lambda: outcomes.append(run_handler(session_factory, "propagate", slow, parsed))
+    )
+    first.start()
+    entered.wait(5)
+    # The second waits on the first's uncommitted ledger row (a lock), then finds it.
+    second = threading.Thread(
+        target=lambda: outcomes.append(run_handler(session_factory, "propagate", slow, parsed))
+    )
+    second.start()
+    release.set()
+    first.join()
+    second.join()
+    assert sorted(o.value for o in outcomes) == [Outcome.DUPLICATE.value, Outcome.PROCESSED.value]
+    assert len(calls) == 1
+
+
+def test_a_message_that_fails_validation_is_dead_lettered_without_running_anything(session_factory):
+    calls = []
+    dispatcher = Dispatcher(session_factory, {"propagate": lambda s, m: calls.append(m)})
+    assert dispatcher.deliver("propagate", b"{not json") is Disposition.DEAD_LETTER
+    bad_payload = {
+        "message_id": str(uuid.uuid4()),
+        "type": "declaration.accepted",
+        "version": 1,
+        "payload": {},
+    }
+    assert dispatcher.deliver("propagate", json.dumps(bad_payload).encode()) is Disposition.DEAD_LETTER
+    wrong_queue = dump_message(str(uuid.uuid4()), "request.declined", 1, {"request_id": str(uuid.uuid4())})
+    assert dispatcher.deliver("propagate", wrong_queue) is Disposition.DEAD_LETTER
+    assert calls == [] and count_rows(session_factory, ProcessedMessage) == 0
+
+
+def test_a_failing_handler_changes_nothing_and_the_delivery_is_handed_back(session_factory):
+    def broken(session, m):
+        session.add(ProcessedMessage(consumer="other", message_id=m["message_id"]))
+        raise RuntimeError("bug")
+
+    dispatcher = Dispatcher(session_factory, {"propagate": broken}, attempts=2, backoff=Backoff(first=0.001))
+    assert dispatcher.deliver("propagate", message()) is Disposition.RETRY
+    assert count_rows(session_factory, ProcessedMessage) == 0  # the ledger row rolled back with the effect
+
+
+def test_a_transient_database_failure_is_retried_until_it_passes(session_factory):
+    failures = [
+        sa_exc.OperationalError("SELECT 1", {}, Exception("server closed the connection")) for _ in range(3)
+    ]
+    calls = []
+
+    def flaky(_session, m):
+        calls.append(1)
+        if failures:
+            raise failures.pop()
+
+    dispatcher = Dispatcher(session_factory, {"propagate": flaky}, attempts=1, backoff=Backoff(first=0.001))
+    assert dispatcher.deliver("propagate", message()) is Disposition.ACK
+    assert len(calls) == 4
+
+
+def test_transient_errors_are_told_apart_from_bugs():
+    assert is_transient(sa_exc.OperationalError("x", {}, Exception("deadlock detected")))
+    assert not is_transient(sa_exc.IntegrityError("x", {}, Exception("duplicate key")))
+    assert not is_transient(ValueError("bug"))
+
+
+def test_deliveries_that_arrive_together_are_handled_in_one_transaction_and_a_bad_one_fails_alone(
+    session_factory,
+):
+    def handler(session, m):
+        session.add(AuditLogEntry(action="test.effect", subject=m["message_id"], details={}))
+        session.flush()
+        if m["payload"]["declaration_id"].startswith("bad"):
+            raise RuntimeError("poison")
+
+    dispatcher = Dispatcher(session_factory, {"propagate": handler}, attempts=1, backoff=Backoff(first=0.001))
+    good = [message() for _ in range(3)]
+    bad_payload = {"declaration_id": "bad00000-0000-4000-8000-000000000000", "supersedes_id": None}
+    poison = dump_message(str(uuid.uuid4()), "declaration.accepted", 1, bad_payload)
+    bodies = [good[0], b"not json", good[1], poison, good[2], good[0]]
+    dispositions = dispatcher.deliver_many("propagate", bodies)
+    assert dispositions == [
+        Disposition.ACK,
+        Disposition.DEAD_LETTER,
+        Disposition.ACK,
+        Disposition.RETRY,
+        Disposition.ACK,
+        Disposition.ACK,  # the same message twice in one batch: handled once
+    ]
+    # The failed batch rolled back whole; each good message took effect exactly once.
+    with session_factory() as session:
+        effects = session.scalars(select(AuditLogEntry.subject)).all()
+    assert sorted(effects) == sorted(json.loads(body)["message_id"] for body in good)
+    assert count_rows(session_factory, ProcessedMessage) == 3
+
+
+def test_a_clean_batch_commits_once_for_all_its_messages(session_factory):
+    calls = []
+    dispatcher = Dispatcher(session_factory, {"propagate": lambda s, m: calls.append(m["message_id"])})
+    assert dispatcher.deliver_many("propagate", [message() for _ in range(5)]) == [Disposition.ACK] * 5
+    assert len(calls) == 5 and count_rows(session_factory, ProcessedMessage) == 5

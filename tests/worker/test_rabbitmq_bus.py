@@ -1,0 +1,305 @@
+"""The scale-out transport against the machine's real RabbitMQ: topology, propagation, redelivery,
+poison messages, heartbeats, lost connections and shutdown."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pika
+import pytest
+from bus_support import component, count_rows, open_request_for, rabbitmqctl, wait_for
+from sqlalchemy import select
+
+from schemas.bus import dump_message
+from tiertrace.disclosure.models import DisclosureRequest, Notification
+from tiertrace.outbox.models import OutboxEvent, ProcessedMessage
+from tiertrace.outbox.services import EVENT_TYPES
+from worker.handlers import CONSUMERS, DELIVERY_LIMIT, Backoff, Dispatcher, consumers_for
+from worker.rabbitmq import QueueConsumer, RabbitWorker, ensure_topology
+
+pytestmark = pytest.mark.rabbitmq
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def worker(broker_settings, session_factory):
+    worker = RabbitWorker(broker_settings, session_factory, poll_interval=0.5)
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def channel(amqp_url):
+    """A plain pika channel on this run's vhost, for publishing and inspecting queues by hand."""
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    channel = connection.channel()
+    channel.confirm_delivery()
+    yield channel
+    connection.close()
+
+
+def message_count(channel, queue: str) -> int:
+    return channel.queue_declare(queue, passive=True).method.message_count
+
+
+def publish(channel, exchange: str, key: str, body: bytes) -> None:
+    channel.basic_publish(exchange, key, body, pika.BasicProperties(delivery_mode=2), mandatory=True)
+
+
+def test_every_event_type_the_outbox_emits_is_taken_by_some_consumer():
+    # The relay publishes with `mandatory`: an event no queue takes would be returned and stay unsent.
+    for event_type, version in EVENT_TYPES.items():
+        assert consumers_for(f"{event_type}.v{version}"), event_type
+
+
+def test_the_topology_has_a_quorum_queue_per_consumer_with_a_delivery_limit_and_a_dead_letter_queue(
+    amqp_url, bus_prefix
+):
+    topo = ensure_topology(amqp_url, bus_prefix)
+    ensure_topology(amqp_url, bus_prefix)  # declaring again changes nothing and does not fail
+    vhost = amqp_url.rsplit("/", 1)[1]
+    listed = rabbitmqctl("list_queues", "-p", vhost, "name", "type", "arguments", "--formatter", "json")
+    queues = {q["name"]: q for q in json.loads(listed) if q["name"].startswith(bus_prefix)}
+    assert topo.exchange == f"{bus_prefix}tiertrace.events"
+    assert sorted(queues) == sorted(
+        [f"{bus_prefix}{s.name}.{s.purpose}" for s in CONSUMERS]
+        + [f"{bus_prefix}{s.name}.{s.purpose}.dlq" for s in CONSUMERS]
+    )
+    for spec in CONSUMERS:
+        name = spec.queue(bus_prefix)
+        assert queues[name]["type"] == "quorum"
+        arguments = {key: value for key, _type, value in queues[name]["arguments"]}
+        assert arguments["x-delivery-limit"] == DELIVERY_LIMIT
+        assert arguments["x-dead-letter-exchange"] == f"{bus_prefix}tiertrace.dead-letters"
+        assert arguments["x-dead-letter-routing-key"] == f"{name}.dlq"
+        assert queues[f"{name}.dlq"]["type"] == "quorum"
+
+
+def test_a_five_tier_chain_propagates_end_to_end_over_rabbitmq(worker, session_factory, five_tier_chain):
+    chain = five_tier_chain()
+    members, declarations = chain["members"], chain["declarations"]
+    wait_for(lambda: count_rows(session_factory, OutboxEvent, OutboxEvent.sent_at.is_(None)) == 0)
+    with session_factory() as session:
+        forwarded = {
+            r.supplier_id: r
+            for r in session.scalars(
+                select(DisclosureRequest).where(DisclosureRequest.source_declaration_id.is_not(None))
+            )
+        }
+    assert len(forwarded) == 4
+    for tier in range(1, 5):
+        request = forwarded[members[tier].organization.id]
+        assert request.requester_id == members[tier - 1].organization.id
+        assert request.status == "answered" and request.declaration_id == declarations[tier].id
+        assert request.parent_id == (None if tier == 1 else forwarded[members[tier - 1].organization.id].id)
+        assert request.program == "ZEEHAVIK"
+    # The merge and notify consumers saw everything too.
+    wait_for(
+        lambda: count_rows(session_factory, ProcessedMessage, ProcessedMessage.consumer == "notify") == 4
+    )
+    wait_for(lambda: count_rows(session_factory, ProcessedMessage, ProcessedMessage.consumer == "merge") == 9)
+
+
+def test_the_same_event_delivered_twice_has_one_effect(
+    worker, session_factory, make_org, make_payload, submit, channel
+):
+    oem, one, two = make_org(), make_org(), make_org()
+    declaration = submit(
+        oem,
+        make_payload(oem.slug, "FRIGATE", components=[component(one.slug, "A"), component(two.slug, "B")]),
+    )
+    wait_for(open_request_for(session_factory, two.organization.id, "B"))
+    # propagate: the declaration; merge: it and both new requests; notify: both new requests.
+    wait_for(lambda: count_rows(session_factory, ProcessedMessage) == 1 + 3 + 2)
+    before = {
+        model: count_rows(session_factory, model)
+        for model in (DisclosureRequest, Notification, OutboxEvent, ProcessedMessage)
+    }
+    with session_factory() as session:
+        event = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "declaration.accepted")).one()
+        assert event.payload["declaration_id"] == declaration.id
+        body = dump_message(event.message_id, event.type, event.version, event.payload)
+    propagate = next(c for c in worker.consumers if c.spec.name == "propagate")
+    acked = propagate.stats.acked
+    # The broker delivers the very same message again (as after a lost ack).
+    publish(channel, worker.topo.exchange, "declaration.accepted.v1", body)
+    wait_for(lambda: propagate.stats.acked == acked + 1)
+    after = {model: count_rows(session_factory, model) for model in before}
+    assert after == before
+
+
+def test_a_poison_message_lands_in_its_dead_letter_queue_while_the_rest_flow(
+    worker, session_factory, make_org, make_payload, submit, channel
+):
+    topo = worker.topo
+    publish(channel, topo.exchange, "declaration.accepted.v1", b"\x00 this is not JSON")
+    wrong_version = {
+        "message_id": str(uuid.uuid4()),
+        "type": "request.created",
+        "version": "1",
+        "payload": {},
+    }
+    publish(channel, topo.exchange, "request.created.v1", json.dumps(wrong_version).encode())
+    # The rest flows.
+    oem, supplier = make_org(), make_org()
+    submit(oem, make_payload(oem.slug, "FRIGATE", components=[component(supplier.slug, "RADAR")]))
+    wait_for(open_request_for(session_factory, supplier.organization.id, "RADAR"))
+    # Each queue that got a poison message dead-letters it at once (no redelivery loop).
+    wait_for(lambda: message_count(channel, topo.queue_of("propagate").dead_letter_queue) == 1)
+    wait_for(lambda: message_count(channel, topo.queue_of("merge").dead_letter_queue) == 2)
+    wait_for(lambda: message_count(channel, topo.queue_of("notify").dead_letter_queue) == 1)
+    _, _, body = channel.basic_get(topo.queue_of("propagate").dead_letter_queue, auto_ack=True)
+    assert body == b"\x00 this is not JSON"
+    assert message_count(channel, topo.queue_of("propagate").name) == 0
+
+
+def test_a_message_whose_handler_keeps_failing_is_dead_lettered_after_the_delivery_limit(
+    worker, session_factory, channel
+):
+    topo = worker.topo
+    unknown = dump_message(
+        str(uuid.uuid4()),
+        "declaration.accepted",
+        1,
+        {"declaration_id": str(uuid.uuid4()), "supersedes_id": None},
+    )
+    publish(channel, topo.exchange, "declaration.accepted.v1", unknown)
+    wait_for(lambda: message_count(channel, topo.queue_of("propagate").dead_letter_queue) == 1, timeout=60)
+    propagate = next(c for c in worker.consumers if c.spec.name == "propagate")
+    # RabbitMQ dead-letters once the count of returns goes past the limit (3.10: the (limit + 1)th).
+    assert DELIVERY_LIMIT <= propagate.stats.requeued <= DELIVERY_LIMIT + 1
+    # The merge consumer ignores an unknown declaration: nothing of it in its dead-letter queue.
+    assert message_count(channel, topo.queue_of("merge").dead_letter_queue) == 0
+
+
+def _valid_message() -> bytes:
+    payload = {"declaration_id": str(uuid.uuid4()), "supersedes_id": None}
+    return dump_message(str(uuid.uuid4()), "declaration.accepted", 1, payload)
+
+
+def _lone_consumer(amqp_url, bus_prefix, session_factory, handler, *, query=""):
+    """A propagate consumer whose handler is `handler`, on this test's topology."""
+    topo = ensure_topology(amqp_url, bus_prefix)
+    spec = next(s for s in CONSUMERS if s.name == "propagate")
+    dispatcher = Dispatcher(session_factory, {"propagate": handler}, backoff=Backoff(first=0.01, cap=0.05))
+    consumer = QueueConsumer(amqp_url + query, spec, topo.queue_of("propagate").name, dispatcher, topo=topo)
+    consumer.start()
+    wait_for(consumer.connected.is_set)
+    return topo, consumer
+
+
+def test_a_handler_that_runs_longer_than_two_heartbeats_keeps_its_connection(
+    amqp_url, bus_prefix, session_factory, channel
+):
+    done = threading.Event()
+
+    def slow(_session, _message):
+        time.sleep(3.5)  # the broker drops a connection silent for two heartbeats (2 x 1 s here)
+        done.set()
+
+    topo, consumer = _lone_consumer(amqp_url, bus_prefix, session_factory, slow, query="?heartbeat=1")
+    try:
+        publish(channel, topo.exchange, "declaration.accepted.v1", _valid_message())
+        wait_for(done.is_set, timeout=15)
+        wait_for(lambda: consumer.stats.acked == 1)
+        assert consumer.stats.connections == 1
+        assert message_count(channel, topo.queue_of("propagate").name) == 0
+    finally:
+        consumer.stop()
+        consumer.join(10)
+
+
+def test_stopping_a_consumer_finishes_the_message_in_hand_and_acknowledges_it(
+    amqp_url, bus_prefix, session_factory, channel
+):
+    started, finished = threading.Event(), threading.Event()
+
+    def slow(_session, _message):
+        started.set()
+        time.sleep(1.0)
+        finished.set()
+
+    topo, consumer = _lone_consumer(amqp_url, bus_prefix, session_factory, slow)
+    message = _valid_message()
+    publish(channel, topo.exchange, "declaration.accepted.v1", message)
+    wait_for(started.is_set)
+    consumer.stop()
+    consumer.join(10)
+    assert finished.is_set()
+    assert consumer.stats.acked == 1
+    assert message_count(channel, topo.queue_of("propagate").name) == 0
+    assert (
+        count_rows(
+            session_factory,
+            ProcessedMessage,
+            ProcessedMessage.message_id == json.loads(message)["message_id"],
+        )
+        == 1
+    )
+
+
+def test_the_worker_reconnects_after_the_broker_closed_its_connections_and_goes_on(
+    worker, amqp_url, session_factory, make_org, make_payload, submit
+):
+    oem, one, two = make_org(), make_org(), make_org()
+    submit(oem, make_payload(oem.slug, "FRIGATE", components=[component(one.slug, "A")]))
+    wait_for(open_request_for(session_factory, one.organization.id, "A"))
+    vhost = amqp_url.rsplit("/", 1)[1]
+    rabbitmqctl("close_all_connections", "-p", vhost, "test: connection lost")
+    submit(oem, make_payload(oem.slug, "CORVETTE", components=[component(two.slug, "B")]))
+    wait_for(open_request_for(session_factory, two.organization.id, "B"), timeout=30)
+    wait_for(lambda: all(c.stats.connections >= 2 and c.connected.is_set() for c in worker.consumers))
+
+
+def test_python_dash_m_worker_stops_cleanly_on_sigterm(broker_settings, database_url):
+    env = {
+        **os.environ,
+        "TIERTRACE_DATABASE_URL": database_url,
+        "TIERTRACE_AMQP_URL": broker_settings.amqp_url,
+        "TIERTRACE_BUS_PREFIX": broker_settings.bus_prefix,
+        "TIERTRACE_DATA_DIR": str(broker_settings.data_dir),
+        "TIERTRACE_SECRET_KEY": "test",
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "worker", "--log-level", "INFO"],
+        cwd=ROOT,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        try:
+            lines = []
+            for line in process.stderr:
+                lines.append(line)
+                if "worker started" in line:
+                    break
+            else:
+                pytest.fail("the worker did not start:\n" + "".join(lines))
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+            assert "worker stopped" in process.stderr.read()
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+def test_a_queue_declared_before_with_other_arguments_is_reported_as_a_topology_mismatch(
+    amqp_url, bus_prefix, monkeypatch
+):
+    import worker.rabbitmq as transport
+    from worker.errors import TopologyMismatchError
+
+    ensure_topology(amqp_url, bus_prefix)
+    # RabbitMQ refuses to change a queue in place; the transport says so instead of a bare pika error.
+    monkeypatch.setattr(transport, "DELIVERY_LIMIT", DELIVERY_LIMIT + 1)
+    with pytest.raises(TopologyMismatchError):
+        ensure_topology(amqp_url, bus_prefix)

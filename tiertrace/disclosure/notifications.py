@@ -1,0 +1,322 @@
+"""Notifications: what an organisation should learn of, listed in the portal and POSTed to its webhook.
+
+A webhook delivery is a JSON POST of `webhook_body` signed with HMAC-SHA256 over the exact body bytes
+(`sign_webhook`). The bookkeeping lives on the Notification row: `next_attempt_at` set means "queued",
+`delivery_attempts` counts tries, `delivered_at` records success. Failed tries back off exponentially,
+capped, and stop after `MAX_DELIVERY_ATTEMPTS`. The HTTP call itself is the worker's business; nothing
+here does IO beyond the session.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from tiertrace.disclosure.models import DisclosureRequest, Notification
+from tiertrace.errors import RuleViolationError
+from tiertrace.organizations.models import Organization
+
+#: Notification kinds.
+REQUEST_CREATED = "request.created"
+REQUEST_OVERDUE = "request.overdue"
+
+SIGNATURE_HEADER = "X-Tiertrace-Signature"
+TIMESTAMP_HEADER = "X-Tiertrace-Timestamp"
+DELIVERY_HEADER = "X-Tiertrace-Delivery"
+
+#: First retry after this long; every further failure doubles it, up to `RETRY_CAP`.
+RETRY_BASE = timedelta(seconds=10)
+RETRY_CAP = timedelta(hours=1)
+#: After this many failed tries a notification is no longer POSTed (it stays listed in the portal).
+MAX_DELIVERY_ATTEMPTS = 12
+#: A claimed delivery is retried after this long if its worker died before recording the outcome.
+DELIVERY_LEASE = timedelta(minutes=2)
+
+PAGE_SIZE = 50
+
+
+def _request_data(request: DisclosureRequest, requester_slug: str) -> dict[str, Any]:
+    return {
+        "request_id": request.id,
+        "requester": requester_slug,
+        "part_number": request.part_number,
+        "program": request.program,
+        "due_date": request.due_date.isoformat() if request.due_date else None,
+        "parent_id": request.parent_id,
+    }
+
+
+def notify_request(
+    session: Session,
+    request: DisclosureRequest,
+    *,
+    kind: str = REQUEST_CREATED,
+    requester_slug: str,
+    now: datetime,
+    webhook: bool = False,
+) -> Notification:
+    """Add a notification of `kind` about `request` for its supplier.
+
+    Queues a webhook delivery (`next_attempt_at = now`) when `webhook` is true: the caller knows whether
+    the supplier registered a webhook URL. Flushes nothing; the request must have its id already.
+    """
+    notification = Notification(
+        organization_id=request.supplier_id,
+        kind=kind,
+        request_id=request.id,
+        data=_request_data(request, requester_slug),
+        created_at=now,
+        next_attempt_at=now if webhook else None,
+    )
+    session.add(notification)
+    return notification
+
+
+def ensure_request_notification(
+    session: Session, request_id: str, *, kind: str = REQUEST_CREATED, now: datetime
+) -> tuple[Notification | None, bool]:
+    """The supplier's notification of `kind` about a request, created when missing; queue its webhook.
+
+    Returns (notification, queued): `queued` is true when a webhook delivery was queued by this call.
+    Returns (None, False) for a request that does not exist. Idempotent: a second call finds the
+    notification and queues nothing again. Flushes.
+    """
+    requester, supplier = aliased(Organization), aliased(Organization)
+    # One round trip: the request, who asked, whether the supplier has a webhook, and the notification.
+    row = session.execute(
+        select(
+            DisclosureRequest,
+            requester.slug,
+            supplier.webhook_url.is_not(None) & supplier.webhook_secret.is_not(None),
+            Notification,
+        )
+        .join(requester, requester.id == DisclosureRequest.requester_id)
+        .join(supplier, supplier.id == DisclosureRequest.supplier_id)
+        .outerjoin(
+            Notification,
+            and_(
+                Notification.request_id == DisclosureRequest.id,
+                Notification.organization_id == DisclosureRequest.supplier_id,
+                Notification.kind == kind,
+            ),
+        )
+        .where(DisclosureRequest.id == request_id)
+        .limit(1)
+    ).one_or_none()
+    if row is None:
+        return None, False
+    request, requester_slug, has_webhook, notification = row
+    has_webhook = bool(has_webhook)
+    if notification is None:
+        notification = notify_request(
+            session, request, kind=kind, requester_slug=requester_slug, now=now, webhook=has_webhook
+        )
+        session.flush()
+        return notification, has_webhook
+    queued = False
+    if (
+        has_webhook
+        and notification.delivered_at is None
+        and notification.next_attempt_at is None
+        and notification.delivery_attempts == 0
+    ):
+        notification.next_attempt_at = now
+        queued = True
+    session.flush()
+    return notification, queued
+
+
+def register_webhook(session: Session, organization: Organization, url: str | None) -> str | None:
+    """Set (or, with None, remove) the organisation's webhook URL; returns a new signing secret.
+
+    The secret is generated here and shown once: the receiver keeps it to check X-Tiertrace-Signature.
+    Raises RuleViolationError for a URL that is not http(s). Flushes.
+    """
+    if url is None:
+        organization.webhook_url = None
+        organization.webhook_secret = None
+        session.flush()
+        return None
+    parsed = urlsplit(url) if isinstance(url, str) else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 500:
+        raise RuleViolationError(
+            "not a webhook URL", details={"url": "an http:// or https:// URL, at most 500 characters"}
+        )
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    organization.webhook_url = url
+    organization.webhook_secret = secret
+    session.flush()
+    return secret
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failed try: 10 s, 20 s, 40 s, … capped at one hour."""
+    if attempts < 1:
+        return timedelta(0)
+    # Cap the exponent before computing, so a large count cannot overflow timedelta.
+    return min(RETRY_BASE * (2 ** min(attempts - 1, 20)), RETRY_CAP)
+
+
+def webhook_body(notification: Notification, organization: Organization, *, sent_at: datetime) -> bytes:
+    """The JSON bytes POSTed for a notification. `sent_at` is inside the signed body, against replays."""
+    document = {
+        "id": notification.id,
+        "kind": notification.kind,
+        "organization": organization.slug,
+        "request_id": notification.request_id,
+        "data": notification.data,
+        "created_at": notification.created_at.isoformat(),
+        "sent_at": sent_at.isoformat(),
+        "attempt": notification.delivery_attempts,
+    }
+    return json.dumps(document, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
+def webhook_signature(secret: str, body: bytes) -> str:
+    """``"sha256=<hex>"``: HMAC-SHA256 of the exact body bytes under the organisation's webhook secret."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def sign_webhook(secret: str, body: bytes, *, notification_id: str, sent_at: datetime) -> dict[str, str]:
+    """The headers of a webhook POST: content type, signature, timestamp and delivery id."""
+    return {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: webhook_signature(secret, body),
+        TIMESTAMP_HEADER: str(int(sent_at.timestamp())),
+        DELIVERY_HEADER: notification_id,
+    }
+
+
+def verify_webhook_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """Whether `header` is the right signature of `body` (what a receiver does; constant-time)."""
+    return header is not None and hmac.compare_digest(webhook_signature(secret, body), header)
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One claimed POST, as plain values: the worker sends it outside any transaction."""
+
+    notification_id: str
+    url: str
+    body: bytes
+    headers: dict[str, str]
+    attempt: int
+
+
+def claim_due_deliveries(session: Session, *, now: datetime, limit: int = 20) -> list[WebhookDelivery]:
+    """Claim queued deliveries that are due: count the attempt and lease them for `DELIVERY_LEASE`.
+
+    Several workers may claim at once: rows are locked with SKIP LOCKED on PostgreSQL, and the lease
+    (a `next_attempt_at` in the future) keeps others off while the POST is in flight; if the worker dies,
+    the lease runs out and the delivery is tried again. The caller commits before POSTing.
+    """
+    rows = session.execute(
+        select(Notification, Organization)
+        .join(Organization, Organization.id == Notification.organization_id)
+        .where(
+            Notification.delivered_at.is_(None),
+            Notification.next_attempt_at.is_not(None),
+            Notification.next_attempt_at <= now,
+            Organization.webhook_url.is_not(None),
+            Organization.webhook_secret.is_not(None),
+        )
+        .order_by(Notification.next_attempt_at)
+        .limit(limit)
+        .with_for_update(of=Notification, skip_locked=True)
+    ).all()
+    deliveries = []
+    for notification, organization in rows:
+        notification.delivery_attempts += 1
+        notification.next_attempt_at = now + DELIVERY_LEASE
+        body = webhook_body(notification, organization, sent_at=now)
+        assert organization.webhook_url is not None and organization.webhook_secret is not None
+        deliveries.append(
+            WebhookDelivery(
+                notification_id=notification.id,
+                url=organization.webhook_url,
+                body=body,
+                headers=sign_webhook(
+                    organization.webhook_secret, body, notification_id=notification.id, sent_at=now
+                ),
+                attempt=notification.delivery_attempts,
+            )
+        )
+    session.flush()
+    return deliveries
+
+
+def record_delivery(
+    session: Session, notification_id: str, *, ok: bool, now: datetime
+) -> Notification | None:
+    """Record the outcome of a POST: delivered, or the next try after a capped backoff, or given up.
+
+    Flushes. Returns the notification (None if it no longer exists).
+    """
+    notification = session.get(Notification, notification_id)
+    if notification is None:
+        return None
+    if ok:
+        notification.delivered_at = now
+        notification.next_attempt_at = None
+    elif notification.delivery_attempts >= MAX_DELIVERY_ATTEMPTS:
+        notification.next_attempt_at = None  # given up; still listed, never POSTed again
+    else:
+        notification.next_attempt_at = now + retry_delay(notification.delivery_attempts)
+    session.flush()
+    return notification
+
+
+@dataclass(frozen=True)
+class NotificationPage:
+    items: list[Notification]
+    next: str | None
+
+
+def list_notifications(
+    session: Session, organization: Organization, *, cursor: str | None = None, limit: int = PAGE_SIZE
+) -> NotificationPage:
+    """The organisation's notifications, newest first, a page at a time (`next` is the cursor).
+
+    Raises RuleViolationError for a cursor that is not one this function returned.
+    """
+    query = select(Notification).where(Notification.organization_id == organization.id)
+    if cursor:
+        created_at, notification_id = _decode_cursor(cursor)
+        query = query.where(
+            or_(
+                Notification.created_at < created_at,
+                and_(Notification.created_at == created_at, Notification.id < notification_id),
+            )
+        )
+    rows = list(
+        session.scalars(
+            query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit + 1)
+        )
+    )
+    items, more = rows[:limit], len(rows) > limit
+    return NotificationPage(items, _encode_cursor(items[-1]) if more else None)
+
+
+def _encode_cursor(notification: Notification) -> str:
+    raw = json.dumps([notification.created_at.isoformat(), notification.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, notification_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(created_at), str(notification_id)
+    except (ValueError, TypeError) as exc:
+        raise RuleViolationError(
+            "bad cursor", details={"cursor": "use the 'next' value of a list answer"}
+        ) from exc

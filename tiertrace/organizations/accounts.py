@@ -1,0 +1,268 @@
+"""People's accounts for the web portal: invitations, argon2 passwords, login throttling.
+
+People log in, not organisations: a `User` belongs to one organisation and acts for it. The operator
+creates an account with a one-time invitation (`create_user`); the invitee sets a password
+(`accept_invite`). Nothing here knows about HTTP or cookies; the portal keeps the web session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tiertrace.db import utcnow
+from tiertrace.errors import AuthenticationError, ConflictError, NotFoundError, RuleViolationError
+from tiertrace.organizations.models import ApiToken, Organization, SigningKey, User
+
+#: Consecutive failed logins after which an account is locked for `LOCK_DURATION`.
+MAX_FAILED_LOGINS = 5
+LOCK_DURATION = timedelta(minutes=15)
+#: How long an invitation link stays valid.
+INVITE_TTL = timedelta(days=7)
+MIN_PASSWORD_LENGTH = 12
+#: argon2 hashes whatever it is given; an upper bound keeps a login from being a denial of service.
+MAX_PASSWORD_LENGTH = 1024
+
+# argon2id with OWASP's recommended minimum (m=19 MiB, t=2, p=1): about 0.1 s on one core of a small
+# server, so a login costs little and a burst of guesses cannot tie up the portal's memory. Stronger
+# settings can come later: hashes made with older ones are upgraded at the next successful login.
+_HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+# Verified against when the email is unknown, so a login takes as long whether the account exists or not.
+_DUMMY_HASH = _HASHER.hash("tiertrace: no such account")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+_INVITE = re.compile(r"^i([0-9a-z]{1,12})_[A-Za-z0-9_-]{32,}$")
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """A new one-time invitation: the user and the token to put in the link (only its hash is stored)."""
+
+    user: User
+    token: str
+    expires_at: datetime
+
+
+def normalize_email(email: str) -> str:
+    """The stored form of an email address: trimmed and lower-cased (addresses are matched that way)."""
+    return email.strip().lower()
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of `password`."""
+    return _HASHER.hash(password)
+
+
+def password_problem(password: str) -> str | None:
+    """Why `password` is not acceptable as a new password, or None when it is."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        return f"at least {MIN_PASSWORD_LENGTH} characters"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return f"at most {MAX_PASSWORD_LENGTH} characters"
+    if not password.strip():
+        return "not only spaces"
+    return None
+
+
+def _new_invitation(user: User, now: datetime) -> Invitation:
+    # The issue time is part of the token, and the stored hash covers the whole token, so the time
+    # cannot be altered: an invitation expires without a column of its own.
+    token = f"i{_base36(int(now.timestamp()))}_{secrets.token_urlsafe(32)}"
+    user.invite_hash = hashlib.sha256(token.encode("ascii")).hexdigest()
+    return Invitation(user=user, token=token, expires_at=now + INVITE_TTL)
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while True:
+        number, digit = divmod(number, 36)
+        text = digits[digit] + text
+        if number == 0:
+            return text
+
+
+def create_user(
+    session: Session, organization: Organization, email: str, *, now: datetime | None = None
+) -> Invitation:
+    """Create an account of `organization` for `email`, with a one-time invitation to set its password.
+
+    Flushes the user. Raises RuleViolationError for an address that is not one ("email" in details),
+    ConflictError when an account with that address exists.
+    """
+    now = now or utcnow()
+    address = normalize_email(email) if isinstance(email, str) else ""
+    if not _EMAIL.match(address) or len(address) > 254:
+        raise RuleViolationError("the email address is not valid", details={"email": "e.g. name@example.org"})
+    if session.scalar(select(User.id).where(User.email == address)) is not None:
+        raise ConflictError("an account with this email address exists already", details={"email": address})
+    user = User(organization_id=organization.id, email=address, created_at=now, failed_logins=0)
+    invitation = _new_invitation(user, now)
+    session.add(user)
+    session.flush()
+    return invitation
+
+
+def reissue_invite(session: Session, email: str, *, now: datetime | None = None) -> Invitation:
+    """A new one-time invitation for an existing account; the previous link stops working.
+
+    Also the operator's password reset: the current password keeps working until the link is used.
+    Flushes. Raises NotFoundError for an unknown address.
+    """
+    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        raise NotFoundError("no account with this email address")
+    invitation = _new_invitation(user, now or utcnow())
+    session.flush()
+    return invitation
+
+
+def require_invited_user(session: Session, token: str, *, now: datetime | None = None) -> User:
+    """The account a still valid invitation token belongs to. Raises NotFoundError otherwise."""
+    now = now or utcnow()
+    match = _INVITE.match(token or "")
+    user = None
+    if match is not None:
+        user = session.scalar(
+            select(User).where(User.invite_hash == hashlib.sha256(token.encode("ascii")).hexdigest())
+        )
+    if user is None or match is None:
+        raise NotFoundError("this invitation link is unknown or was used already")
+    issued_at = datetime.fromtimestamp(int(match.group(1), 36), UTC)
+    if now - issued_at > INVITE_TTL:
+        raise NotFoundError("this invitation link has expired; ask the operator for a new one")
+    return user
+
+
+def accept_invite(session: Session, token: str, password: str, *, now: datetime | None = None) -> User:
+    """Set the account's password from an invitation, which is then used up; returns the user.
+
+    Also unlocks the account. Flushes. Raises NotFoundError for an unknown, used or expired token,
+    RuleViolationError for an unacceptable password ("password" in details).
+    """
+    user = require_invited_user(session, token, now=now)
+    problem = password_problem(password)
+    if problem is not None:
+        raise RuleViolationError("choose another password", details={"password": problem})
+    user.password_hash = hash_password(password)
+    user.invite_hash = None
+    user.failed_logins = 0
+    user.locked_until = None
+    session.flush()
+    return user
+
+
+def authenticate_user(session: Session, email: str, password: str, *, now: datetime | None = None) -> User:
+    """The account whose email and password these are; counts failures and locks after too many.
+
+    After `MAX_FAILED_LOGINS` consecutive failures the account is locked for `LOCK_DURATION`, during
+    which even the right password is refused. Flushes the counter whether or not it raises, so the
+    caller commits in both cases. Raises AuthenticationError with one message for every failure (an
+    unknown address, a wrong password, a locked account or one without a password yet), so the answer
+    does not tell which addresses have accounts.
+    """
+    now = now or utcnow()
+    failure = AuthenticationError(
+        "the email address or the password is wrong, or the account is locked after too many "
+        f"failed attempts (wait {int(LOCK_DURATION.total_seconds() // 60)} minutes)",
+        code="login_failed",
+    )
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH or not isinstance(email, str):
+        raise failure
+    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None or user.password_hash is None:
+        _verify(_DUMMY_HASH, password)
+        raise failure
+    if user.locked_until is not None and user.locked_until > now:
+        raise failure
+    if not _verify(user.password_hash, password):
+        user.failed_logins = (user.failed_logins or 0) + 1
+        if user.failed_logins >= MAX_FAILED_LOGINS:
+            user.locked_until = now + LOCK_DURATION
+            user.failed_logins = 0
+        session.flush()
+        raise failure
+    user.failed_logins = 0
+    user.locked_until = None
+    if _HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    session.flush()
+    return user
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def change_password(session: Session, user: User, current: str, new: str) -> None:
+    """Replace the user's password after checking the current one. Flushes.
+
+    Raises RuleViolationError with "current_password" or "new_password" in details.
+    """
+    if user.password_hash is None or not isinstance(current, str) or not _verify(user.password_hash, current):
+        raise RuleViolationError(
+            "the password was not changed", details={"current_password": "wrong password"}
+        )
+    problem = password_problem(new)
+    if problem is not None:
+        raise RuleViolationError("the password was not changed", details={"new_password": problem})
+    user.password_hash = hash_password(new)
+    session.flush()
+
+
+def credential_version(user: User) -> str:
+    """A short fingerprint of the user's password hash: a web session bound to it ends when it changes."""
+    return hashlib.sha256((user.password_hash or "").encode("utf-8")).hexdigest()[:16]
+
+
+def get_user(session: Session, user_id: int) -> User | None:
+    """The account with `user_id`, or None."""
+    return session.get(User, user_id)
+
+
+def list_users(session: Session, organization: Organization) -> list[User]:
+    """The organisation's accounts, by email."""
+    return list(
+        session.scalars(select(User).where(User.organization_id == organization.id).order_by(User.email))
+    )
+
+
+def list_tokens(session: Session, organization: Organization) -> list[ApiToken]:
+    """The organisation's API tokens (hashes only), newest first, revoked ones included."""
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.organization_id == organization.id)
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+    )
+
+
+def list_keys(session: Session, organization: Organization) -> list[SigningKey]:
+    """The organisation's signing keys, newest first, revoked ones included."""
+    return list(
+        session.scalars(
+            select(SigningKey)
+            .where(SigningKey.organization_id == organization.id)
+            .order_by(SigningKey.created_at.desc(), SigningKey.keyid)
+        )
+    )
+
+
+def list_companies(session: Session) -> list[Organization]:
+    """Every registered company (the supplier picker of the declaration editor), by name."""
+    return list(
+        session.scalars(
+            select(Organization).where(Organization.kind == "company").order_by(func.lower(Organization.name))
+        )
+    )

@@ -1,0 +1,317 @@
+"""One set of bus handlers, shared by the RabbitMQ consumers and the embedded bus; no transport here.
+
+`CONSUMERS` is the registry: each consumer's name, its queue's purpose and the routing keys it binds.
+`build_handlers` gives consumer name → ``handler(session, message)``. `Dispatcher.deliver` is the one
+code path both transports run for every delivery: validate the envelope (schemas.bus), run the handler
+in ONE transaction together with the insert of ProcessedMessage(consumer, message_id) — a duplicate
+delivery finds that row and changes nothing — retry what is transient, and tell the transport what to
+do with the delivery (`Disposition`). `Dispatcher.deliver_many` does the same for deliveries that were
+waiting together, in one transaction, falling back to one by one if that fails.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import insert
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from schemas.bus import ValidationError, load_message, routing_key
+from tiertrace.chains.services import handle_event
+from tiertrace.db import utcnow
+from tiertrace.disclosure.notifications import ensure_request_notification
+from tiertrace.disclosure.propagation import PropagationSettings, propagate_declaration
+from tiertrace.outbox.models import ProcessedMessage
+
+log = logging.getLogger(__name__)
+
+#: A handler gets the open session (the transaction is the caller's) and the validated message.
+Handler = Callable[[Session, dict[str, Any]], None]
+#: Deliveries of one message before it is dead-lettered (x-delivery-limit on RabbitMQ). RabbitMQ 3.x
+#: quorum queues count every return, including when a consumer's connection dies with the message
+#: unacked, so this must stay well above the crashes a message could witness, while still bounding
+#: a poison loop (each delivery is itself tried `Dispatcher.attempts` times in place).
+DELIVERY_LIMIT = 10
+#: Key in `Session.info`: callables a handler wants run once its transaction has committed.
+AFTER_COMMIT = "tiertrace.worker.after_commit"
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A consumer: its name, what its queue holds, and the routing keys the queue is bound to."""
+
+    name: str
+    purpose: str
+    routing_keys: tuple[str, ...]
+
+    def queue(self, prefix: str = "") -> str:
+        """The queue name, ``<consumer>.<purpose>`` after the deployment's prefix."""
+        return f"{prefix}{self.name}.{self.purpose}"
+
+
+#: The registry. Every event type the outbox emits must be bound by at least one consumer: the relay
+#: publishes with `mandatory`, and an event no queue takes is returned and stays unsent.
+CONSUMERS: tuple[ConsumerSpec, ...] = (
+    # A decline ends its branch: nothing goes further up, so "request.declined" is not bound here.
+    ConsumerSpec("propagate", "declarations", ("declaration.accepted.v1",)),
+    ConsumerSpec(
+        "merge",
+        "rollups",
+        ("declaration.accepted.v1", "request.created.v1", "request.declined.v1", "request.overdue.v1"),
+    ),
+    ConsumerSpec("notify", "requests", ("request.created.v1",)),
+)
+CONSUMERS_BY_NAME: dict[str, ConsumerSpec] = {spec.name: spec for spec in CONSUMERS}
+
+
+def consumers_for(key: str) -> list[ConsumerSpec]:
+    """The consumers whose queue receives messages with routing key `key`."""
+    return [spec for spec in CONSUMERS if key in spec.routing_keys]
+
+
+def build_handlers(
+    settings: PropagationSettings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    on_webhook_queued: Callable[[], None] | None = None,
+) -> dict[str, Handler]:
+    """The handlers by consumer name, bound to `settings` and a clock.
+
+    `on_webhook_queued` wakes the webhook sender once a transaction that queued a delivery has
+    committed (earlier, the sender would not see the row yet); it must not block.
+    """
+
+    def propagate(session: Session, message: dict[str, Any]) -> None:
+        """Forward the accepted declaration's components as requests to the next tier.
+
+        Flushes the forwarded requests, their "request.created" events and notifications (see
+        `tiertrace.disclosure.propagation.propagate_declaration`).
+        """
+        propagate_declaration(session, message["payload"]["declaration_id"], now=clock(), settings=settings)
+
+    def merge(session: Session, message: dict[str, Any]) -> None:
+        """Recompute the rollups the event changes, up to the roots (tiertrace.chains.services)."""
+        handle_event(session, message["type"], message["payload"])
+
+    def notify(session: Session, message: dict[str, Any]) -> None:
+        """Make sure the supplier has a notification of its new request, and queue its webhook POST.
+
+        Requests forwarded by propagation have their notification already; requests made by hand get it
+        here. The POST itself happens outside the consumer (worker.webhooks), so a slow or dead receiver
+        never holds a message.
+        """
+        _, queued = ensure_request_notification(session, message["payload"]["request_id"], now=clock())
+        if queued and on_webhook_queued is not None:
+            session.info.setdefault(AFTER_COMMIT, []).append(on_webhook_queued)
+
+    return {"propagate": propagate, "merge": merge, "notify": notify}
+
+
+class Outcome(enum.Enum):
+    """What running a handler did."""
+
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+
+
+def run_handler(
+    session_factory: sessionmaker[Session], consumer: str, handler: Handler, message: dict[str, Any]
+) -> Outcome:
+    """Run `handler` and record the message as processed by `consumer`, in one transaction, and commit.
+
+    The ProcessedMessage insert comes first and uses ON CONFLICT DO NOTHING: when another delivery of
+    the same message committed before, nothing is inserted and the handler does not run. When two
+    deliveries race, the second insert waits on the first's uncommitted row (unique index) and then
+    either finds it (duplicate) or, if the first rolled back, proceeds.
+    """
+    return run_handler_batch(session_factory, consumer, handler, [message])[0]
+
+
+def run_handler_batch(
+    session_factory: sessionmaker[Session], consumer: str, handler: Handler, messages: list[dict[str, Any]]
+) -> list[Outcome]:
+    """`run_handler` for several messages in ONE transaction: one ledger insert, one commit.
+
+    All or nothing: if a handler raises, nothing of the batch is committed (the caller retries the
+    messages one by one). A message id twice in the batch is handled once.
+    """
+    with session_factory() as session:
+        with session.begin():
+            table = ProcessedMessage.__table__
+            dialect = session.get_bind().dialect.name
+            statement: Any
+            if dialect == "postgresql":
+                statement = postgresql.insert(table).on_conflict_do_nothing()
+            elif dialect == "sqlite":
+                statement = sqlite.insert(table).on_conflict_do_nothing()
+            else:  # pragma: no cover - tiertrace runs on SQLite and PostgreSQL only
+                statement = insert(table)
+            now = utcnow()
+            rows = [
+                {"consumer": consumer, "message_id": m["message_id"], "processed_at": now} for m in messages
+            ]
+            # One multi-row INSERT; DO NOTHING also skips a key repeated inside the statement.
+            fresh = set(session.scalars(statement.values(rows).returning(table.c.message_id)))
+            outcomes = []
+            for message in messages:
+                if message["message_id"] in fresh:
+                    fresh.discard(message["message_id"])
+                    handler(session, message)
+                    outcomes.append(Outcome.PROCESSED)
+                else:
+                    outcomes.append(Outcome.DUPLICATE)
+        for callback in session.info.pop(AFTER_COMMIT, []):
+            callback()
+    return outcomes
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether `error` may go away by itself: the database is unreachable, busy, or chose a victim.
+
+    OperationalError covers lost connections, PostgreSQL deadlocks and serialization failures and
+    SQLite's "database is locked"; an invalidated connection and pool timeouts are transient too.
+    """
+    if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
+
+
+class Disposition(enum.Enum):
+    """What the transport does with a delivery once the dispatcher is done with it."""
+
+    #: Processed (or a duplicate): acknowledge.
+    ACK = "ack"
+    #: Will never succeed (fails validation, or not for this consumer): dead-letter at once.
+    DEAD_LETTER = "dead-letter"
+    #: Failed for now: give it back; the broker counts deliveries and dead-letters at its limit.
+    RETRY = "retry"
+
+
+@dataclass
+class Backoff:
+    """Capped exponential backoff: first, 2×first, … up to `cap` seconds."""
+
+    first: float = 0.05
+    cap: float = 5.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number `attempt` (1-based)."""
+        return min(self.cap, self.first * (2 ** min(attempt - 1, 30)))
+
+
+class Dispatcher:
+    """Validate a delivery, run its consumer's handler idempotently, retry what is transient.
+
+    Transient database failures are retried in place with capped backoff for as long as it takes (the
+    message is not failing, the database is away), but only until `stop` is set. Other exceptions are
+    retried `attempts` times in place (a unique-key race with a concurrent handler clears on retry),
+    then the delivery is handed back (`RETRY`) for the broker to count.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        handlers: Mapping[str, Handler],
+        *,
+        stop: threading.Event | None = None,
+        attempts: int = 3,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.handlers = dict(handlers)
+        self.stop = stop or threading.Event()
+        self.attempts = attempts
+        self.backoff = backoff or Backoff()
+
+    def validate(self, consumer: str, body: bytes) -> dict[str, Any] | None:
+        """The parsed message, or None (logged) when it must be dead-lettered: invalid, or not ours."""
+        try:
+            message = load_message(body)
+        except ValidationError as exc:
+            log.error("%s: dead-lettering an invalid message: %s", consumer, exc.messages)
+            return None
+        key = routing_key(message["type"], message["version"])
+        spec = CONSUMERS_BY_NAME.get(consumer)
+        if spec is None or key not in spec.routing_keys:
+            log.error("%s: dead-lettering %s, which is not for this consumer", consumer, key)
+            return None
+        return message
+
+    def deliver(self, consumer: str, body: bytes) -> Disposition:
+        """Handle one delivery of `body` to `consumer`; never raises for a bad message or a failed handler."""
+        message = self.validate(consumer, body)
+        if message is None:
+            return Disposition.DEAD_LETTER
+        return self._run(consumer, message)
+
+    def deliver_many(self, consumer: str, bodies: list[bytes]) -> list[Disposition]:
+        """Handle deliveries that arrived together in one transaction (one commit instead of one each).
+
+        If the batch fails in any way, its messages are handled one by one instead, each with the
+        retries of `deliver`, so a poison message only ever fails alone.
+        """
+        dispositions: list[Disposition | None] = [None] * len(bodies)
+        valid: list[tuple[int, dict[str, Any]]] = []
+        for i, body in enumerate(bodies):
+            message = self.validate(consumer, body)
+            if message is None:
+                dispositions[i] = Disposition.DEAD_LETTER
+            else:
+                valid.append((i, message))
+        if len(valid) > 1:
+            try:
+                run_handler_batch(
+                    self.session_factory, consumer, self.handlers[consumer], [m for _, m in valid]
+                )
+            except Exception as exc:
+                log.warning(
+                    "%s: a batch of %d failed (%s); handling them one by one", consumer, len(valid), exc
+                )
+            else:
+                for i, _ in valid:
+                    dispositions[i] = Disposition.ACK
+                valid = []
+        for i, message in valid:
+            dispositions[i] = self._run(consumer, message)
+        return [d if d is not None else Disposition.RETRY for d in dispositions]
+
+    def _run(self, consumer: str, message: dict[str, Any]) -> Disposition:
+        handler = self.handlers[consumer]
+        failures = 0
+        transient = 0
+        while True:
+            try:
+                outcome = run_handler(self.session_factory, consumer, handler, message)
+            except Exception as exc:
+                if is_transient(exc):
+                    transient += 1
+                    log.warning(
+                        "%s: %s failed transiently (%s); retrying", consumer, message["message_id"], exc
+                    )
+                    delay = self.backoff.delay(transient)
+                else:
+                    failures += 1
+                    log.exception(
+                        "%s: handler failed on %s (try %d)", consumer, message["message_id"], failures
+                    )
+                    if failures >= self.attempts:
+                        return Disposition.RETRY
+                    delay = self.backoff.delay(failures)
+                if self.stop.wait(delay):
+                    return Disposition.RETRY
+                continue
+            if outcome is Outcome.DUPLICATE:
+                log.info(
+                    "%s: %s was processed before; acknowledging the duplicate",
+                    consumer,
+                    message["message_id"],
+                )
+            return Disposition.ACK

@@ -1,0 +1,65 @@
+"""The worker process: wiring shared by `python -m worker` and `tiertrace worker`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from tiertrace.config import Settings
+from tiertrace.db import make_engine, make_session_factory
+from worker.handlers import CONSUMERS_BY_NAME
+from worker.rabbitmq import DEFAULT_PREFETCH, RabbitWorker
+
+#: Every consumer, in the order `--consumers` lists them by default.
+ALL_CONSUMERS = tuple(CONSUMERS_BY_NAME)
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Log lines to stderr; pika's own INFO chatter (every connect and close) is kept at WARNING."""
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s",
+    )
+    logging.getLogger("pika").setLevel(logging.WARNING)
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    consumers: Sequence[str] = ALL_CONSUMERS,
+    relay: bool = True,
+    webhooks: bool = True,
+    prefetch: int = DEFAULT_PREFETCH,
+    concurrency: int = 1,
+) -> int:
+    """Run the relay, the consumers and the webhook sender until SIGTERM/SIGINT; returns an exit status.
+
+    Exits 2 without TIERTRACE_AMQP_URL: the embedded bus runs inside `tiertrace serve` instead.
+    """
+    if not settings.amqp_url:
+        print(
+            "tiertrace worker: TIERTRACE_AMQP_URL is not set. Without a broker the bus runs inside "
+            "`tiertrace serve` (embedded mode); set it to run consumers here.",
+            file=sys.stderr,
+        )
+        return 2
+    # Handlers hand the GIL back and forth between the I/O threads and the handler threads; the default
+    # 5 ms switch interval would add up to that much to every hop when a thread is busy computing.
+    sys.setswitchinterval(0.0005)
+    engine = make_engine(settings.database_url)
+    try:
+        worker = RabbitWorker(
+            settings,
+            make_session_factory(engine),
+            consumers=consumers,
+            relay=relay,
+            webhooks=webhooks,
+            prefetch=prefetch,
+            concurrency=concurrency,
+        )
+        worker.run()
+    finally:
+        engine.dispose()
+    return 0

@@ -1,0 +1,285 @@
+"""The outbox relay: publish committed outbox rows, mark them sent only once the broker confirmed them.
+
+A pass claims the oldest unsent rows (``SELECT … ORDER BY seq LIMIT n FOR UPDATE SKIP LOCKED`` on
+PostgreSQL), hands the whole batch to the publisher at once — the confirms are in flight together, one
+round trip per batch rather than per message — and, in the same transaction, marks sent exactly the
+rows the broker confirmed. A crash anywhere leaves the rest unsent: they are published again later, and
+consumers drop the duplicate by its message id. Nothing is lost, and the row locks keep several relays
+from publishing the same row at the same time.
+
+The relay sleeps until something commits an outbox row: an in-process signal (`on_outbox_commit`) or
+PostgreSQL's NOTIFY on `NOTIFY_CHANNEL`, and polls only as a fallback. No pika here: the publisher is
+anything with `publish(messages) -> confirms` (worker.rabbitmq.ConfirmingPublisher in production).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import select as select_module
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from schemas.bus import ValidationError, dump_message, routing_key
+from tiertrace.db import utcnow
+from tiertrace.outbox.models import OutboxEvent
+from tiertrace.outbox.services import NOTIFY_CHANNEL, on_outbox_commit
+from worker.errors import BusUnavailable
+from worker.handlers import Backoff, is_transient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """An outbox row ready for the wire."""
+
+    seq: int
+    message_id: str
+    routing_key: str
+    body: bytes
+
+
+def encode_event(event: OutboxEvent | Any) -> OutgoingMessage:
+    """The wire form of an outbox row, validated by the bus schema.
+
+    A row that fails validation (a producer bug) is still sent, as its raw envelope: the consumers
+    dead-letter it, so it ends where an operator looks, instead of being retried here forever.
+    """
+    key = routing_key(event.type, event.version)
+    try:
+        body = dump_message(event.message_id, event.type, event.version, event.payload)
+    except ValidationError as exc:
+        log.error("outbox row %s (%s) is not a valid bus message: %s", event.seq, key, exc.messages)
+        body = json.dumps(
+            {
+                "message_id": event.message_id,
+                "type": event.type,
+                "version": event.version,
+                "payload": event.payload,
+            },
+            default=str,
+        ).encode("utf-8")
+    return OutgoingMessage(seq=event.seq, message_id=event.message_id, routing_key=key, body=body)
+
+
+class Confirms(Protocol):
+    """Publisher confirms of one batch."""
+
+    def wait(self, timeout: float) -> set[str]:
+        """Wait until every message is confirmed or failed, or `timeout`; the ids confirmed so far."""
+        ...
+
+
+class Publisher(Protocol):
+    """Something that publishes a batch and reports which messages the broker took responsibility for."""
+
+    def publish(self, messages: Sequence[OutgoingMessage]) -> Confirms:
+        """Start publishing `messages` (in order). Raises BusUnavailable when it cannot even start."""
+        ...
+
+
+class OutboxWaker:
+    """Wakes a relay when outbox rows were committed: in-process commits, PostgreSQL NOTIFY, or a timeout.
+
+    `wait` returns as soon as any wake-up arrived since the previous `wait`, including those that came
+    while the caller was busy, so no commit is missed between two passes.
+    """
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self._engine = engine if engine is not None and engine.dialect.name == "postgresql" else None
+        self._read_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._read_fd, False)
+        os.set_blocking(self._write_fd, False)
+        self._listener: Any = None
+        # Guards the pipe against a wake() racing close(): a closed descriptor number can be reused by
+        # another file at once, and a late write would land in it.
+        self._lock = threading.Lock()
+        self._closed = False
+        self._unregister = on_outbox_commit(self.wake)
+
+    def wake(self) -> None:
+        """Make the next (or current) `wait` return. Thread-safe, never blocks."""
+        with self._lock:
+            if self._closed:
+                return
+            # A full pipe means a wake-up is pending anyway.
+            with contextlib.suppress(BlockingIOError):
+                os.write(self._write_fd, b"x")
+
+    def _listen(self) -> bool:
+        """(Re)open the LISTEN connection; True when it was (re)opened now, so a pass should run."""
+        if self._engine is None or self._listener is not None:
+            return False
+        connection = None
+        try:
+            raw = self._engine.raw_connection()
+            connection = raw.driver_connection
+            # Keep this connection out of the pool for good: it stays in LISTEN mode.
+            raw.detach()
+            assert connection is not None
+            # LISTEN must run outside a transaction, and notifications are delivered only between
+            # transactions: an autocommit connection gets them as soon as the notifying one commits.
+            connection.autocommit = True
+            connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except Exception as exc:
+            log.warning("cannot LISTEN on %s (%r); polling until it works", NOTIFY_CHANNEL, exc)
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.close()
+            return False
+        self._listener = connection
+        return True
+
+    def _drop_listener(self) -> None:
+        if self._listener is not None:
+            # Closing a broken connection may fail in any way; it is being thrown away regardless.
+            with contextlib.suppress(Exception):
+                self._listener.close()
+            self._listener = None
+
+    def wait(self, timeout: float) -> None:
+        """Block until a wake-up or `timeout` seconds."""
+        if self._listen():
+            return  # just (re)connected: commits may have gone unnoticed meanwhile
+        fds = [self._read_fd]
+        if self._listener is not None:
+            fds.append(self._listener.fileno())
+        try:
+            readable, _, _ = select_module.select(fds, [], [], timeout)
+        except (OSError, ValueError):
+            self._drop_listener()
+            return
+        if self._read_fd in readable:
+            try:
+                while os.read(self._read_fd, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        if self._listener is not None and self._listener.fileno() in readable:
+            try:
+                # Consume what arrived; the payload does not matter, only that something committed.
+                for _ in self._listener.notifies(timeout=0):
+                    pass
+            except Exception as exc:
+                log.warning("LISTEN connection lost (%s); reconnecting", exc)
+                self._drop_listener()
+
+    def close(self) -> None:
+        """Stop listening and release the pipe."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            os.close(self._read_fd)
+            os.close(self._write_fd)
+        self._unregister()
+        self._drop_listener()
+
+
+class OutboxRelay:
+    """Moves committed outbox rows to the broker, with confirms, in seq order within a relay."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        publisher: Publisher,
+        *,
+        batch_size: int = 500,
+        confirm_timeout: float = 30.0,
+        poll_interval: float = 2.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.confirm_timeout = confirm_timeout
+        self.poll_interval = poll_interval
+        self.backoff = backoff or Backoff(first=0.1, cap=5.0)
+        self.stopping = threading.Event()
+        self.waker: OutboxWaker | None = None
+        #: Counters for logs, tests and the benchmark.
+        self.published = 0
+        self.passes = 0
+
+    def publish_pending(self) -> tuple[int, int]:
+        """One pass: claim up to `batch_size` unsent rows, publish them, mark the confirmed ones sent.
+
+        Returns (claimed, confirmed). Raises BusUnavailable when the broker is away, and SQLAlchemy's
+        errors when the database is; in both cases nothing is marked and the rows are retried.
+        """
+        self.passes += 1
+        with self.session_factory() as session, session.begin():
+            rows = session.scalars(
+                select(OutboxEvent)
+                .where(OutboxEvent.sent_at.is_(None))
+                .order_by(OutboxEvent.seq)
+                .limit(self.batch_size)
+                # Rows another relay is publishing right now are skipped, not waited for; SQLite
+                # has no row locks (the clause is not rendered) and serialises writers instead.
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not rows:
+                return 0, 0
+            messages = [encode_event(row) for row in rows]
+            confirms = self.publisher.publish(messages)
+            # The row locks are held until the confirms are in: another relay cannot publish them too.
+            confirmed = confirms.wait(self.confirm_timeout)
+            if confirmed:
+                session.execute(
+                    update(OutboxEvent)
+                    .where(OutboxEvent.seq.in_([m.seq for m in messages if m.message_id in confirmed]))
+                    .values(sent_at=utcnow())
+                )
+        if len(confirmed) < len(messages):
+            log.warning(
+                "%d of %d messages were not confirmed; they stay unsent",
+                len(messages) - len(confirmed),
+                len(messages),
+            )
+        self.published += len(confirmed)
+        return len(messages), len(confirmed)
+
+    def run(self, engine: Engine | None = None) -> None:
+        """Relay until `stop()`: a pass whenever rows were committed, a poll every `poll_interval` seconds.
+
+        Broker or database outages are logged and retried with capped backoff; they never end the loop.
+        """
+        self.waker = OutboxWaker(engine)
+        failures = 0
+        try:
+            while not self.stopping.is_set():
+                try:
+                    claimed, confirmed = self.publish_pending()
+                except Exception as exc:
+                    if not (isinstance(exc, BusUnavailable) or is_transient(exc)):
+                        log.exception("relay pass failed")
+                    else:
+                        log.warning("relay pass failed: %s", exc)
+                    failures += 1
+                    self.stopping.wait(self.backoff.delay(failures))
+                    continue
+                if confirmed < claimed:
+                    failures += 1
+                    self.stopping.wait(self.backoff.delay(failures))
+                    continue
+                failures = 0
+                if claimed < self.batch_size:
+                    self.waker.wait(self.poll_interval)
+        finally:
+            self.waker.close()
+            self.waker = None
+
+    def stop(self) -> None:
+        """Ask `run` to return after the pass in progress (whose confirms it still waits for)."""
+        self.stopping.set()
+        waker = self.waker
+        if waker is not None:
+            waker.wake()
