@@ -34,7 +34,8 @@ def start_demo_bus(settings: Settings, session_factory: sessionmaker[Session], c
 
     # No webhooks: demo organisations register none. EmbeddedBus takes no clock of its own yet, so its
     # dispatcher gets handlers built with the story clock before the thread starts.
-    bus = EmbeddedBus(settings, session_factory, webhooks=False)
+    # The loader runs the overdue sweep itself, once the story is told (see tiertrace.demo.loader).
+    bus = EmbeddedBus(settings, session_factory, webhooks=False, overdue_interval=0)
     bus.dispatcher.handlers = build_handlers(settings, clock=clock)
     return bus.start()
 

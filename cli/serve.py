@@ -31,9 +31,8 @@ class _PortalServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no
 
 
 def _start_embedded_bus(settings: Settings) -> Any:
-    from worker.embedded import start_embedded_bus
-
     from tiertrace.db import make_engine, make_session_factory
+    from worker.embedded import start_embedded_bus
 
     return start_embedded_bus(settings, make_session_factory(make_engine(settings.database_url)))
 

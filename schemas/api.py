@@ -123,3 +123,29 @@ class EnvelopeSchema(Schema):
     )
     payload = fields.String(required=True, metadata={"description": "base64 of the UTF-8 JSON payload"})
     signatures = fields.List(fields.Dict(), required=True)
+
+
+class NotificationQuerySchema(Schema):
+    cursor = fields.String()
+
+
+class NotificationSchema(Schema):
+    id = fields.String()
+    kind = fields.String(metadata={"description": "request.created, reminder or escalation"})
+    request_id = fields.String(allow_none=True)
+    data = fields.Dict()
+    created_at = fields.DateTime()
+
+
+class NotificationPageSchema(Schema):
+    items = fields.List(fields.Nested(NotificationSchema))
+    next = fields.String(allow_none=True)
+
+
+class WebhookSchema(_Body):
+    url = fields.String(required=True, metadata={"example": "https://erp.example.org/tiertrace-hook"})
+
+
+class WebhookCreatedSchema(Schema):
+    url = fields.String()
+    secret = fields.String(metadata={"description": "HMAC-SHA256 key for X-Tiertrace-Signature, shown once"})

@@ -10,10 +10,11 @@ bash scripts/services.sh
 bash scripts/browser-deps.sh || [ "${CI:-}" != true ]
 export PATH="$PWD/.venv/bin:$PATH"
 
-echo "== lint: ruff, import contracts, migrations match the models" >&2
+echo "== lint: ruff, import contracts, mypy on the core, migrations match the models" >&2
 ruff check .
 ruff format --check .
 lint-imports
+python -m mypy
 TIERTRACE_DATABASE_URL="sqlite:///$(mktemp -d)/check.sqlite3" sh -c 'alembic upgrade head >/dev/null && alembic check'
 
 echo "== tests on SQLite" >&2

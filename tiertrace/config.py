@@ -23,6 +23,8 @@ class Settings:
     default_due_days: int = 42
     #: Days after its due date before an overdue request is escalated to the requester.
     escalation_grace_days: int = 14
+    #: Seconds between two runs of the overdue sweep (mark overdue, remind, escalate) in the bus.
+    overdue_sweep_seconds: float = 300.0
     #: Prefix for bus names (exchange, queues), so several deployments or test runs share one broker.
     bus_prefix: str = ""
 
@@ -52,6 +54,9 @@ class Settings:
             tier_margin_days=int(env.get("TIERTRACE_TIER_MARGIN_DAYS", cls.tier_margin_days)),
             default_due_days=int(env.get("TIERTRACE_DEFAULT_DUE_DAYS", cls.default_due_days)),
             escalation_grace_days=int(env.get("TIERTRACE_ESCALATION_GRACE_DAYS", cls.escalation_grace_days)),
+            overdue_sweep_seconds=float(
+                env.get("TIERTRACE_OVERDUE_SWEEP_SECONDS", cls.overdue_sweep_seconds)
+            ),
             bus_prefix=env.get("TIERTRACE_BUS_PREFIX", ""),
         )
 

@@ -39,6 +39,7 @@ from worker.handlers import (
     is_transient,
 )
 from worker.relay import OutboxWaker, encode_event
+from worker.scheduler import OverdueScheduler
 from worker.webhooks import Poster, WebhookSender, post_json
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class EmbeddedBus:
         webhooks: bool = True,
         post: Poster = post_json,
         backoff: Backoff | None = None,
+        overdue_interval: float | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.poll_interval = poll_interval
@@ -83,6 +85,22 @@ class EmbeddedBus:
             settings, on_webhook_queued=self.webhook_sender.wake if self.webhook_sender else None
         )
         self.dispatcher = Dispatcher(session_factory, handlers, stop=self.stopping, backoff=self.backoff)
+        # None: the settings' interval; 0 turns the sweep off (tests and the demo drive it themselves).
+        interval = (
+            overdue_interval
+            if overdue_interval is not None
+            else getattr(settings, "overdue_sweep_seconds", 0)
+        )
+        self.overdue = (
+            OverdueScheduler(
+                session_factory,
+                settings,  # type: ignore[arg-type]  # Settings carries the escalation grace too
+                interval=interval,
+                on_webhooks_queued=self.webhook_sender.wake if self.webhook_sender else None,
+            )
+            if interval
+            else None
+        )
         self.dead_letters: list[DeadLetter] = []
         self._thread: threading.Thread | None = None
         self._waker: OutboxWaker | None = None
@@ -107,6 +125,8 @@ class EmbeddedBus:
         self._thread.start()
         if self.webhook_sender is not None:
             self.webhook_sender.start()
+        if self.overdue is not None:
+            self.overdue.start()
         return self
 
     def wake(self) -> None:
@@ -122,6 +142,8 @@ class EmbeddedBus:
             self._thread.join(timeout)
         if self.webhook_sender is not None:
             self.webhook_sender.stop()
+        if self.overdue is not None:
+            self.overdue.stop()
         if self._waker is not None:
             self._waker.close()
 

@@ -50,6 +50,7 @@ from worker.handlers import (
     build_handlers,
 )
 from worker.relay import OutboxRelay, OutgoingMessage
+from worker.scheduler import OverdueScheduler
 from worker.webhooks import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -708,6 +709,17 @@ class RabbitWorker:
             else []
         )
         self._threads: list[threading.Thread] = []
+        interval = getattr(settings, "overdue_sweep_seconds", 0)
+        self.overdue = (
+            OverdueScheduler(
+                session_factory,
+                settings,
+                interval=interval,
+                on_webhooks_queued=self.webhook_sender.wake if self.webhook_sender else None,
+            )
+            if interval
+            else None
+        )
 
     @property
     def engine(self) -> Engine | None:
@@ -744,6 +756,8 @@ class RabbitWorker:
                 self._threads.append(thread)
         if self.webhook_sender is not None:
             self.webhook_sender.start()
+        if self.overdue is not None:
+            self.overdue.start()
         log.info(
             "worker started: consumers %s, relay %s",
             ", ".join(c.spec.name for c in self.consumers) or "none",
@@ -765,6 +779,8 @@ class RabbitWorker:
             self.publisher.close()
         if self.webhook_sender is not None:
             self.webhook_sender.stop()
+        if self.overdue is not None:
+            self.overdue.stop()
         log.info("worker stopped")
 
     def run(self) -> None:

@@ -34,7 +34,7 @@ def swagger_asset(filename: str) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    from portal.api import audit, chains, declarations, disclosure, keys, organizations
+    from portal.api import audit, chains, declarations, disclosure, keys, notifications, organizations
 
     app.config.update(
         API_TITLE="tiertrace API",
@@ -56,5 +56,5 @@ def init_app(app: Flask) -> None:
     )
     api.init_app(app)
     app.register_blueprint(_swagger_assets)
-    for module in (organizations, keys, disclosure, declarations, chains, audit):
+    for module in (organizations, keys, disclosure, declarations, chains, audit, notifications):
         api.register_blueprint(module.blp)

@@ -28,7 +28,6 @@ from tiertrace.organizations.models import Organization
 
 #: Notification kinds.
 REQUEST_CREATED = "request.created"
-REQUEST_OVERDUE = "request.overdue"
 
 SIGNATURE_HEADER = "X-Tiertrace-Signature"
 TIMESTAMP_HEADER = "X-Tiertrace-Timestamp"
