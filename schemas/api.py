@@ -61,6 +61,7 @@ class RequestListQuerySchema(Schema):
     box = fields.String(required=True, validate=validate.OneOf(("incoming", "outgoing")))
     status = fields.String(validate=validate.OneOf(("open", "answered", "declined", "overdue")))
     cursor = fields.String()
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100))
 
 
 class RequestSchema(Schema):
@@ -127,6 +128,7 @@ class EnvelopeSchema(Schema):
 
 class NotificationQuerySchema(Schema):
     cursor = fields.String()
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100))
 
 
 class NotificationSchema(Schema):

@@ -7,6 +7,7 @@ command) owns the transaction.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -106,3 +107,24 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+#: Largest IN (...) list sent in one statement (SQLite allows 32,766 variables; PostgreSQL more).
+IN_CHUNK = 500
+
+
+def chunks(items: Iterable[Any], size: int = IN_CHUNK) -> Iterator[list[Any]]:
+    """`items` in lists of at most `size`, for IN clauses that must stay under the driver's limits."""
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def whole_as_int(value: float) -> int | float:
+    """Whole numbers as ints (a quantity of 4 reads 4, not 4.0), as the API shows them."""
+    return int(value) if float(value).is_integer() else value

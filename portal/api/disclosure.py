@@ -72,6 +72,7 @@ def index(query: dict[str, Any]) -> dict[str, Any]:
         box=query["box"],
         status=query.get("status"),
         cursor=query.get("cursor"),
+        limit=query["limit"],
     )
     return {"items": [request_body(r) for r in page.items], "next": page.next}
 

@@ -20,7 +20,9 @@ blp = Blueprint("notifications", __name__, url_prefix="/api/v1", description="No
 @blp.response(200, NotificationPageSchema)
 def index(query: dict[str, Any]) -> dict[str, Any]:
     """The caller's notifications, newest first (every new incoming request is one)."""
-    page = list_notifications(db_session(), current_organization(), cursor=query.get("cursor"))
+    page = list_notifications(
+        db_session(), current_organization(), cursor=query.get("cursor"), limit=query["limit"]
+    )
     return {
         "items": [
             {

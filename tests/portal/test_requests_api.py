@@ -57,24 +57,21 @@ def test_incoming_and_outgoing_boxes_and_the_status_filter(client, make_org):
     assert len(client.get("/api/v1/requests?box=outgoing", headers=oem.headers).get_json()["items"]) == 2
 
 
-def test_lists_page_with_a_cursor_without_losing_or_repeating_items(client, make_org, session_factory):
-    from tiertrace.disclosure import services
-
+def test_lists_page_with_a_cursor_without_losing_or_repeating_items(client, make_org):
     oem, lumen = make_org("oem"), make_org("lumen")
     for i in range(7):
         assert ask(client, oem, part=f"P-{i}").status_code == 201
-    original, services.PAGE_SIZE = services.PAGE_SIZE, 3
-    try:
-        seen, cursor = [], None
-        while True:
-            url = "/api/v1/requests?box=incoming" + (f"&cursor={cursor}" if cursor else "")
-            page = client.get(url, headers=lumen.headers).get_json()
-            seen += [r["part_number"] for r in page["items"]]
-            cursor = page["next"]
-            if cursor is None:
-                break
-    finally:
-        services.PAGE_SIZE = original
+    seen, cursor, pages = [], None, 0
+    while True:
+        url = "/api/v1/requests?box=incoming&limit=3" + (f"&cursor={cursor}" if cursor else "")
+        page = client.get(url, headers=lumen.headers).get_json()
+        assert len(page["items"]) <= 3
+        seen += [r["part_number"] for r in page["items"]]
+        pages += 1
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert pages == 3
     assert sorted(seen) == [f"P-{i}" for i in range(7)] and len(seen) == 7
 
 

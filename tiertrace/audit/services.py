@@ -7,7 +7,7 @@ read is audit-logged. Nothing here commits: the entrypoint owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from tiertrace.audit.models import AuditLogEntry
 from tiertrace.chains.merge import round_grams
 from tiertrace.chains.models import Rollup
 from tiertrace.chains.services import DEFAULT_MAX_NODES, ROLLUP_FORMAT, require_rollup
-from tiertrace.db import utcnow
+from tiertrace.db import chunks, utcnow, whole_as_int
 from tiertrace.declarations.models import Declaration
 from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.errors import ForbiddenError, NotFoundError
@@ -37,8 +37,6 @@ REFERENCE_VINTAGE = {
 #: Audit-log actions.
 REPORT_READ = "audit.report.read"
 OBSERVATORY_READ = "audit.observatory.read"
-#: Rows per IN (...) list, far below SQLite's bound-parameter limit.
-_CHUNK = 500
 
 Progress = Callable[[str], None]
 
@@ -147,8 +145,8 @@ def _requests_for_lines(session: Session, views: Iterable[Mapping[str, Any]]) ->
     # Select by organisations and match the part numbers here: a (requester, supplier, part) IN list of
     # thousands of tuples costs more to compile than the rows it saves. Plain columns, not entities:
     # the model eager-joins both organisations.
-    for requester_chunk in _chunks(requesters):
-        for supplier_chunk in _chunks(suppliers):
+    for requester_chunk in chunks(requesters):
+        for supplier_chunk in chunks(suppliers):
             for row in session.execute(
                 select(*columns).where(
                     DisclosureRequest.requester_id.in_(requester_chunk),
@@ -205,7 +203,7 @@ def _vintage(session: Session, views: Iterable[Mapping[str, Any]], roots: list[s
     """Which declaration versions the figures use, when the roots' rollups were computed, the reference."""
     ids = {n["declaration_id"] for view in views for n in view["nodes"] if n["declaration_id"]}
     declarations: list[dict[str, Any]] = []
-    for chunk in _chunks(sorted(ids)):
+    for chunk in chunks(sorted(ids)):
         for row in session.execute(
             select(
                 Declaration.id,
@@ -306,8 +304,8 @@ def unfold_tree(session: Session, root_id: str, *, max_nodes: int = DEFAULT_MAX_
                         "gap": gap,
                         "supplier": supplier,
                         "part_number": child["part_number"],
-                        "quantity": _number(child["quantity"]),
-                        "quantity_in_root": _number(
+                        "quantity": whole_as_int(child["quantity"]),
+                        "quantity_in_root": whole_as_int(
                             round_grams(parent["quantity_in_root"] * child["quantity"])
                         ),
                     }
@@ -343,7 +341,7 @@ def _children(session: Session, ids: Collection[str]) -> dict[str, list[dict[str
     Only the `children` part of each row's JSON is read: the figures are far larger and not needed.
     """
     found: dict[str, list[dict[str, Any]]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for declaration_id, fmt, children in session.execute(
             select(Rollup.declaration_id, Rollup.data["format"].as_integer(), Rollup.data["children"]).where(
                 Rollup.declaration_id.in_(chunk)
@@ -359,7 +357,7 @@ def _children(session: Session, ids: Collection[str]) -> dict[str, list[dict[str
 
 def _organizations(session: Session, ids: Collection[int]) -> dict[int, dict[str, Any]]:
     organizations: dict[int, dict[str, Any]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for org_id, slug, name, country in session.execute(
             select(Organization.id, Organization.slug, Organization.name, Organization.country).where(
                 Organization.id.in_(chunk)
@@ -367,11 +365,6 @@ def _organizations(session: Session, ids: Collection[int]) -> dict[int, dict[str
         ):
             organizations[org_id] = {"slug": slug, "name": name, "country": country}
     return organizations
-
-
-def _number(value: float) -> int | float:
-    """Whole numbers as ints (a quantity of 4 reads 4, not 4.0), as the chain view shows them."""
-    return int(value) if float(value).is_integer() else value
 
 
 # --- across programmes -----------------------------------------------------------------------------------
@@ -481,7 +474,7 @@ def _reachable(start: str, children: Mapping[str, list[str]]) -> set[str]:
 def _rollup_data(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:
     """Stored rollup data of `ids`, computing (and storing) rows that are missing or of an old format."""
     found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for declaration_id, data in session.execute(
             select(Rollup.declaration_id, Rollup.data).where(Rollup.declaration_id.in_(chunk))
         ):
@@ -495,21 +488,10 @@ def _rollup_data(session: Session, ids: Collection[str]) -> dict[str, dict[str, 
 
 def _organization_ids(session: Session, slugs: Collection[str]) -> dict[str, int]:
     ids: dict[str, int] = {}
-    for chunk in _chunks(slugs):
+    for chunk in chunks(slugs):
         rows = session.execute(select(Organization.slug, Organization.id).where(Organization.slug.in_(chunk)))
         ids.update((slug, org_id) for slug, org_id in rows)
     return ids
-
-
-def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == _CHUNK:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def _iso(value: Any) -> str | None:

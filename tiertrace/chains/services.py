@@ -30,7 +30,7 @@ from tiertrace.audit.models import AuditLogEntry
 from tiertrace.chains import merge
 from tiertrace.chains.merge import ChainGraph, DeclarationFacts, Figures, Merger
 from tiertrace.chains.models import Rollup
-from tiertrace.db import utcnow
+from tiertrace.db import chunks, utcnow, whole_as_int
 from tiertrace.declarations.models import Declaration, DeclarationComponent
 from tiertrace.declarations.services import customer_ids, require_readable_declaration
 from tiertrace.disclosure.models import DisclosureRequest
@@ -41,8 +41,6 @@ from tiertrace.organizations.models import Organization
 ROLLUP_FORMAT = 1
 #: How many nodes a chain view lists unless asked otherwise (DESIGN.md).
 DEFAULT_MAX_NODES = 50_000
-#: Rows per IN (...) list: far below SQLite's bound-parameter limit, and plans stay simple.
-_CHUNK = 500
 #: Events that change what a declaration's components resolve to, or the kind of a gap.
 _REQUEST_EVENTS = ("request.created", "request.declined", "request.overdue")
 
@@ -241,8 +239,8 @@ def _upsert(session: Session, datas: dict[str, dict[str, Any]]) -> None:
         {"declaration_id": declaration_id, "data": datas[declaration_id], "computed_at": now, "generation": 1}
         for declaration_id in sorted(datas)
     ]
-    for start in range(0, len(rows), _CHUNK):
-        session.execute(statement, rows[start : start + _CHUNK])
+    for batch in chunks(rows):
+        session.execute(statement, batch)
     # The statement bypasses the identity map: Rollup objects loaded earlier must not keep old figures.
     for instance in list(session.identity_map.values()):
         if isinstance(instance, Rollup) and instance.declaration_id in datas:
@@ -254,7 +252,7 @@ def _load_facts(session: Session, ids: Collection[str]) -> tuple[dict[str, Decla
     rows: dict[str, tuple[int, str, dict[str, Any]]] = {}
     current_ids: set[str] = set()
     components: dict[str, list[tuple[Any, ...]]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for declaration_id, issuer_id, part, payload, is_current in session.execute(
             select(
                 Declaration.id,
@@ -329,7 +327,7 @@ def _add_resolution_data(session: Session, loaded: _Loaded, facts: Iterable[Decl
     pairs = {
         (c.supplier_id, c.part_number) for f in facts for c in f.components if c.supplier_id is not None
     } - loaded.current.keys()
-    for chunk in _chunks(pairs):
+    for chunk in chunks(pairs):
         for declaration_id, issuer_id, part in session.execute(
             select(Declaration.id, Declaration.issuer_id, Declaration.part_number).where(
                 Declaration.is_current.is_(True),
@@ -343,7 +341,7 @@ def _add_resolution_data(session: Session, loaded: _Loaded, facts: Iterable[Decl
         for c in f.components
         if c.supplier_id is not None and (c.supplier_id, c.part_number) not in loaded.current
     } - loaded.requests.keys()
-    for chunk in _chunks(triples):
+    for chunk in chunks(triples):
         for requester_id, supplier_id, part, status in session.execute(
             select(
                 DisclosureRequest.requester_id,
@@ -366,7 +364,7 @@ def _add_resolution_data(session: Session, loaded: _Loaded, facts: Iterable[Decl
 def _current_parents(session: Session, pairs: Collection[tuple[int, str]]) -> set[str]:
     """Current declarations with a component naming one of the (supplier id, part number) `pairs`."""
     parents: set[str] = set()
-    for chunk in _chunks(pairs):
+    for chunk in chunks(pairs):
         parents.update(
             session.scalars(
                 select(DeclarationComponent.declaration_id)
@@ -384,7 +382,7 @@ def _current_parents(session: Session, pairs: Collection[tuple[int, str]]) -> se
 def _stored_data(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:
     """Stored rollup data of `ids` in the current format (rows of another format count as missing)."""
     found: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for declaration_id, data in session.execute(
             select(Rollup.declaration_id, Rollup.data).where(Rollup.declaration_id.in_(chunk))
         ):
@@ -429,7 +427,7 @@ def _view_parts(session: Session, ids: Collection[str]) -> dict[str, dict[str, A
     database = session.get_bind().engine.url.render_as_string(hide_password=True)
     found: dict[str, dict[str, Any]] = {}
     stale: list[str] = []
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for declaration_id, generation, computed_at in session.execute(
             select(Rollup.declaration_id, Rollup.generation, Rollup.computed_at).where(
                 Rollup.declaration_id.in_(chunk)
@@ -440,7 +438,7 @@ def _view_parts(session: Session, ids: Collection[str]) -> dict[str, dict[str, A
                 stale.append(declaration_id)
             else:
                 found[declaration_id] = parts
-    for chunk in _chunks(stale):
+    for chunk in chunks(stale):
         for (
             declaration_id,
             generation,
@@ -495,7 +493,7 @@ def _gc_paused() -> Iterator[None]:
 def _stored_figures(session: Session, ids: Collection[str]) -> dict[str, Figures]:
     """Stored figures of `ids` (rows of another format count as missing); reads no `children`."""
     found: dict[str, Figures] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         for declaration_id, fmt, rollup, coverage in session.execute(
             select(
                 Rollup.declaration_id,
@@ -507,17 +505,6 @@ def _stored_figures(session: Session, ids: Collection[str]) -> dict[str, Figures
             if fmt == ROLLUP_FORMAT:
                 found[declaration_id] = merge.figures_from_data({"rollup": rollup, "coverage": coverage})
     return found
-
-
-def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == _CHUNK:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 # --- the chain view ---------------------------------------------------------------------------------------
@@ -705,8 +692,8 @@ class _ChainView:
                     "supplier": supplier,
                     "undisclosed": undisclosed,
                     "part_number": child["part_number"] if visible else None,
-                    "quantity": _number(quantity),
-                    "quantity_in_root": _number(merge.round_grams(quantity_in_root)),
+                    "quantity": whole_as_int(quantity),
+                    "quantity_in_root": whole_as_int(merge.round_grams(quantity_in_root)),
                     "rollup": {},
                 }
             )
@@ -799,7 +786,7 @@ class _ChainView:
             if self.viewer.id in customer_ids(self.session, self.root):
                 customer_of.add(self.root.id)
             ids.discard(self.root.id)
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             customer_of.update(
                 self.session.scalars(
                     select(DisclosureRequest.declaration_id)
@@ -815,7 +802,7 @@ class _ChainView:
     def _fill_suppliers(self) -> None:
         ids = {node["supplier"] for node in self.nodes if isinstance(node["supplier"], int)}
         organizations: dict[int, dict[str, Any]] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             for org_id, slug, name, country in self.session.execute(
                 select(Organization.id, Organization.slug, Organization.name, Organization.country).where(
                     Organization.id.in_(chunk)
@@ -825,8 +812,3 @@ class _ChainView:
         for node in self.nodes:
             if isinstance(node["supplier"], int):
                 node["supplier"] = organizations[node["supplier"]]
-
-
-def _number(value: float) -> int | float:
-    """Whole numbers as ints (a quantity of 4 reads 4, not 4.0)."""
-    return int(value) if value % 1 == 0 else value

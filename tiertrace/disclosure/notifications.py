@@ -9,7 +9,6 @@ here does IO beyond the session.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -19,12 +18,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, aliased
 
 from tiertrace.disclosure.models import DisclosureRequest, Notification
 from tiertrace.errors import RuleViolationError
 from tiertrace.organizations.models import Organization
+from tiertrace.pagination import PAGE_SIZE, Page, newest_first
 
 #: Notification kinds.
 REQUEST_CREATED = "request.created"
@@ -40,8 +40,6 @@ RETRY_CAP = timedelta(hours=1)
 MAX_DELIVERY_ATTEMPTS = 12
 #: A claimed delivery is retried after this long if its worker died before recording the outcome.
 DELIVERY_LEASE = timedelta(minutes=2)
-
-PAGE_SIZE = 50
 
 
 def _request_data(request: DisclosureRequest, requester_slug: str) -> dict[str, Any]:
@@ -275,47 +273,12 @@ def record_delivery(
     return notification
 
 
-@dataclass(frozen=True)
-class NotificationPage:
-    items: list[Notification]
-    next: str | None
-
-
 def list_notifications(
     session: Session, organization: Organization, *, cursor: str | None = None, limit: int = PAGE_SIZE
-) -> NotificationPage:
+) -> Page[Notification]:
     """The organisation's notifications, newest first, a page at a time (`next` is the cursor).
 
     Raises RuleViolationError for a cursor that is not one this function returned.
     """
     query = select(Notification).where(Notification.organization_id == organization.id)
-    if cursor:
-        created_at, notification_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(
-                Notification.created_at < created_at,
-                and_(Notification.created_at == created_at, Notification.id < notification_id),
-            )
-        )
-    rows = list(
-        session.scalars(
-            query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit + 1)
-        )
-    )
-    items, more = rows[:limit], len(rows) > limit
-    return NotificationPage(items, _encode_cursor(items[-1]) if more else None)
-
-
-def _encode_cursor(notification: Notification) -> str:
-    raw = json.dumps([notification.created_at.isoformat(), notification.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created_at, notification_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created_at), str(notification_id)
-    except (ValueError, TypeError) as exc:
-        raise RuleViolationError(
-            "bad cursor", details={"cursor": "use the 'next' value of a list answer"}
-        ) from exc
+    return newest_first(session, query, Notification, cursor=cursor, limit=limit)

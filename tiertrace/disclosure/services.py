@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import json
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tiertrace.db import utcnow
@@ -17,8 +14,7 @@ from tiertrace.errors import ConflictError, ForbiddenError, NotFoundError, RuleV
 from tiertrace.organizations.models import Organization
 from tiertrace.organizations.services import get_organization
 from tiertrace.outbox.services import record_event
-
-PAGE_SIZE = 100
+from tiertrace.pagination import PAGE_SIZE, Page, newest_first
 
 
 def create_request(
@@ -122,12 +118,6 @@ def require_visible_request(session: Session, viewer: Organization, request_id: 
     return request
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[DisclosureRequest]
-    next: str | None
-
-
 def list_requests(
     session: Session,
     viewer: Organization,
@@ -136,7 +126,7 @@ def list_requests(
     status: str | None = None,
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
-) -> Page:
+) -> Page[DisclosureRequest]:
     """Requests to (`box="incoming"`) or from (`"outgoing"`) the viewer, newest first, a page at a time.
 
     Raises RuleViolationError for an unknown box, status or cursor.
@@ -152,36 +142,7 @@ def list_requests(
     query = select(DisclosureRequest).where(column == viewer.id)
     if status is not None:
         query = query.where(DisclosureRequest.status == status)
-    if cursor:
-        created_at, request_id = _decode_cursor(cursor)
-        query = query.where(
-            or_(
-                DisclosureRequest.created_at < created_at,
-                and_(DisclosureRequest.created_at == created_at, DisclosureRequest.id < request_id),
-            )
-        )
-    rows = list(
-        session.scalars(
-            query.order_by(DisclosureRequest.created_at.desc(), DisclosureRequest.id.desc()).limit(limit + 1)
-        )
-    )
-    items, more = rows[:limit], len(rows) > limit
-    return Page(items, _encode_cursor(items[-1]) if more else None)
-
-
-def _encode_cursor(request: DisclosureRequest) -> str:
-    raw = json.dumps([request.created_at.isoformat(), request.id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created_at, request_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created_at), str(request_id)
-    except (ValueError, TypeError) as exc:
-        raise RuleViolationError(
-            "bad cursor", details={"cursor": "use the 'next' value of a list answer"}
-        ) from exc
+    return newest_first(session, query, DisclosureRequest, cursor=cursor, limit=limit)
 
 
 def answer_request(
