@@ -6,6 +6,8 @@ command) owns the transaction.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -81,18 +83,78 @@ def make_engine(url: str, *, pool: bool = True) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            connect_args={"check_same_thread": False, "timeout": 30, "factory": _serialized_connection(url)},
             **({} if pool else {"poolclass": NullPool}),
         )
         event.listen(engine, "connect", _sqlite_on_connect)
-        # pysqlite defers BEGIN until the first write, so two transactions that read and then write can
-        # deadlock on the lock upgrade. BEGIN IMMEDIATE takes the write lock up front: SQLite serves one
-        # writer at a time anyway, and busy_timeout makes the others wait instead of failing.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True, **({} if pool else {"poolclass": NullPool}))
+
+
+#: One lock per SQLite database in this process, shared by every engine on that file.
+_sqlite_locks: dict[str, threading.RLock] = {}
+_sqlite_locks_guard = threading.Lock()
+
+
+def _serialized_connection(url: str) -> type[sqlite3.Connection]:
+    """A sqlite3.Connection class whose transactions take this process's lock for the database.
+
+    SQLite admits one writer at a time. Left to itself, a waiting connection polls with sleeps of up
+    to 100 ms (SQLite's busy handler), which made the p99 of a busy embedded portal hundreds of
+    milliseconds. Threads of one process queue on a Python lock instead and start the moment the
+    previous transaction ends; other processes (a CLI command beside `tiertrace serve`) still meet
+    SQLite's own lock and busy_timeout.
+    """
+    with _sqlite_locks_guard:
+        lock = _sqlite_locks.setdefault(url, threading.RLock())
+
+    class SerializedConnection(sqlite3.Connection):
+        holds_lock = False
+
+        def acquire(self) -> None:
+            lock.acquire()
+            self.holds_lock = True
+
+        def _release(self) -> None:
+            if self.holds_lock:
+                self.holds_lock = False
+                lock.release()
+
+        def commit(self) -> None:
+            try:
+                super().commit()
+            finally:
+                self._release()
+
+        def rollback(self) -> None:
+            try:
+                super().rollback()
+            finally:
+                self._release()
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self._release()
+
+    return SerializedConnection
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # pysqlite defers BEGIN until the first write, so two transactions that read and then write can
+    # deadlock on the lock upgrade. BEGIN IMMEDIATE takes the write lock up front: SQLite serves one
+    # writer at a time anyway.
+    dbapi_connection = connection.connection.dbapi_connection
+    dbapi_connection.acquire()
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        dbapi_connection._release()
+        raise
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
