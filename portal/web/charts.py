@@ -104,7 +104,9 @@ def stacked_chart(
             used[country] = (label, colour)
             segments.append(Segment(country, label, grams, share, colour, x * 100, share * 100))
             x += share
-        name = material_names.get(material, material)
+        # The reference list's names carry qualifiers ("Graphite (natural graphite in 2023 study; …)") that
+        # would run past the chart's edge: the label keeps the name up to its first parenthesis.
+        name = material_names.get(material, material).split(" (", 1)[0]
         bars.append(Bar(material, f"{material} ({name})" if name != material else material, mass, segments))
     legend_order = [c for c in ranked if c in used] + [c for c in ("other", "unknown") if c in used]
     return StackedChart(stage, bars, [(c, *used[c]) for c in legend_order])
