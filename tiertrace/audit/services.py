@@ -18,7 +18,7 @@ from tiertrace.audit import rules
 from tiertrace.audit.models import AuditLogEntry
 from tiertrace.chains.merge import round_grams
 from tiertrace.chains.models import Rollup
-from tiertrace.chains.services import DEFAULT_MAX_NODES, ROLLUP_FORMAT, require_rollup
+from tiertrace.chains.services import DEFAULT_MAX_NODES, ROLLUP_FORMAT, require_rollup, stored_rollup_data
 from tiertrace.db import chunks, utcnow, whole_as_int
 from tiertrace.declarations.models import Declaration
 from tiertrace.disclosure.models import DisclosureRequest
@@ -473,13 +473,7 @@ def _reachable(start: str, children: Mapping[str, list[str]]) -> set[str]:
 
 def _rollup_data(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:
     """Stored rollup data of `ids`, computing (and storing) rows that are missing or of an old format."""
-    found: dict[str, dict[str, Any]] = {}
-    for chunk in chunks(ids):
-        for declaration_id, data in session.execute(
-            select(Rollup.declaration_id, Rollup.data).where(Rollup.declaration_id.in_(chunk))
-        ):
-            if data.get("format") == ROLLUP_FORMAT:
-                found[declaration_id] = data
+    found = stored_rollup_data(session, ids)
     for declaration_id in set(ids) - found.keys():
         # Only while a merge event is still on its way: compute now rather than leave a hole.
         found[declaration_id] = require_rollup(session, declaration_id)

@@ -135,10 +135,10 @@ def require_rollup(session: Session, declaration_id: str) -> dict[str, Any]:
     if not declaration.is_current:
         loaded = _close_over(session, {declaration.id})
         return _store(session, loaded)[declaration.id]
-    data = _stored_data(session, [declaration.id]).get(declaration.id)
+    data = stored_rollup_data(session, [declaration.id]).get(declaration.id)
     if data is None:
         refresh_rollups(session, [declaration.id])
-        data = _stored_data(session, [declaration.id])[declaration.id]
+        data = stored_rollup_data(session, [declaration.id])[declaration.id]
     return data
 
 
@@ -379,7 +379,7 @@ def _current_parents(session: Session, pairs: Collection[tuple[int, str]]) -> se
     return parents
 
 
-def _stored_data(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+def stored_rollup_data(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:
     """Stored rollup data of `ids` in the current format (rows of another format count as missing)."""
     found: dict[str, dict[str, Any]] = {}
     for chunk in chunks(ids):
