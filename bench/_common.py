@@ -10,7 +10,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,32 +62,57 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def portal_server(database_url: str, data_dir: str, *, threads: int = 8) -> Iterator[str]:
-    """`tiertrace serve` in a subprocess (one gunicorn worker process); yields its base URL."""
+def portal_server(
+    database_url: str, data_dir: str, *, threads: int = 8, amqp_url: str | None = None
+) -> Iterator[str]:
+    """`tiertrace serve` in a subprocess (one gunicorn worker process); yields its base URL.
+
+    Without `amqp_url` the bus runs inside that process (embedded mode); with it the portal only writes
+    the outbox and leaves the bus to `tiertrace worker` processes (none is started here).
+    """
     port = free_port()
     env = {**os.environ, "TIERTRACE_DATABASE_URL": database_url, "TIERTRACE_DATA_DIR": data_dir}
     env.pop("TIERTRACE_AMQP_URL", None)
+    if amqp_url is not None:
+        env["TIERTRACE_AMQP_URL"] = amqp_url
     tiertrace = Path(sys.executable).parent / "tiertrace"
-    process = subprocess.Popen(
-        [str(tiertrace), "serve", "--port", str(port), "--workers", "1", "--threads", str(threads)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
+    command = [str(tiertrace), "serve", "--port", str(port), "--workers", "1", "--threads", str(threads)]
+    with _server(command, env, port) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def http_floor_server(*, threads: int = 8) -> Iterator[str]:
+    """bench/_http_floor.py under gunicorn as `tiertrace serve` runs the portal; yields its base URL."""
+    port = free_port()
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    command = [
+        str(gunicorn),
+        *("--bind", f"127.0.0.1:{port}", "--workers", "1", "--worker-class", "gthread"),
+        *("--threads", str(threads), "--access-logfile", "-", "--chdir", str(Path(__file__).parent)),
+        "_http_floor:app",
+    ]
+    with _server(command, dict(os.environ), port) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def _server(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+    """Run `command` until the block ends; yields its base URL once it accepts connections on `port`."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                urllib.request.urlopen(base + "/api/v1/openapi.json", timeout=1).read()
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(
-                        "the portal did not start:\n" + process.stderr.read().decode()
+                        f"{command[0]} did not start:\n" + process.stderr.read().decode()
                     ) from None
                 time.sleep(0.1)
-        yield base
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(30)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
 import queue
 import tempfile
 import threading
@@ -20,7 +19,7 @@ import time
 import uuid
 from urllib.parse import urlparse
 
-from _common import database, portal_server, summary_ms
+from _common import database, http_floor_server, portal_server, summary_ms
 
 import migrations
 from tiertrace import signing
@@ -124,6 +123,15 @@ def fire(base: str, envelopes: list[tuple[str, bytes]], concurrency: int) -> tup
     return time.perf_counter() - start, latencies, failures[0]
 
 
+#: (label, TIERTRACE_AMQP_URL for the portal). The target is for the portal alone: in production the bus
+#: runs in `tiertrace worker` processes (none is started, so events wait in the outbox); the embedded mode,
+#: with the bus sharing the portal's process, is measured beside it for comparison.
+MODES = (
+    ("portal alone", "amqp://guest:guest@127.0.0.1:5672/%2F"),
+    ("embedded bus", None),
+)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -133,20 +141,31 @@ def main() -> None:
     args = parser.parse_args()
     rate = verify_rate()
     print(f"raw Ed25519 verify: {rate:,.0f}/s on one core")
+    with http_floor_server() as base:
+        floor_envelopes = [("token", b'{"payloadType": "x"}' * 30)] * args.count
+        fire(base, floor_envelopes[:200], args.concurrency)
+        elapsed, latencies, _ = fire(base, floor_envelopes[200:], args.concurrency)
+    print(
+        f"HTTP floor (bench/_http_floor.py, same server settings, no work): "
+        f"{(args.count - 200) / elapsed:,.0f} requests/s, {summary_ms(latencies)}",
+        flush=True,
+    )
     for kind, target in (("sqlite", 1000), ("postgresql", 700)):
-        with database(kind) as url, tempfile.TemporaryDirectory() as data_dir:
-            if url is None:
-                continue
-            envelopes = prepare(url, args.count)
-            with portal_server(url, data_dir) as base:
-                fire(base, envelopes[:200], args.concurrency)  # warm-up: connections, caches
-                elapsed, latencies, failures = fire(base, envelopes[200:], args.concurrency)
-            accepted = (len(envelopes) - 200 - failures) / elapsed
-            print(
-                f"{kind:10s}: {accepted:,.0f} accepted/s (target ≥ {target}), {summary_ms(latencies)} "
-                f"(target p99 < 20 ms), {failures} failed; ratio to raw verify {accepted / rate:.3f}"
-            )
-    os.sys.stdout.flush()
+        for mode, amqp_url in MODES:
+            with database(kind) as url, tempfile.TemporaryDirectory() as data_dir:
+                if url is None:
+                    continue
+                envelopes = prepare(url, args.count)
+                with portal_server(url, data_dir, amqp_url=amqp_url) as base:
+                    fire(base, envelopes[:200], args.concurrency)  # warm-up: connections, caches
+                    elapsed, latencies, failures = fire(base, envelopes[200:], args.concurrency)
+                accepted = (len(envelopes) - 200 - failures) / elapsed
+                print(
+                    f"{kind:10s} {mode:12s}: {accepted:,.0f} accepted/s (target ≥ {target}), "
+                    f"{summary_ms(latencies)} (target p99 < 20 ms), {failures} failed; "
+                    f"ratio to raw verify {accepted / rate:.3f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

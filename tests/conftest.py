@@ -27,6 +27,7 @@ import tiertrace.models
 from tiertrace import signing
 from tiertrace.config import Settings
 from tiertrace.db import make_engine, make_session_factory
+from tiertrace.declarations.models import Declaration
 from tiertrace.organizations.models import Organization
 from tiertrace.organizations.services import create_organization, register_key
 
@@ -206,7 +207,7 @@ def submit(session_factory: sessionmaker[Session]) -> Callable[..., Any]:
             organization = session.get(Organization, member.organization.id)
             result = submit_declaration(session, organization, sign(member, payload))
             session.commit()
-            return result.declaration
+            return session.get(Declaration, result.id)
 
     return do
 

@@ -15,6 +15,7 @@ from tiertrace.declarations.models import Declaration
 from tiertrace.declarations.services import (
     MAX_ENVELOPE_BYTES,
     EnvelopeTooLargeError,
+    SubmitResult,
     read_declaration,
     submit_declaration,
 )
@@ -25,7 +26,7 @@ blp = Blueprint(
 )
 
 
-def accepted_body(declaration: Declaration, issuer: Organization) -> dict[str, Any]:
+def accepted_body(declaration: Declaration | SubmitResult, issuer: Organization) -> dict[str, Any]:
     return {
         "id": declaration.id,
         "issuer": issuer.slug,
@@ -62,7 +63,7 @@ def submit() -> Any:
     session = db_session()
     result = submit_declaration(session, organization, envelope)
     session.commit()
-    return accepted_body(result.declaration, organization), (201 if result.created else 200)
+    return accepted_body(result, organization), (201 if result.created else 200)
 
 
 @blp.get("/<string:declaration_id>")

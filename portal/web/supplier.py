@@ -216,8 +216,8 @@ def _editor(context: EditorContext, prefilled: DeclarationForm) -> Any:
         errors, general = field_errors(error.details, form.field_ids())
         return _render_editor(context, form, errors, general, message=error.message, status=_status(error))
     session.commit()
-    flash(f"Declaration of {result.declaration.part_number} signed and filed.", "success")
-    return redirect(url_for("web.declaration_detail", declaration_id=result.declaration.id))
+    flash(f"Declaration of {result.part_number} signed and filed.", "success")
+    return redirect(url_for("web.declaration_detail", declaration_id=result.id))
 
 
 def _status(error: TiertraceError) -> int:
@@ -274,8 +274,8 @@ def declaration_upload() -> Any:
             "upload.html", errors={"envelope_file": error.message}, details=error.details
         ), _status(error)
     session.commit()
-    flash(f"Declaration of {result.declaration.part_number} filed.", "success")
-    return redirect(url_for("web.declaration_detail", declaration_id=result.declaration.id))
+    flash(f"Declaration of {result.part_number} filed.", "success")
+    return redirect(url_for("web.declaration_detail", declaration_id=result.id))
 
 
 # --- history ----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from tiertrace import reference, signing
@@ -69,15 +69,19 @@ def revoke_token(
         token.revoked_at = now or utcnow()
 
 
+#: Every API call runs this: built once, with a bound parameter, it is neither rebuilt nor re-hashed.
+_ORGANIZATION_BY_TOKEN = (
+    select(Organization)
+    .join(ApiToken, ApiToken.organization_id == Organization.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None))
+)
+
+
 def authenticate_token(session: Session, token: str | None) -> Organization:
     """The organisation a bearer token belongs to. Raises AuthenticationError for a missing/unknown token."""
     if not token:
         raise AuthenticationError("a bearer token is required: send 'Authorization: Bearer <token>'")
-    row = session.execute(
-        select(Organization)
-        .join(ApiToken, ApiToken.organization_id == Organization.id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
-    ).scalar_one_or_none()
+    row = session.execute(_ORGANIZATION_BY_TOKEN, {"token_hash": hash_token(token)}).scalar_one_or_none()
     if row is None:
         raise AuthenticationError("the bearer token is unknown or revoked")
     return row
