@@ -80,7 +80,7 @@ def build_report(
     candidates = list(
         session.scalars(
             select(Declaration.id)
-            .where(Declaration.program == program, Declaration.is_current.is_(True))
+            .where(Declaration.program == program, Declaration.is_current)
             .order_by(Declaration.accepted_at, Declaration.id)
         )
     )
@@ -441,7 +441,7 @@ def _programme_roots(session: Session) -> tuple[dict[str, list[str]], dict[str, 
     by_program: dict[str, list[str]] = {}
     for declaration_id, program in session.execute(
         select(Declaration.id, Declaration.program)
-        .where(Declaration.program.is_not(None), Declaration.is_current.is_(True))
+        .where(Declaration.program.is_not(None), Declaration.is_current)
         .order_by(Declaration.accepted_at, Declaration.id)
     ):
         by_program.setdefault(str(program), []).append(declaration_id)

@@ -34,7 +34,7 @@ def get_current_declaration(session: Session, issuer: Organization, part_number:
         select(Declaration).where(
             Declaration.issuer_id == issuer.id,
             Declaration.part_number == part_number,
-            Declaration.is_current.is_(True),
+            Declaration.is_current,
         )
     )
 
@@ -65,7 +65,7 @@ def list_programmes(session: Session, viewer: Organization, *, name: str | None 
     query = (
         select(Declaration, Organization)
         .join(Organization, Organization.id == Declaration.issuer_id)
-        .where(Declaration.program.is_not(None), Declaration.is_current.is_(True))
+        .where(Declaration.program.is_not(None), Declaration.is_current)
         .order_by(Declaration.program, Declaration.accepted_at)
     )
     if name is not None:

@@ -14,13 +14,16 @@ from tiertrace.db import Base, utcnow
 class Declaration(Base):
     __tablename__ = "declarations"
     __table_args__ = (
-        # At most one current declaration per (issuer, part number).
+        # At most one current declaration per (issuer, part number). Query current versions with a bare
+        # `Declaration.is_current` (SQLAlchemy writes "is_current = 1" on SQLite, which uses a partial
+        # index only when the query repeats its WHERE term; `.is_(True)` gives "IS 1"/"IS true" and
+        # neither database uses the index then).
         Index(
             "uq_declarations_current_part",
             "issuer_id",
             "part_number",
             unique=True,
-            sqlite_where=text("is_current"),
+            sqlite_where=text("is_current = 1"),
             postgresql_where=text("is_current"),
         ),
     )

@@ -106,7 +106,7 @@ _REQUEST_ADDRESSEE = select(_REQUESTS.c.supplier_id, _REQUESTS.c.part_number).wh
 _CURRENT = select(_DECLARATIONS.c.id).where(
     _DECLARATIONS.c.issuer_id == bindparam("issuer_id"),
     _DECLARATIONS.c.part_number == bindparam("part_number"),
-    _DECLARATIONS.c.is_current.is_(True),
+    _DECLARATIONS.c.is_current,
 )
 _RETIRE = (
     update(_DECLARATIONS)

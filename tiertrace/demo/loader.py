@@ -443,7 +443,7 @@ def _answerable(session: Session, programme: Programme) -> list[tuple[str, Filin
         for slug, part_number in session.execute(
             select(Organization.slug, Declaration.part_number)
             .join(Organization, Organization.id == Declaration.issuer_id)
-            .where(Declaration.is_current.is_(True), Organization.slug.in_({slug for slug, _ in found}))
+            .where(Declaration.is_current, Organization.slug.in_({slug for slug, _ in found}))
         )
     }
     return [item for key, item in found.items() if key not in current]
