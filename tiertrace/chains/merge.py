@@ -409,16 +409,30 @@ def rollup_view(figures: Figures) -> dict[str, dict[str, Any]]:
 def public_rollup(rollup: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """The API rollup from a materialised one (`rollup_data`): the same, without facilities.
 
-    The country dicts are shared with `rollup`, not copied.
+    Materials and countries are put back in `rollup_data`'s order: a stored document may have lost it
+    (PostgreSQL's JSONB sorts keys by length, then bytes).
     """
     return {
         material: {
             "mass_g": f["mass_g"],
             "recycled_g": f["recycled_g"],
-            "extraction": f["extraction"],
-            "processing": f["processing"],
+            "extraction": _in_mass_order(f["extraction"], last=UNKNOWN),
+            "processing": _in_mass_order(f["processing"], last=UNKNOWN),
         }
-        for material, f in rollup.items()
+        for material, f in sorted(rollup.items())
+    }
+
+
+def public_coverage(coverage: Mapping[str, Any]) -> dict[str, Any]:
+    """The API coverage from a materialised one (`figures_to_data`): without `gaps`, in DESIGN's order."""
+    traced = coverage["traced"]
+    return {
+        "components_total": coverage["components_total"],
+        "components_declared": coverage["components_declared"],
+        "max_tier": coverage["max_tier"],
+        "traced": {
+            material: {stage: traced[material][stage] for stage in STAGES} for material in sorted(traced)
+        },
     }
 
 
@@ -437,10 +451,18 @@ def rollup_data(figures: Figures) -> dict[str, dict[str, Any]]:
 
 
 def _by_mass(grams: Mapping[str, float], last: str | None = None) -> dict[str, float]:
-    named = sorted(((k, g) for k, g in grams.items() if k != last), key=lambda item: (-item[1], item[0]))
-    view = {key: round_grams(value) for key, value in named}
+    """`grams` rounded by `round_grams`, in `_in_mass_order`."""
+    return _in_mass_order({key: round_grams(value) for key, value in grams.items()}, last)
+
+
+def _in_mass_order(grams: Mapping[str, float], last: str | None = None) -> dict[str, float]:
+    """By descending mass, then by key; `last` (when given) at the end, 0.0 when absent.
+
+    A function of the rounded values alone, so a reader can restore the order of a stored rollup.
+    """
+    view = dict(sorted(((k, g) for k, g in grams.items() if k != last), key=lambda item: (-item[1], item[0])))
     if last is not None:
-        view[last] = round_grams(grams.get(last, 0.0))
+        view[last] = grams.get(last, 0.0)
     return view
 
 

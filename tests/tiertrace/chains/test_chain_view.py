@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -10,8 +11,11 @@ from sqlalchemy import select
 from tiertrace.audit.models import AuditLogEntry
 from tiertrace.chains.models import Rollup
 from tiertrace.chains.services import chain_view
+from tiertrace.db import utcnow
+from tiertrace.disclosure.services import create_request, decline_request
 from tiertrace.errors import NotFoundError, RuleViolationError
 from tiertrace.organizations.models import Organization
+from tiertrace.outbox.services import record_event
 
 NODE_KEYS = {
     "id",
@@ -329,3 +333,96 @@ def test_a_missing_rollup_is_computed_and_stored_when_read(session, radar_chain)
 
     assert view["rollup"]["Ga"]["mass_g"] == 12.5
     assert session.get(Rollup, radar_chain.root.id) is not None
+
+
+def test_keys_keep_their_documented_order_on_every_database(
+    session, make_org, make_payload, submit, play_events
+):
+    """Countries by descending mass with "unknown" last, materials by code, coverage as DESIGN shows it.
+
+    PostgreSQL's JSONB keeps no key order (it sorts keys by length, then bytes): the view must not
+    show the stored order.
+    """
+    mine, maker = make_org("mine"), make_org("maker")
+    origins = [
+        {"country": "AU", "share": 0.2},
+        {"country": "CN", "share": 0.5},
+        {"country": "RW", "share": 0.3},
+    ]
+    lines = [
+        {"material": code, "mass_g": 1.0, "extraction": origins, "processing": origins[:1]}
+        for code in ("W", "Ga")
+    ]
+    ore = submit(mine, make_payload("mine", "ORE-1", materials=lines))
+    part = submit(
+        maker,
+        make_payload(
+            "maker", "PART-1", components=[{"part_number": "ORE-1", "supplier": "mine", "quantity": 2}]
+        ),
+    )
+    play_events()
+
+    view = view_as(session, maker, part.id)
+
+    assert list(view["coverage"]) == ["components_total", "components_declared", "max_tier", "traced"]
+    assert list(view["coverage"]["traced"]) == ["Ga", "W"]
+    assert [node["declaration_id"] for node in view["nodes"]] == [part.id, ore.id]
+    for rollup in [view["rollup"]] + [node["rollup"] for node in view["nodes"]]:
+        assert list(rollup) == ["Ga", "W"]
+        for figures in rollup.values():
+            assert list(figures) == ["mass_g", "recycled_g", "extraction", "processing"]
+            assert list(figures["extraction"]) == ["CN", "RW", "AU", "unknown"]
+            assert list(figures["processing"]) == ["AU", "unknown"]
+
+
+def test_a_view_read_again_after_a_change_never_shows_the_rows_cached_before_it(
+    session, make_org, make_payload, submit, play_events, ga_line
+):
+    """The process caches parsed rollup rows between views: every event must show at the next read.
+
+    The changes happen at tier 2, under a non-root row the first read cached: overdue, declined, a new
+    declaration, a superseding one.
+    """
+    buyer, maker, seller = make_org("buyer"), make_org("maker"), make_org("seller")
+    authority = make_org("ministry", kind="authority")
+    lid_line = {"part_number": "LID", "supplier": "seller", "quantity": 2, "request_disclosure": True}
+    submit(maker, make_payload("maker", "PART", components=[lid_line]))
+    part_line = {"part_number": "PART", "supplier": "maker", "quantity": 1}
+    root = submit(buyer, make_payload("buyer", "BOX", components=[part_line]))
+    play_events()
+
+    def lid() -> dict:
+        node = by_part(view_as(session, authority, root.id))["LID"]
+        session.commit()
+        return node
+
+    assert lid()["gap"] == "open"
+    maker_org = session.get(Organization, maker.organization.id)
+    first = create_request(session, maker_org, supplier_slug="seller", part_number="LID")
+    first.status = "overdue"
+    record_event(session, "request.overdue", {"request_id": first.id})
+    session.commit()
+    play_events()
+    assert lid()["gap"] == "overdue"
+
+    first.status = "answered"  # so that another may be asked; an answered request without a declaration
+    second = create_request(
+        session, maker_org, supplier_slug="seller", part_number="LID", now=utcnow() + timedelta(seconds=1)
+    )
+    decline_request(session, session.get(Organization, seller.organization.id), second.id, "secret")
+    session.commit()
+    play_events()
+    assert lid()["gap"] == "declined"
+
+    declared = submit(seller, make_payload("seller", "LID", materials=[ga_line(1.0)]))
+    play_events()
+    node = lid()
+    assert (node["gap"], node["declaration_id"], node["rollup"]["Ga"]["mass_g"]) == (None, declared.id, 1.0)
+    assert by_part(view_as(session, authority, root.id))["PART"]["rollup"]["Ga"]["mass_g"] == 2.0
+    session.commit()
+
+    newer = submit(seller, make_payload("seller", "LID", supersedes=declared.id, materials=[ga_line(1.5)]))
+    play_events()
+    node = lid()
+    assert (node["declaration_id"], node["rollup"]["Ga"]["mass_g"]) == (newer.id, 1.5)
+    assert by_part(view_as(session, authority, root.id))["PART"]["rollup"]["Ga"]["mass_g"] == 3.0
