@@ -2,7 +2,13 @@
 
 Targets (issue 2): at least 1,000 accepted/s on SQLite and 700/s on PostgreSQL, p99 under 20 ms.
 Printed beside them: the raw Ed25519 verify rate of this machine, measured in the same run, and the
-ratio (how much of one core's verify budget a declaration costs end to end).
+ratio (how much of one core's verify budget a declaration costs end to end); and the HTTP floor, a
+Flask app doing no work under the same gunicorn settings (bench/_http_floor.py): the most any
+endpoint of this stack can answer per second here.
+
+Each database is measured twice: the portal alone (TIERTRACE_AMQP_URL set, as in production, where
+the bus runs in `tiertrace worker` processes; none runs here, events wait in the outbox) and the
+embedded mode (the bus in the portal's own process, as `bash scripts/demo.sh` runs it).
 
     python bench/declarations.py [--count 4000] [--concurrency 4]
 """
