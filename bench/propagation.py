@@ -4,8 +4,10 @@ Targets (issue 3), on loopback RabbitMQ and PostgreSQL:
 - per hop — a declaration accepted (committed) until the forwarded request is visible to the next
   supplier — p50 at most 2 ms and p99 at most 5 ms;
 - at least 700 hops per second per worker process.
-Printed beside them: the raw RabbitMQ publish-to-consume latency (persistent message, quorum queue,
-publisher and consumer in one process) measured in the same run, i.e. the broker's share of a hop.
+Printed beside them, measured in the same run: the raw RabbitMQ publish-to-consume latency (persistent
+message, quorum queue, publisher and consumer in one process), i.e. the broker's share of a hop, and
+the raw PostgreSQL insert+commit latency, the share of the one transaction a hop must commit (the
+forwarded request). Their sum is the floor of a hop; see docs/bus.md.
 
     python bench/propagation.py [--chains 50] [--throughput 2000]
 
@@ -89,6 +91,22 @@ def raw_broker_latency(prefix: str, count: int = 400) -> list[float]:
     return latencies
 
 
+def raw_commit_latency(database_url: str, count: int = 400) -> list[float]:
+    """Seconds of an INSERT and its COMMIT (an fsync of the WAL) on PostgreSQL, one at a time."""
+    latencies: list[float] = []
+    with psycopg.connect(database_url) as connection:
+        connection.execute("CREATE TABLE bench_commit (n integer)")
+        connection.commit()
+        for n in range(count):
+            start = time.perf_counter()
+            connection.execute("INSERT INTO bench_commit VALUES (%s)", (n,))
+            connection.commit()
+            latencies.append(time.perf_counter() - start)
+        connection.execute("DROP TABLE bench_commit")
+        connection.commit()
+    return latencies
+
+
 class Bench:
     """Organisations with keys, and helpers to submit declarations through the service."""
 
@@ -132,7 +150,7 @@ class Bench:
     def submit(self, member: tuple[int, str, Any], envelope: bytes) -> str:
         with self.sessions() as session:
             organization = session.get(Organization, member[0])
-            declaration_id = submit_declaration(session, organization, envelope).declaration.id
+            declaration_id = submit_declaration(session, organization, envelope).id
             session.commit()
         return declaration_id
 
@@ -279,6 +297,7 @@ def main() -> None:
         bench = Bench(database_url)
         try:
             raw = raw_broker_latency(prefix)
+            commit = raw_commit_latency(database_url)
             with worker_process(database_url, prefix):
                 hop_latencies(bench, database_url, 3, "W")  # warm-up: connections, statement caches
                 hops = hop_latencies(bench, database_url, args.chains, "L")
@@ -295,6 +314,7 @@ def main() -> None:
     print(f"per-hop latency ({len(hops)} hops): {summary_ms(hops)}   (target: p50 <= 2 ms, p99 <= 5 ms)")
     print(f"per-hop latency, propagate-only worker: {summary_ms(hops_alone)}")
     print(f"raw RabbitMQ publish->consume ({len(raw)} messages): {summary_ms(raw)}")
+    print(f"raw PostgreSQL insert+commit ({len(commit)} commits): {summary_ms(commit)}")
     print(f"hops per second, one worker (all consumers):   {full:.0f}   (target: >= 700)")
     print(f"hops per second, one worker (propagate only):  {propagate_only:.0f}")
 

@@ -78,8 +78,12 @@ def id_column_type() -> String:
     return String(36)
 
 
-def make_engine(url: str, *, pool: bool = True) -> Engine:
-    """An engine for `url` with the per-dialect settings tiertrace relies on."""
+def make_engine(url: str, *, pool: bool = True, pre_ping: bool = True) -> Engine:
+    """An engine for `url` with the per-dialect settings tiertrace relies on.
+
+    `pre_ping` tests a pooled PostgreSQL connection with a round trip before each checkout; callers that
+    retry a transaction which lost its connection anyway (the bus worker) turn it off.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
@@ -91,7 +95,7 @@ def make_engine(url: str, *, pool: bool = True) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, **({} if pool else {"poolclass": NullPool}))
+    return create_engine(url, pool_pre_ping=pre_ping, **({} if pool else {"poolclass": NullPool}))
 
 
 #: One lock per SQLite database in this process, shared by every engine on that file.

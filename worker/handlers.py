@@ -28,13 +28,26 @@ from schemas.bus import ValidationError, load_message, routing_key
 from tiertrace.chains.services import handle_event
 from tiertrace.db import utcnow
 from tiertrace.disclosure.notifications import ensure_request_notification
-from tiertrace.disclosure.propagation import PropagationSettings, propagate_declaration
+from tiertrace.disclosure.propagation import PropagationSettings, propagate_declarations
 from tiertrace.outbox.models import ProcessedMessage
 
 log = logging.getLogger(__name__)
 
 #: A handler gets the open session (the transaction is the caller's) and the validated message.
-Handler = Callable[[Session, dict[str, Any]], None]
+MessageHandler = Callable[[Session, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class BatchHandler:
+    """A handler that takes the fresh messages of a batch in one call, to share its round trips.
+
+    Must have the effect of handling them one by one in the order given.
+    """
+
+    run: Callable[[Session, list[dict[str, Any]]], None]
+
+
+Handler = MessageHandler | BatchHandler
 #: Deliveries of one message before it is dead-lettered (x-delivery-limit on RabbitMQ). RabbitMQ 3.x
 #: quorum queues count every return, including when a consumer's connection dies with the message
 #: unacked, so this must stay well above the crashes a message could witness, while still bounding
@@ -51,6 +64,8 @@ class ConsumerSpec:
     name: str
     purpose: str
     routing_keys: tuple[str, ...]
+    #: On the path of a hop up the tiers: the other consumers of a worker wait while it has work in hand.
+    urgent: bool = False
 
     def queue(self, prefix: str = "") -> str:
         """The queue name, ``<consumer>.<purpose>`` after the deployment's prefix."""
@@ -61,7 +76,7 @@ class ConsumerSpec:
 #: publishes with `mandatory`, and an event no queue takes is returned and stays unsent.
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     # A decline ends its branch: nothing goes further up, so "request.declined" is not bound here.
-    ConsumerSpec("propagate", "declarations", ("declaration.accepted.v1",)),
+    ConsumerSpec("propagate", "declarations", ("declaration.accepted.v1",), urgent=True),
     ConsumerSpec(
         "merge",
         "rollups",
@@ -89,13 +104,14 @@ def build_handlers(
     committed (earlier, the sender would not see the row yet); it must not block.
     """
 
-    def propagate(session: Session, message: dict[str, Any]) -> None:
-        """Forward the accepted declaration's components as requests to the next tier.
+    def propagate(session: Session, messages: list[dict[str, Any]]) -> None:
+        """Forward the accepted declarations' components as requests to the next tier.
 
-        Flushes the forwarded requests, their "request.created" events and notifications (see
-        `tiertrace.disclosure.propagation.propagate_declaration`).
+        Writes the forwarded requests, their "request.created" events and notifications (see
+        `tiertrace.disclosure.propagation.propagate_declarations`).
         """
-        propagate_declaration(session, message["payload"]["declaration_id"], now=clock(), settings=settings)
+        declaration_ids = [message["payload"]["declaration_id"] for message in messages]
+        propagate_declarations(session, declaration_ids, now=clock(), settings=settings)
 
     def merge(session: Session, message: dict[str, Any]) -> None:
         """Recompute the rollups the event changes, up to the roots (tiertrace.chains.services)."""
@@ -112,7 +128,17 @@ def build_handlers(
         if queued and on_webhook_queued is not None:
             session.info.setdefault(AFTER_COMMIT, []).append(on_webhook_queued)
 
-    return {"propagate": propagate, "merge": merge, "notify": notify}
+    return {"propagate": BatchHandler(propagate), "merge": merge, "notify": notify}
+
+
+_processed = ProcessedMessage.__table__
+#: The ledger insert by dialect: ON CONFLICT DO NOTHING skips what was recorded before, and a key
+#: repeated inside the statement, and RETURNING tells which rows are new.
+_RECORD_PROCESSED: dict[str, Any] = {
+    "postgresql": postgresql.insert(_processed).on_conflict_do_nothing().returning(_processed.c.message_id),
+    "sqlite": sqlite.insert(_processed).on_conflict_do_nothing().returning(_processed.c.message_id),
+    "": insert(_processed).returning(_processed.c.message_id),  # pragma: no cover - other databases
+}
 
 
 class Outcome(enum.Enum):
@@ -145,29 +171,29 @@ def run_handler_batch(
     """
     with session_factory() as session:
         with session.begin():
-            table = ProcessedMessage.__table__
-            dialect = session.get_bind().dialect.name
-            statement: Any
-            if dialect == "postgresql":
-                statement = postgresql.insert(table).on_conflict_do_nothing()
-            elif dialect == "sqlite":
-                statement = sqlite.insert(table).on_conflict_do_nothing()
-            else:  # pragma: no cover - tiertrace runs on SQLite and PostgreSQL only
-                statement = insert(table)
+            connection = session.connection()
+            statement = _RECORD_PROCESSED.get(connection.dialect.name, _RECORD_PROCESSED[""])
             now = utcnow()
             rows = [
                 {"consumer": consumer, "message_id": m["message_id"], "processed_at": now} for m in messages
             ]
             # One multi-row INSERT; DO NOTHING also skips a key repeated inside the statement.
-            fresh = set(session.scalars(statement.values(rows).returning(table.c.message_id)))
+            fresh = set(connection.execute(statement, rows).scalars())
             outcomes = []
+            todo = []
             for message in messages:
                 if message["message_id"] in fresh:
                     fresh.discard(message["message_id"])
-                    handler(session, message)
+                    todo.append(message)
                     outcomes.append(Outcome.PROCESSED)
                 else:
                     outcomes.append(Outcome.DUPLICATE)
+            if isinstance(handler, BatchHandler):
+                if todo:
+                    handler.run(session, todo)
+            else:
+                for message in todo:
+                    handler(session, message)
         for callback in session.info.pop(AFTER_COMMIT, []):
             callback()
     return outcomes

@@ -48,7 +48,8 @@ def run_worker(
     # Handlers hand the GIL back and forth between the I/O threads and the handler threads; the default
     # 5 ms switch interval would add up to that much to every hop when a thread is busy computing.
     sys.setswitchinterval(0.0005)
-    engine = make_engine(settings.database_url)
+    # No ping before each checkout: every transaction here is retried when its connection was lost.
+    engine = make_engine(settings.database_url, pre_ping=False)
     try:
         worker = RabbitWorker(
             settings,

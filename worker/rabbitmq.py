@@ -451,6 +451,39 @@ class ConsumerStats:
     connections: int = 0
 
 
+class PriorityGate:
+    """Lets the consumers of a worker that are not urgent wait while an urgent one has deliveries in hand.
+
+    The handlers of one process share a GIL and two cores with everything else: a merge recomputing
+    rollups beside a propagation stretches the propagation (the hop) by as much as it computes. So a
+    consumer that is not urgent starts a batch only once no urgent delivery is in hand, or once it has
+    waited `max_wait` seconds — under a sustained load of urgent work it still makes progress, in
+    larger batches.
+    """
+
+    def __init__(self, max_wait: float = 0.5) -> None:
+        self.max_wait = max_wait
+        self._urgent = 0
+        self._idle = threading.Condition()
+
+    def enter(self) -> None:
+        """An urgent delivery arrived."""
+        with self._idle:
+            self._urgent += 1
+
+    def leave(self) -> None:
+        """An urgent delivery was settled (or given up)."""
+        with self._idle:
+            self._urgent -= 1
+            if self._urgent <= 0:
+                self._idle.notify_all()
+
+    def wait_idle(self) -> None:
+        """Return once no urgent delivery is in hand, or after `max_wait` seconds."""
+        with self._idle:
+            self._idle.wait_for(lambda: self._urgent <= 0, self.max_wait)
+
+
 class QueueConsumer:
     """One consumer: an I/O thread with its own BlockingConnection, and handler threads.
 
@@ -474,8 +507,10 @@ class QueueConsumer:
         concurrency: int = 1,
         batch_size: int = DEFAULT_BATCH,
         shutdown_timeout: float = 60.0,
+        priority: PriorityGate | None = None,
     ) -> None:
         self.spec = spec
+        self.priority = priority
         self.queue_name = queue_name
         self.dispatcher = dispatcher
         self.topo = topo
@@ -494,6 +529,7 @@ class QueueConsumer:
         self._busy: Counter[int] = Counter()
         self._busy_lock = threading.Lock()
         self._generation = 0
+        self._unsettled: set[int] = set()
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -542,6 +578,8 @@ class QueueConsumer:
         self._generation += 1
         generation = self._generation
         self.stats.connections += 1
+        # Delivery tags of this connection received and not settled; only touched on the I/O thread.
+        self._unsettled = set()
         try:
             channel = connection.channel()
             # Declared on every connect: a broker that lost its definitions gets them back.
@@ -576,28 +614,47 @@ class QueueConsumer:
     ) -> None:
         with self._busy_lock:
             self._busy[generation] += 1
+        if self.spec.urgent and self.priority is not None:
+            self.priority.enter()
+        self._unsettled.add(method.delivery_tag)
         self._work.put(_Delivery(generation, connection, channel, method.delivery_tag, body))
 
-    def _settle(self, delivery: _Delivery, disposition: Disposition) -> None:
+    def _settle(self, settled: list[tuple[_Delivery, Disposition]]) -> None:
         # Runs on the I/O thread. A delivery tag is only meaningful on the channel that delivered it: after
         # a reconnect the broker has redelivered the message already, and acking the old tag on the new
         # channel would ack another message, or close the channel with PRECONDITION_FAILED.
         try:
-            if delivery.generation != self._generation or not delivery.channel.is_open:
-                return
-            if disposition is Disposition.ACK:
-                delivery.channel.basic_ack(delivery.delivery_tag)
-                self.stats.acked += 1
-            elif disposition is Disposition.DEAD_LETTER:
-                # requeue=False routes the message through the queue's dead-letter exchange.
-                delivery.channel.basic_nack(delivery.delivery_tag, requeue=False)
-                self.stats.dead_lettered += 1
-            else:
-                # Back to the queue; the quorum queue counts it towards x-delivery-limit.
-                delivery.channel.basic_nack(delivery.delivery_tag, requeue=True)
-                self.stats.requeued += 1
+            live = [
+                (delivery, disposition)
+                for delivery, disposition in settled
+                if delivery.generation == self._generation and delivery.channel.is_open
+            ]
+            tags = {delivery.delivery_tag for delivery, _ in live}
+            if len(live) > 1 and all(disposition is Disposition.ACK for _, disposition in live):
+                top = max(tags)
+                # One frame for the batch, when no delivery still in hand (another handler thread's,
+                # or one not started yet) is at or below its highest tag: multiple=True would ack it too.
+                if all(tag in tags for tag in self._unsettled if tag <= top):
+                    live[0][0].channel.basic_ack(top, multiple=True)
+                    self._unsettled -= tags
+                    self.stats.acked += len(live)
+                    return
+            for delivery, disposition in live:
+                self._unsettled.discard(delivery.delivery_tag)
+                if disposition is Disposition.ACK:
+                    delivery.channel.basic_ack(delivery.delivery_tag)
+                    self.stats.acked += 1
+                elif disposition is Disposition.DEAD_LETTER:
+                    # requeue=False routes the message through the queue's dead-letter exchange.
+                    delivery.channel.basic_nack(delivery.delivery_tag, requeue=False)
+                    self.stats.dead_lettered += 1
+                else:
+                    # Back to the queue; the quorum queue counts it towards x-delivery-limit.
+                    delivery.channel.basic_nack(delivery.delivery_tag, requeue=True)
+                    self.stats.requeued += 1
         finally:
-            self._release(delivery)
+            for delivery, _ in settled:
+                self._release(delivery)
 
     # handler threads ----------------------------------------------------------------------------------
 
@@ -605,6 +662,8 @@ class QueueConsumer:
         done = False
         while not done:
             batch = [self._work.get()]
+            if batch[0] is not None and not self.spec.urgent and self.priority is not None:
+                self.priority.wait_idle()
             # Whatever else has arrived meanwhile goes into the same transaction (one commit for all):
             # under load that is most of the prefetch, when idle it is the one message.
             while len(batch) < self.batch_size:
@@ -632,13 +691,14 @@ class QueueConsumer:
                 dispositions = [self.dispatcher.deliver(self.spec.name, live[0].body)]
             else:
                 dispositions = self.dispatcher.deliver_many(self.spec.name, [d.body for d in live])
-            for delivery, disposition in zip(live, dispositions, strict=True):
-                try:
-                    delivery.connection.add_callback_threadsafe(
-                        functools.partial(self._settle, delivery, disposition)
-                    )
-                except PIKA_ERRORS:
-                    # The connection is gone; the message comes back on the next one and is deduplicated.
+            # All deliveries of a batch came on one connection (its generation was checked above).
+            try:
+                live[0].connection.add_callback_threadsafe(
+                    functools.partial(self._settle, list(zip(live, dispositions, strict=True)))
+                )
+            except PIKA_ERRORS:
+                # The connection is gone; the messages come back on the next one and are deduplicated.
+                for delivery in live:
                     self._release(delivery)
 
     def _release(self, delivery: _Delivery) -> None:
@@ -646,6 +706,8 @@ class QueueConsumer:
             self._busy[delivery.generation] -= 1
             if self._busy[delivery.generation] <= 0:
                 del self._busy[delivery.generation]
+        if self.spec.urgent and self.priority is not None:
+            self.priority.leave()
 
 
 # --- the worker process -----------------------------------------------------------------------------------
@@ -686,6 +748,8 @@ class RabbitWorker:
             settings, on_webhook_queued=self.webhook_sender.wake if self.webhook_sender else None
         )
         self.dispatcher = Dispatcher(session_factory, handlers, stop=self.stop_event)
+        # Propagation first: merge and notify wait while it has deliveries in hand.
+        self.priority = PriorityGate()
         self.consumers = [
             QueueConsumer(
                 self.url,
@@ -695,6 +759,7 @@ class RabbitWorker:
                 topo=self.topo,
                 prefetch=prefetch,
                 concurrency=concurrency,
+                priority=self.priority,
             )
             for name in consumers
         ]

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas.bus import ValidationError, dump_message, routing_key
@@ -35,6 +35,22 @@ from worker.errors import BusUnavailable
 from worker.handlers import Backoff, is_transient
 
 log = logging.getLogger(__name__)
+
+
+_outbox = OutboxEvent.__table__
+#: The oldest unsent rows. Rows another relay is publishing right now are skipped, not waited for;
+#: SQLite has no row locks (the clause is not rendered) and serialises writers instead.
+_CLAIM = (
+    select(_outbox.c.seq, _outbox.c.message_id, _outbox.c.type, _outbox.c.version, _outbox.c.payload)
+    .where(_outbox.c.sent_at.is_(None))
+    .order_by(_outbox.c.seq)
+    .with_for_update(skip_locked=True)
+)
+_MARK_SENT = (
+    update(OutboxEvent)
+    .where(OutboxEvent.seq.in_(bindparam("seqs", expanding=True)))
+    .values(sent_at=bindparam("now"))
+)
 
 
 @dataclass(frozen=True)
@@ -203,6 +219,7 @@ class OutboxRelay:
         self.confirm_timeout = confirm_timeout
         self.poll_interval = poll_interval
         self.backoff = backoff or Backoff(first=0.1, cap=5.0)
+        self._claim = _CLAIM.limit(batch_size)
         self.stopping = threading.Event()
         self.waker: OutboxWaker | None = None
         #: Counters for logs, tests and the benchmark.
@@ -217,15 +234,8 @@ class OutboxRelay:
         """
         self.passes += 1
         with self.session_factory() as session, session.begin():
-            rows = session.scalars(
-                select(OutboxEvent)
-                .where(OutboxEvent.sent_at.is_(None))
-                .order_by(OutboxEvent.seq)
-                .limit(self.batch_size)
-                # Rows another relay is publishing right now are skipped, not waited for; SQLite
-                # has no row locks (the clause is not rendered) and serialises writers instead.
-                .with_for_update(skip_locked=True)
-            ).all()
+            connection = session.connection()
+            rows = connection.execute(self._claim).all()
             if not rows:
                 return 0, 0
             messages = [encode_event(row) for row in rows]
@@ -233,10 +243,9 @@ class OutboxRelay:
             # The row locks are held until the confirms are in: another relay cannot publish them too.
             confirmed = confirms.wait(self.confirm_timeout)
             if confirmed:
-                session.execute(
-                    update(OutboxEvent)
-                    .where(OutboxEvent.seq.in_([m.seq for m in messages if m.message_id in confirmed]))
-                    .values(sent_at=utcnow())
+                connection.execute(
+                    _MARK_SENT,
+                    {"seqs": [m.seq for m in messages if m.message_id in confirmed], "now": utcnow()},
                 )
         if len(confirmed) < len(messages):
             log.warning(

@@ -6,14 +6,23 @@ import json
 import threading
 import uuid
 
-from bus_support import count_rows
+from bus_support import component, count_rows
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 
 from schemas.bus import dump_message
 from tiertrace.audit.models import AuditLogEntry
+from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.outbox.models import ProcessedMessage
-from worker.handlers import Backoff, Dispatcher, Disposition, Outcome, is_transient, run_handler
+from worker.handlers import (
+    Backoff,
+    Dispatcher,
+    Disposition,
+    Outcome,
+    build_handlers,
+    is_transient,
+    run_handler,
+)
 
 
 def message(**payload):
@@ -140,3 +149,33 @@ def test_a_clean_batch_commits_once_for_all_its_messages(session_factory):
     dispatcher = Dispatcher(session_factory, {"propagate": lambda s, m: calls.append(m["message_id"])})
     assert dispatcher.deliver_many("propagate", [message() for _ in range(5)]) == [Disposition.ACK] * 5
     assert len(calls) == 5 and count_rows(session_factory, ProcessedMessage) == 5
+
+
+def test_the_propagate_handler_takes_a_batch_in_one_call_and_an_unknown_declaration_fails_alone(
+    session_factory, settings, make_org, make_payload, submit
+):
+    yard = make_org()
+    radar, hull = make_org(), make_org()
+    declarations = [
+        submit(yard, make_payload(yard.slug, part, components=[component(supplier.slug, f"{part}-1")]))
+        for part, supplier in (("SHIP", radar), ("BOAT", hull))
+    ]
+    unknown = message()  # names a declaration that does not exist
+    bodies = [
+        message(declaration_id=declarations[0].id, supersedes_id=None),
+        unknown,
+        message(declaration_id=declarations[1].id, supersedes_id=None),
+    ]
+    dispatcher = Dispatcher(
+        session_factory, build_handlers(settings), attempts=1, backoff=Backoff(first=0.001)
+    )
+    assert dispatcher.deliver_many("propagate", bodies) == [
+        Disposition.ACK,
+        Disposition.RETRY,
+        Disposition.ACK,
+    ]
+    assert count_rows(session_factory, DisclosureRequest) == 2
+    assert count_rows(session_factory, ProcessedMessage) == 2
+    # A clean batch: both in one call, and a redelivery of them changes nothing.
+    assert dispatcher.deliver_many("propagate", [bodies[0], bodies[2]]) == [Disposition.ACK] * 2
+    assert count_rows(session_factory, DisclosureRequest) == 2

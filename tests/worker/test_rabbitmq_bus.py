@@ -23,7 +23,7 @@ from tiertrace.disclosure.models import DisclosureRequest, Notification
 from tiertrace.outbox.models import OutboxEvent, ProcessedMessage
 from tiertrace.outbox.services import EVENT_TYPES
 from worker.handlers import CONSUMERS, DELIVERY_LIMIT, Backoff, Dispatcher, consumers_for
-from worker.rabbitmq import QueueConsumer, RabbitWorker, ensure_topology
+from worker.rabbitmq import PriorityGate, QueueConsumer, RabbitWorker, ensure_topology
 
 pytestmark = pytest.mark.rabbitmq
 ROOT = Path(__file__).resolve().parents[2]
@@ -303,3 +303,50 @@ def test_a_queue_declared_before_with_other_arguments_is_reported_as_a_topology_
     monkeypatch.setattr(transport, "DELIVERY_LIMIT", DELIVERY_LIMIT + 1)
     with pytest.raises(TopologyMismatchError):
         ensure_topology(amqp_url, bus_prefix)
+
+
+def test_deliveries_handled_in_one_batch_are_all_acknowledged_and_none_twice(
+    amqp_url, bus_prefix, session_factory, channel
+):
+    first, release, seen = threading.Event(), threading.Event(), []
+
+    def handler(_session, message):
+        seen.append(message["message_id"])
+        if len(seen) == 1:
+            first.set()
+            release.wait(10)  # the others queue up meanwhile and come in batches
+
+    topo, consumer = _lone_consumer(amqp_url, bus_prefix, session_factory, handler)
+    try:
+        for _ in range(40):
+            publish(channel, topo.exchange, "declaration.accepted.v1", _valid_message())
+        wait_for(first.is_set)
+        wait_for(lambda: consumer._work.qsize() >= 20)
+        release.set()
+        wait_for(lambda: consumer.stats.acked == 40)
+    finally:
+        consumer.stop()
+        consumer.join(10)
+    # Closing the channel would have given back anything left unacknowledged.
+    assert message_count(channel, topo.queue_of("propagate").name) == 0
+    assert len(seen) == len(set(seen)) == 40
+    assert consumer.stats.requeued == 0
+
+
+def test_a_consumer_that_is_not_urgent_waits_while_an_urgent_one_has_work_in_hand():
+    gate = PriorityGate(max_wait=5.0)
+    gate.enter()
+    passed = threading.Event()
+    waiter = threading.Thread(target=lambda: (gate.wait_idle(), passed.set()))
+    waiter.start()
+    assert not passed.wait(0.2)
+    gate.leave()
+    assert passed.wait(2)
+    waiter.join()
+    # It never waits longer than max_wait.
+    gate = PriorityGate(max_wait=0.1)
+    gate.enter()
+    start = time.monotonic()
+    gate.wait_idle()
+    assert 0.05 < time.monotonic() - start < 2
+    assert [s.name for s in CONSUMERS if s.urgent] == ["propagate"]

@@ -13,14 +13,16 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, insert, select
 from sqlalchemy.orm import Session, aliased
 
+from tiertrace.db import new_id
 from tiertrace.disclosure.models import DisclosureRequest, Notification
 from tiertrace.errors import RuleViolationError
 from tiertrace.organizations.models import Organization
@@ -42,15 +44,63 @@ MAX_DELIVERY_ATTEMPTS = 12
 DELIVERY_LEASE = timedelta(minutes=2)
 
 
-def _request_data(request: DisclosureRequest, requester_slug: str) -> dict[str, Any]:
+_INSERT_NOTIFICATION = insert(Notification)
+
+
+def _request_data(request: Mapping[str, Any], requester_slug: str) -> dict[str, Any]:
+    """What a notification about a request says; `request` holds disclosure_requests' columns."""
     return {
-        "request_id": request.id,
+        "request_id": request["id"],
         "requester": requester_slug,
+        "part_number": request["part_number"],
+        "program": request["program"],
+        "due_date": request["due_date"].isoformat() if request["due_date"] else None,
+        "parent_id": request["parent_id"],
+    }
+
+
+def _request_columns(request: DisclosureRequest) -> dict[str, Any]:
+    return {
+        "id": request.id,
         "part_number": request.part_number,
         "program": request.program,
-        "due_date": request.due_date.isoformat() if request.due_date else None,
+        "due_date": request.due_date,
         "parent_id": request.parent_id,
     }
+
+
+def notify_new_requests(
+    session: Session,
+    requests: Sequence[Mapping[str, Any]],
+    *,
+    requester_slugs: Mapping[int, str],
+    now: datetime,
+) -> None:
+    """Insert a "request.created" notification for the supplier of each of `requests` (one statement).
+
+    `requests` are rows of disclosure_requests' columns, inserted already; `requester_slugs` maps their
+    requesters' ids to slugs. No webhook is queued: the notify consumer does that when it handles the
+    request's "request.created" event.
+    """
+    if not requests:
+        return
+    session.connection().execute(
+        _INSERT_NOTIFICATION,
+        [
+            {
+                "id": new_id(),
+                "organization_id": request["supplier_id"],
+                "kind": REQUEST_CREATED,
+                "request_id": request["id"],
+                "data": _request_data(request, requester_slugs[request["requester_id"]]),
+                "created_at": now,
+                "delivered_at": None,
+                "delivery_attempts": 0,
+                "next_attempt_at": None,
+            }
+            for request in requests
+        ],
+    )
 
 
 def notify_request(
@@ -71,7 +121,7 @@ def notify_request(
         organization_id=request.supplier_id,
         kind=kind,
         request_id=request.id,
-        data=_request_data(request, requester_slug),
+        data=_request_data(_request_columns(request), requester_slug),
         created_at=now,
         next_attempt_at=now if webhook else None,
     )

@@ -12,20 +12,22 @@ is the merge consumer's business only. The consumer registry is `worker.handlers
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import literal, select, union_all
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Integer, Select, String, bindparam, insert, literal, select, union_all
+from sqlalchemy.orm import Session
 
 from tiertrace.audit.models import AuditLogEntry
+from tiertrace.db import new_id
 from tiertrace.declarations.models import Declaration, DeclarationComponent
 from tiertrace.disclosure.models import DisclosureRequest
-from tiertrace.disclosure.notifications import notify_request
+from tiertrace.disclosure.notifications import notify_new_requests
 from tiertrace.errors import NotFoundError
 from tiertrace.organizations.models import Organization
-from tiertrace.outbox.services import record_event
+from tiertrace.outbox.services import record_events
 
 #: Safety bound on walks up the request tree and the supersedes line (both are acyclic by construction).
 MAX_DEPTH = 256
@@ -78,12 +80,119 @@ class _DeclarationFacts:
     issuer_slug: str
 
 
-@dataclass(frozen=True)
-class _ComponentFacts:
-    position: int
-    supplier_id: int | None
-    part_number: str
-    request_disclosure: bool
+# The statements are built once: building a select costs SQLAlchemy more Python than running it costs
+# PostgreSQL, and propagation runs on every hop up the tiers. Core over the tables, no unit of work, and
+# set-based: the declarations of a batch of messages share each round trip.
+_declaration = Declaration.__table__
+_component = DeclarationComponent.__table__
+_organization = Organization.__table__
+_request = DisclosureRequest.__table__
+
+# Serialise propagation per declaring organisation, so the existence check and the insert below cannot
+# interleave with another worker propagating a version of the same part (check-then-insert under READ
+# COMMITTED is otherwise a race). FOR NO KEY UPDATE, not FOR UPDATE: the latter would also block every
+# insert of a row that references the organisation (foreign keys take KEY SHARE). PostgreSQL locks the
+# rows in the ORDER BY, so two batches take their organisations in the same order. SQLite ignores the
+# clause; its BEGIN IMMEDIATE serialises writers anyway. One round trip: the declarations, their
+# issuers (locked) and their components; columns, not entities, so the envelope and the payload (up to
+# a megabyte each) stay in the database.
+_FACTS = (
+    select(
+        _declaration.c.id,
+        _declaration.c.issuer_id,
+        _declaration.c.part_number,
+        _declaration.c.program,
+        _declaration.c.in_response_to,
+        _declaration.c.supersedes_id,
+        _organization.c.slug,
+        _component.c.position,
+        _component.c.supplier_id,
+        _component.c.part_number.label("component_part"),
+        _component.c.request_disclosure,
+    )
+    .join(_organization, _organization.c.id == _declaration.c.issuer_id)
+    .outerjoin(_component, _component.c.declaration_id == _declaration.c.id)
+    .where(_declaration.c.id.in_(bindparam("declaration_ids", expanding=True)))
+    .order_by(_organization.c.id, _declaration.c.id, _component.c.position)
+    .with_for_update(of=_organization, key_share=True)
+)
+
+_OLDER_VERSION = select(_declaration.c.in_response_to, _declaration.c.supersedes_id).where(
+    _declaration.c.id == bindparam("declaration_id")
+)
+
+
+def _path_statement() -> Select[Any]:
+    """Each parent request and every request above it, with the declaration whose component made it.
+
+    One recursive query walks `parent_id` up from each of the parents; each request contributes its
+    (supplier, part), and the declaration whose component created it contributes (issuer, part), which
+    covers the top of the path. `start` tells which parent a row's path belongs to.
+    """
+    columns = (
+        _request.c.id,
+        _request.c.parent_id,
+        _request.c.supplier_id,
+        _request.c.part_number,
+        _request.c.source_declaration_id,
+        _request.c.due_date,
+        _request.c.program,
+    )
+    path = (
+        select(*columns, _request.c.id.label("start"), literal(0).label("depth"))
+        .where(_request.c.id.in_(bindparam("parent_ids", expanding=True)))
+        .cte("path", recursive=True)
+    )
+    path = path.union_all(
+        select(*columns, path.c.start, (path.c.depth + 1).label("depth")).where(
+            _request.c.id == path.c.parent_id, path.c.depth < MAX_DEPTH
+        )
+    )
+    source = _declaration.alias("source")
+    return select(
+        path.c.start,
+        path.c.depth,
+        path.c.supplier_id,
+        path.c.part_number,
+        path.c.due_date,
+        path.c.program,
+        source.c.issuer_id,
+        source.c.part_number,
+    ).outerjoin(source, source.c.id == path.c.source_declaration_id)
+
+
+_PATH = _path_statement()
+
+# The requests that may exist already, and the suppliers' current declarations, in one round trip.
+# Filtered on each column separately (a superset of the keys, narrowed in Python): a tuple IN costs
+# SQLAlchemy more to coerce than the query costs to run.
+_KNOWN = union_all(
+    select(
+        literal("existing").label("kind"),
+        _request.c.requester_id,
+        _request.c.supplier_id,
+        _request.c.part_number,
+        _request.c.parent_id,
+        _request.c.id,
+    ).where(
+        _request.c.requester_id.in_(bindparam("issuer_ids", expanding=True)),
+        _request.c.supplier_id.in_(bindparam("supplier_ids", expanding=True)),
+        _request.c.part_number.in_(bindparam("parts", expanding=True)),
+    ),
+    select(
+        literal("current").label("kind"),
+        literal(None, Integer).label("requester_id"),
+        _declaration.c.issuer_id,
+        _declaration.c.part_number,
+        literal(None, String).label("parent_id"),
+        _declaration.c.id,
+    ).where(
+        _declaration.c.is_current,
+        _declaration.c.issuer_id.in_(bindparam("supplier_ids", expanding=True)),
+        _declaration.c.part_number.in_(bindparam("parts", expanding=True)),
+    ),
+)
+_INSERT_REQUESTS = insert(DisclosureRequest)
 
 
 def answered_request_id(session: Session, declaration: Declaration | _DeclarationFacts) -> str | None:
@@ -98,9 +207,7 @@ def answered_request_id(session: Session, declaration: Declaration | _Declaratio
     for _ in range(MAX_DEPTH):
         if older is None:
             return None
-        row = session.execute(
-            select(Declaration.in_response_to, Declaration.supersedes_id).where(Declaration.id == older)
-        ).one()
+        row = session.connection().execute(_OLDER_VERSION, {"declaration_id": older}).one()
         if row.in_response_to is not None:
             return str(row.in_response_to)
         older = row.supersedes_id
@@ -111,57 +218,27 @@ def answered_request_id(session: Session, declaration: Declaration | _Declaratio
 class _Parent:
     due_date: date | None
     program: str | None
+    #: Every (organisation, part) on the path from the root down to this request.
+    above: frozenset[tuple[int, str]]
 
 
-def _path_above(session: Session, parent_id: str) -> tuple[_Parent, set[tuple[int, str]]]:
-    """The parent request, and every (organisation, part) on the path from the root down to it.
-
-    One recursive query walks `parent_id` up; each request contributes its (supplier, part), and the
-    declaration whose component created it contributes (issuer, part), which covers the top of the path.
-    """
-    request = DisclosureRequest.__table__
-    columns = (
-        request.c.id,
-        request.c.parent_id,
-        request.c.supplier_id,
-        request.c.part_number,
-        request.c.source_declaration_id,
-        request.c.due_date,
-        request.c.program,
-    )
-    path = (
-        select(*columns, literal(0).label("depth"))
-        .where(request.c.id == parent_id)
-        .cte("path", recursive=True)
-    )
-    path = path.union_all(
-        select(*columns, (path.c.depth + 1).label("depth")).where(
-            request.c.id == path.c.parent_id, path.c.depth < MAX_DEPTH
-        )
-    )
-    source = aliased(Declaration)
-    rows = session.execute(
-        select(
-            path.c.depth,
-            path.c.supplier_id,
-            path.c.part_number,
-            path.c.due_date,
-            path.c.program,
-            source.issuer_id,
-            source.part_number,
-        ).outerjoin(source, source.id == path.c.source_declaration_id)
-    ).all()
-    parent: _Parent | None = None
-    seen: set[tuple[int, str]] = set()
-    for depth, supplier_id, part_number, due_date, program, source_issuer_id, source_part in rows:
+def _parents(session: Session, parent_ids: set[str]) -> dict[str, _Parent]:
+    """Each of `parent_ids` with its due date, program and path. Raises NotFoundError for an unknown one."""
+    if not parent_ids:
+        return {}
+    facts: dict[str, tuple[date | None, str | None]] = {}
+    above: dict[str, set[tuple[int, str]]] = {parent_id: set() for parent_id in parent_ids}
+    rows = session.connection().execute(_PATH, {"parent_ids": sorted(parent_ids)})
+    for start, depth, supplier_id, part, due_date, program, source_issuer_id, source_part in rows:
         if depth == 0:
-            parent = _Parent(due_date, program)
-        seen.add((supplier_id, part_number))
+            facts[start] = (due_date, program)
+        above[start].add((supplier_id, part))
         if source_issuer_id is not None:
-            seen.add((source_issuer_id, source_part))
-    if parent is None:
-        raise NotFoundError(f"request {parent_id} does not exist")
-    return parent, seen
+            above[start].add((source_issuer_id, source_part))
+    missing = parent_ids - facts.keys()
+    if missing:
+        raise NotFoundError(f"request {min(missing)} does not exist")
+    return {key: _Parent(*facts[key], frozenset(above[key])) for key in parent_ids}
 
 
 def propagate_declaration(
@@ -174,147 +251,128 @@ def propagate_declaration(
     the issuer itself is not forwarded (an in-house part has its own declaration; with the same part
     number it is a self-reference); a component that re-enters the path above is a cycle: both are
     recorded in the audit log. Every opened request records "request.created" and a notification for
-    its supplier. Flushes; never commits. Raises NotFoundError for an unknown declaration.
+    its supplier. Writes with Core statements (the session's unit of work holds none of these rows);
+    never commits. Raises NotFoundError for an unknown declaration.
 
     Superseded versions propagate too: their forwarded requests stay, and the result does not depend
     on whether the event is handled before or after a newer version arrived.
     """
-    # Serialise propagation per declaring organisation, so the existence check below and the insert
-    # cannot interleave with another worker propagating a version of the same part (check-then-insert
-    # under READ COMMITTED is otherwise a race). FOR NO KEY UPDATE, not FOR UPDATE: the latter would
-    # also block every insert of a row that references the organisation (foreign keys take KEY SHARE).
-    # SQLite ignores the clause; its BEGIN IMMEDIATE serialises writers anyway.
-    # One round trip: the declaration, its issuer (locked) and its components; columns, not entities, so
-    # the envelope and the payload (up to a megabyte each) stay in the database.
-    rows = session.execute(
-        select(
-            Declaration.id,
-            Declaration.issuer_id,
-            Declaration.part_number,
-            Declaration.program,
-            Declaration.in_response_to,
-            Declaration.supersedes_id,
-            Organization.slug,
-            DeclarationComponent.position,
-            DeclarationComponent.supplier_id,
-            DeclarationComponent.part_number.label("component_part"),
-            DeclarationComponent.request_disclosure,
-        )
-        .join(Organization, Organization.id == Declaration.issuer_id)
-        .outerjoin(DeclarationComponent, DeclarationComponent.declaration_id == Declaration.id)
-        .where(Declaration.id == declaration_id)
-        .order_by(DeclarationComponent.position)
-        .with_for_update(of=Organization, key_share=True)
-    ).all()
-    if not rows:
-        raise NotFoundError(f"declaration {declaration_id} does not exist")
-    declaration = _DeclarationFacts(*rows[0][:7])
-    components = [
-        _ComponentFacts(row.position, row.supplier_id, row.component_part, row.request_disclosure)
-        for row in rows
-        if row.position is not None
-    ]
+    return propagate_declarations(session, [declaration_id], now=now, settings=settings)[0]
 
-    parent_id = answered_request_id(session, declaration)
-    result = PropagationResult(declaration_id=declaration.id, parent_id=parent_id)
 
-    wanted: dict[tuple[int, str], int] = {}  # (supplier, part) -> first position
-    for component in components:
-        if component.supplier_id is None or not component.request_disclosure:
-            continue
-        if component.supplier_id == declaration.issuer_id:
-            # Nobody sends a request to itself: an in-house part has its own declaration.
-            if component.part_number == declaration.part_number:
-                result.self_references.append(component.position)
-            continue
-        wanted.setdefault((component.supplier_id, component.part_number), component.position)
+def propagate_declarations(
+    session: Session, declaration_ids: Sequence[str], *, now: datetime, settings: PropagationSettings
+) -> list[PropagationResult]:
+    """`propagate_declaration` for several declarations at once, with the round trips of one.
 
-    parent: _Parent | None = None
-    if parent_id is not None and wanted:
-        parent, above = _path_above(session, parent_id)
-        above.add((declaration.issuer_id, declaration.part_number))
-        for key in [k for k in wanted if k in above]:
-            result.cycles.append((wanted.pop(key), key[0], key[1]))
+    The results come in the order of `declaration_ids`; the same as propagating them one after the
+    other in that order (a key two of them forward is created by the first, and counts as existing for
+    the second). Raises NotFoundError if any declaration is unknown, having changed nothing.
+    """
+    connection = session.connection()
+    rows = connection.execute(_FACTS, {"declaration_ids": sorted(set(declaration_ids))}).all()
+    declarations: dict[str, _DeclarationFacts] = {}
+    components: dict[str, list[Any]] = {}
+    for row in rows:
+        if row.id not in declarations:
+            declarations[row.id] = _DeclarationFacts(*row[:7])
+            components[row.id] = []
+        if row.position is not None:
+            components[row.id].append(row)
+    missing = [declaration_id for declaration_id in declaration_ids if declaration_id not in declarations]
+    if missing:
+        raise NotFoundError(f"declaration {missing[0]} does not exist")
 
-    if result.self_references or result.cycles:
-        _record_not_forwarded(session, declaration, result, now=now)
-    if not wanted:
-        return result
+    results: list[PropagationResult] = []
+    #: Per result: (supplier, part) -> first position, of the components to forward.
+    wanted: list[dict[tuple[int, str], int]] = []
+    for declaration_id in declaration_ids:
+        declaration = declarations[declaration_id]
+        result = PropagationResult(declaration.id, answered_request_id(session, declaration))
+        forward: dict[tuple[int, str], int] = {}
+        for component in components[declaration_id]:
+            if component.supplier_id is None or not component.request_disclosure:
+                continue
+            if component.supplier_id == declaration.issuer_id:
+                # Nobody sends a request to itself: an in-house part has its own declaration.
+                if component.component_part == declaration.part_number:
+                    result.self_references.append(component.position)
+                continue
+            forward.setdefault((component.supplier_id, component.component_part), component.position)
+        results.append(result)
+        wanted.append(forward)
 
-    # One round trip for both: the requests that exist already, and the suppliers' current declarations.
-    # Filtered on suppliers and parts separately (a superset of the pairs, narrowed below): a tuple IN
-    # costs SQLAlchemy a millisecond per statement to coerce, more than the query itself.
-    suppliers = {supplier for supplier, _ in wanted}
-    parts = {part for _, part in wanted}
-    same_parent = (
-        DisclosureRequest.parent_id.is_(None)
-        if parent_id is None
-        else DisclosureRequest.parent_id == parent_id
+    parents = _parents(
+        session, {r.parent_id for r, forward in zip(results, wanted, strict=True) if r.parent_id and forward}
     )
-    existing_requests = select(
-        literal("existing").label("kind"),
-        DisclosureRequest.supplier_id.label("organization_id"),
-        DisclosureRequest.part_number.label("part_number"),
-        DisclosureRequest.id.label("id"),
-    ).where(
-        DisclosureRequest.requester_id == declaration.issuer_id,
-        DisclosureRequest.supplier_id.in_(suppliers),
-        DisclosureRequest.part_number.in_(parts),
-        same_parent,
-    )
-    current_declarations = select(
-        literal("current").label("kind"), Declaration.issuer_id, Declaration.part_number, Declaration.id
-    ).where(
-        Declaration.is_current.is_(True),
-        Declaration.issuer_id.in_(suppliers),
-        Declaration.part_number.in_(parts),
-    )
-    existing: set[tuple[int, str]] = set()
+    for result, forward in zip(results, wanted, strict=True):
+        parent = parents.get(result.parent_id) if result.parent_id else None
+        if parent is not None:
+            declaration = declarations[result.declaration_id]
+            above = parent.above | {(declaration.issuer_id, declaration.part_number)}
+            for key in [k for k in forward if k in above]:
+                result.cycles.append((forward.pop(key), key[0], key[1]))
+        if result.self_references or result.cycles:
+            _record_not_forwarded(session, declarations[result.declaration_id], result, now=now)
+    if not any(wanted):
+        return results
+
+    # (requester, supplier, part, parent) of the requests that exist; the current declarations.
+    existing: set[tuple[int, int, str, str | None]] = set()
     current: dict[tuple[int, str], str] = {}
-    for kind, organization_id, part_number, row_id in session.execute(
-        union_all(existing_requests, current_declarations)
-    ):
+    known = connection.execute(
+        _KNOWN,
+        {
+            "issuer_ids": sorted({declarations[r.declaration_id].issuer_id for r in results}),
+            "supplier_ids": sorted({supplier for forward in wanted for supplier, _ in forward}),
+            "parts": sorted({part for forward in wanted for _, part in forward}),
+        },
+    )
+    for kind, requester_id, organization_id, part, parent_id, row_id in known:
         if kind == "existing":
-            existing.add((organization_id, part_number))
+            existing.add((requester_id, organization_id, part, parent_id))
         else:
-            current[(organization_id, part_number)] = row_id
-    result.existing = sum(1 for key in wanted if key in existing)
-    todo = [key for key in wanted if key not in existing]
-    if not todo:
-        return result
+            current[(organization_id, part)] = row_id
 
-    due = child_due_date(parent.due_date if parent else None, today=now.date(), settings=settings)
-    program = (parent.program if parent else None) or declaration.program
-    created: list[DisclosureRequest] = []
-    for supplier_id, part_number in todo:
-        answer = current.get((supplier_id, part_number))
-        request = DisclosureRequest(
-            requester_id=declaration.issuer_id,
-            supplier_id=supplier_id,
-            part_number=part_number,
-            program=program,
-            status="answered" if answer else "open",
-            due_date=due,
-            parent_id=parent_id,
-            declaration_id=answer,
-            source_declaration_id=declaration.id,
-            created_at=now,
-            answered_at=now if answer else None,
-        )
-        session.add(request)
-        created.append(request)
-    # Requests first: the notifications and events below reference their ids.
-    session.flush()
-    for request in created:
-        if request.declaration_id is not None:
-            result.linked.append(request.id)
-            continue
-        result.opened.append(request.id)
-        record_event(session, "request.created", {"request_id": request.id})
-        # The notify consumer queues the webhook POST when it handles "request.created".
-        notify_request(session, request, requester_slug=declaration.issuer_slug, now=now)
-    session.flush()
-    return result
+    created: list[dict[str, Any]] = []
+    for result, forward in zip(results, wanted, strict=True):
+        declaration = declarations[result.declaration_id]
+        parent = parents.get(result.parent_id) if result.parent_id else None
+        due = child_due_date(parent.due_date if parent else None, today=now.date(), settings=settings)
+        program = (parent.program if parent else None) or declaration.program
+        for supplier_id, part in forward:
+            request_key = (declaration.issuer_id, supplier_id, part, result.parent_id)
+            if request_key in existing:
+                result.existing += 1
+                continue
+            existing.add(request_key)  # a later declaration of this batch finds it
+            answer = current.get((supplier_id, part))
+            request: dict[str, Any] = {
+                "id": new_id(),
+                "requester_id": declaration.issuer_id,
+                "supplier_id": supplier_id,
+                "part_number": part,
+                "program": program,
+                "status": "answered" if answer else "open",
+                "due_date": due,
+                "parent_id": result.parent_id,
+                "declaration_id": answer,
+                "source_declaration_id": declaration.id,
+                "created_at": now,
+                "answered_at": now if answer else None,
+            }
+            created.append(request)
+            (result.linked if answer else result.opened).append(request["id"])
+    if not created:
+        return results
+    # Requests first: the events and notifications reference them.
+    connection.execute(_INSERT_REQUESTS, created)
+    opened = [request for request in created if request["declaration_id"] is None]
+    record_events(session, "request.created", [{"request_id": request["id"]} for request in opened])
+    # The notify consumer queues the webhook POST when it handles "request.created".
+    slugs = {d.issuer_id: d.issuer_slug for d in declarations.values()}
+    notify_new_requests(session, opened, requester_slugs=slugs, now=now)
+    return results
 
 
 def _record_not_forwarded(

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
-from sqlalchemy import event, text
+from sqlalchemy import Table, event, insert
 from sqlalchemy.orm import Session
 
 from tiertrace.outbox.models import OutboxEvent
@@ -45,20 +45,33 @@ def _after_rollback(session: Session, _previous_transaction: object) -> None:
     session.info.pop(PENDING_FLAG, None)
 
 
-def record_event(session: Session, type: str, payload: dict[str, Any]) -> OutboxEvent:
-    """Add an event to the outbox in the caller's transaction; it is published only if that commits.
+_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
 
-    `payload` carries ids only, never whole objects. Flushes nothing by itself.
+
+def record_event(session: Session, type: str, payload: dict[str, Any]) -> None:
+    """Insert an event into the outbox in the caller's transaction; it is published only if that commits.
+
+    `payload` carries ids only, never whole objects. The row is inserted at once (a Core statement, no
+    unit of work), so events keep the order in which they were recorded.
     """
+    record_events(session, type, [payload])
+
+
+def record_events(session: Session, type: str, payloads: Sequence[dict[str, Any]]) -> None:
+    """`record_event` for several events of one type: one statement, rows in the order given."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
-    event = OutboxEvent(type=type, version=EVENT_TYPES[type], payload=payload)
-    session.add(event)
+    if not payloads:
+        return
+    connection = session.connection()
+    connection.execute(
+        _INSERT_EVENT,
+        [{"type": type, "version": EVENT_TYPES[type], "payload": payload} for payload in payloads],
+    )
     if not session.info.get(PENDING_FLAG):
         session.info[PENDING_FLAG] = True
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-    return event
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 def routing_key(event: OutboxEvent) -> str:

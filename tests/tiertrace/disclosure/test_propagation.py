@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from tiertrace.audit.models import AuditLogEntry
 from tiertrace.disclosure.models import DisclosureRequest, Notification
@@ -16,6 +16,7 @@ from tiertrace.disclosure.propagation import (
     answered_request_id,
     child_due_date,
     propagate_declaration,
+    propagate_declarations,
 )
 from tiertrace.disclosure.services import create_request
 from tiertrace.errors import NotFoundError
@@ -308,3 +309,96 @@ def test_a_request_made_by_hand_is_not_asked_again_by_propagation(
 def test_propagating_an_unknown_declaration_raises_not_found(session_factory, settings):
     with session_factory() as session, pytest.raises(NotFoundError):
         propagate_declaration(session, "00000000-0000-4000-8000-000000000000", now=NOW, settings=settings)
+
+
+def _forwarded(session_factory) -> list[tuple]:
+    """Every forwarded request as (requester, supplier, part, parent, status, linked declaration)."""
+    with session_factory() as session:
+        return sorted(
+            session.execute(
+                select(
+                    DisclosureRequest.requester_id,
+                    DisclosureRequest.supplier_id,
+                    DisclosureRequest.part_number,
+                    DisclosureRequest.parent_id,
+                    DisclosureRequest.status,
+                    DisclosureRequest.declaration_id,
+                ).where(DisclosureRequest.source_declaration_id.is_not(None))
+            ).all(),
+            key=repr,
+        )
+
+
+def test_propagating_several_declarations_at_once_is_propagating_them_one_after_the_other(
+    make_org, make_payload, submit, session_factory, settings
+):
+    oem, tier1, mine = make_org("oem"), make_org("tier1"), make_org("mine")
+    make_org("one"), make_org("two")
+    with session_factory() as session:
+        asked = create_request(
+            session, session.get(Organization, oem.organization.id), supplier_slug="tier1", part_number="T"
+        )
+        session.commit()
+    ore = submit(mine, make_payload("mine", "ORE"))
+    v1 = submit(
+        tier1,
+        make_payload(
+            "tier1",
+            "T",
+            in_response_to=asked.id,
+            components=[component("one", "A"), component("mine", "ORE"), component("tier1", "T")],
+        ),
+    )
+    # A new version naming the same component again, and one more: in one batch with the first.
+    v2 = submit(
+        tier1,
+        make_payload(
+            "tier1", "T", supersedes=v1.id, components=[component("one", "A"), component("two", "B")]
+        ),
+    )
+    ids = [ore.id, v1.id, v2.id, v1.id]  # a message delivered twice, too
+    # Counted from here: asking by hand made a notification and an event as well.
+    notes_before = count(session_factory, Notification)
+    events_before = count(session_factory, OutboxEvent, OutboxEvent.type == "request.created")
+    with session_factory() as session:
+        results = propagate_declarations(session, ids, now=NOW, settings=settings)
+        session.commit()
+    batched = _forwarded(session_factory)
+    notes = count(session_factory, Notification) - notes_before
+    events = count(session_factory, OutboxEvent, OutboxEvent.type == "request.created") - events_before
+    assert [r.declaration_id for r in results] == ids
+    assert [(len(r.opened), len(r.linked), r.existing) for r in results] == [
+        (0, 0, 0),
+        (1, 1, 0),
+        (1, 0, 1),
+        (0, 0, 2),
+    ]
+    assert results[1].self_references == [2]
+    assert all(r.parent_id == asked.id for r in results[1:])
+
+    # The same, one by one, from scratch.
+    with session_factory() as session:
+        session.execute(delete(Notification))
+        session.execute(delete(OutboxEvent).where(OutboxEvent.type == "request.created"))
+        session.execute(delete(DisclosureRequest).where(DisclosureRequest.source_declaration_id.is_not(None)))
+        session.commit()
+    for declaration_id in ids:
+        with session_factory() as session:
+            propagate_declaration(session, declaration_id, now=NOW, settings=settings)
+            session.commit()
+    assert _forwarded(session_factory) == batched
+    assert count(session_factory, Notification) == notes == 2
+    assert count(session_factory, OutboxEvent, OutboxEvent.type == "request.created") == events == 2
+
+
+def test_a_batch_with_an_unknown_declaration_changes_nothing(
+    make_org, make_payload, submit, session_factory, settings
+):
+    yard = make_org("yard")
+    make_org("radar")
+    declaration = submit(yard, make_payload("yard", "SHIP", components=[component("radar", "TRM")]))
+    with session_factory() as session, pytest.raises(NotFoundError):
+        propagate_declarations(
+            session, [declaration.id, "00000000-0000-4000-8000-000000000000"], now=NOW, settings=settings
+        )
+    assert count(session_factory, DisclosureRequest) == 0
