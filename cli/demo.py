@@ -13,31 +13,25 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 from cli.main import main
-from tiertrace.config import Settings
+from tiertrace.config import DEFAULT_BASE_URL, Settings
 from tiertrace.db import make_engine, make_session_factory
 from tiertrace.demo import load_programme
 from tiertrace.demo.loader import DemoClock, DemoSummary, load_demo, step_count
 from tiertrace.errors import TiertraceError
 from tiertrace.outbox.models import OutboxEvent, ProcessedMessage
 
-DEFAULT_BASE_URL = "http://127.0.0.1:8000"
-
 
 def start_demo_bus(settings: Settings, session_factory: sessionmaker[Session], clock: DemoClock) -> Any:
     """The embedded bus, its handlers reading the demo's story clock; `stop()` it when done.
 
-    The same EmbeddedBus, dispatcher and handlers as `tiertrace serve`; only `build_handlers`' clock
-    differs, so requests forwarded while the story is replayed carry the story's 2025 dates.
+    The same EmbeddedBus, dispatcher and handlers as `tiertrace serve`; only the clock differs, so
+    requests forwarded while the story is replayed carry the story's 2025 dates.
     """
-    from worker.embedded import EmbeddedBus
-    from worker.handlers import build_handlers
+    from worker.embedded import start_embedded_bus
 
-    # No webhooks: demo organisations register none. EmbeddedBus takes no clock of its own yet, so its
-    # dispatcher gets handlers built with the story clock before the thread starts.
-    # The loader runs the overdue sweep itself, once the story is told (see tiertrace.demo.loader).
-    bus = EmbeddedBus(settings, session_factory, webhooks=False, overdue_interval=0)
-    bus.dispatcher.handlers = build_handlers(settings, clock=clock)
-    return bus.start()
+    # No webhooks: demo organisations register none. The loader runs the overdue sweep itself, once
+    # the story is told (see tiertrace.demo.loader).
+    return start_embedded_bus(settings, session_factory, webhooks=False, overdue_interval=0, clock=clock)
 
 
 class WorkerDrain:
@@ -100,10 +94,8 @@ class WorkerDrain:
 @main.command()
 @click.option(
     "--base-url",
-    envvar="TIERTRACE_BASE_URL",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    help="Where the portal will be reached (env TIERTRACE_BASE_URL); only printed.",
+    show_default=f"TIERTRACE_BASE_URL, else {DEFAULT_BASE_URL}",
+    help="Where the portal will be reached; only printed.",
 )
 @click.option(
     "--timeout",
@@ -112,7 +104,7 @@ class WorkerDrain:
     type=float,
     help="Seconds to wait for the bus after each step before giving up.",
 )
-def demo(base_url: str, timeout: float) -> None:
+def demo(base_url: str | None, timeout: float) -> None:
     """Load the demo programme ZEEHAVIK, a fictional frigate chain, and print the logins.
 
     Registers 81 organisations (each with a signing key), web accounts for three personas (a
@@ -167,7 +159,7 @@ def demo(base_url: str, timeout: float) -> None:
         if bus is not None:
             bus.stop()
         engine.dispose()
-    click.echo(render_summary(summary, base_url=base_url, elapsed=elapsed))
+    click.echo(render_summary(summary, base_url=base_url or settings.base_url, elapsed=elapsed))
 
 
 def render_summary(summary: DemoSummary, *, base_url: str, elapsed: float | None = None) -> str:

@@ -19,7 +19,9 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select, update
@@ -73,7 +75,9 @@ class EmbeddedBus:
         post: Poster = post_json,
         backoff: Backoff | None = None,
         overdue_interval: float | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """`clock` stamps what the handlers create (the demo replays a story on its own clock)."""
         self.session_factory = session_factory
         self.poll_interval = poll_interval
         self.batch_size = batch_size
@@ -82,7 +86,9 @@ class EmbeddedBus:
         self.stopping = threading.Event()
         self.webhook_sender = WebhookSender(session_factory, post=post) if webhooks else None
         handlers = build_handlers(
-            settings, on_webhook_queued=self.webhook_sender.wake if self.webhook_sender else None
+            settings,
+            clock=clock,
+            on_webhook_queued=self.webhook_sender.wake if self.webhook_sender else None,
         )
         self.dispatcher = Dispatcher(session_factory, handlers, stop=self.stopping, backoff=self.backoff)
         # None: the settings' interval; 0 turns the sweep off (tests and the demo drive it themselves).
