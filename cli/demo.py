@@ -13,14 +13,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
 from cli.main import main
-from tiertrace.config import Settings
+from tiertrace.config import DEFAULT_BASE_URL, Settings
 from tiertrace.db import make_engine, make_session_factory
 from tiertrace.demo import load_programme
 from tiertrace.demo.loader import DemoClock, DemoSummary, load_demo, step_count
 from tiertrace.errors import TiertraceError
 from tiertrace.outbox.models import OutboxEvent, ProcessedMessage
-
-DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
 def start_demo_bus(settings: Settings, session_factory: sessionmaker[Session], clock: DemoClock) -> Any:
@@ -96,10 +94,8 @@ class WorkerDrain:
 @main.command()
 @click.option(
     "--base-url",
-    envvar="TIERTRACE_BASE_URL",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    help="Where the portal will be reached (env TIERTRACE_BASE_URL); only printed.",
+    show_default=f"TIERTRACE_BASE_URL, else {DEFAULT_BASE_URL}",
+    help="Where the portal will be reached; only printed.",
 )
 @click.option(
     "--timeout",
@@ -108,7 +104,7 @@ class WorkerDrain:
     type=float,
     help="Seconds to wait for the bus after each step before giving up.",
 )
-def demo(base_url: str, timeout: float) -> None:
+def demo(base_url: str | None, timeout: float) -> None:
     """Load the demo programme ZEEHAVIK, a fictional frigate chain, and print the logins.
 
     Registers 81 organisations (each with a signing key), web accounts for three personas (a
@@ -163,7 +159,7 @@ def demo(base_url: str, timeout: float) -> None:
         if bus is not None:
             bus.stop()
         engine.dispose()
-    click.echo(render_summary(summary, base_url=base_url, elapsed=elapsed))
+    click.echo(render_summary(summary, base_url=base_url or settings.base_url, elapsed=elapsed))
 
 
 def render_summary(summary: DemoSummary, *, base_url: str, elapsed: float | None = None) -> str:

@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+#: Where people reach the portal unless TIERTRACE_BASE_URL says otherwise: `tiertrace serve`'s address.
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -27,6 +30,10 @@ class Settings:
     overdue_sweep_seconds: float = 300.0
     #: Prefix for bus names (exchange, queues), so several deployments or test runs share one broker.
     bus_prefix: str = ""
+    #: Where people reach the portal; invitation links start with it.
+    base_url: str = DEFAULT_BASE_URL
+    #: The web session cookie's Secure flag; None: Secure except on a loopback host.
+    secure_cookies: bool | None = None
 
     @property
     def embedded(self) -> bool:
@@ -35,7 +42,10 @@ class Settings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read TIERTRACE_* variables; create the data folder and a persistent secret key when needed."""
+        """Read TIERTRACE_* variables; create the data folder and a persistent secret key when needed.
+
+        Raises ValueError for a value that is not of its setting's type (a number, a boolean).
+        """
         env = os.environ if env is None else env
         data_dir = Path(env.get("TIERTRACE_DATA_DIR", "tiertrace-data")).resolve()
         database_url = env.get("TIERTRACE_DATABASE_URL") or ""
@@ -58,7 +68,21 @@ class Settings:
                 env.get("TIERTRACE_OVERDUE_SWEEP_SECONDS", cls.overdue_sweep_seconds)
             ),
             bus_prefix=env.get("TIERTRACE_BUS_PREFIX", ""),
+            base_url=env.get("TIERTRACE_BASE_URL") or DEFAULT_BASE_URL,
+            secure_cookies=parse_bool(env.get("TIERTRACE_SECURE_COOKIES")),
         )
+
+
+def parse_bool(text: str | None) -> bool | None:
+    """'true'/'false' (and 1/0, yes/no, on/off) as a bool; None for unset or empty. Raises ValueError."""
+    if text is None or not text.strip():
+        return None
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {text!r} (use true or false)")
 
 
 def _persistent_secret(path: Path) -> str:

@@ -8,7 +8,6 @@ tokens, never the session cookie, so it needs no CSRF token.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
@@ -16,19 +15,14 @@ from flask import Flask, request
 from werkzeug.exceptions import NotFound
 
 from portal import errors
-from portal.web.base import WebSessionInterface, bp, csrf_token, error_page, is_api_path, parse_bool
+from portal.web.base import WebSessionInterface, bp, csrf_token, error_page, is_api_path
 from portal.web.forms import field_label
-
-#: Where invitation links point when TIERTRACE_BASE_URL is not set.
-DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
 def init_app(app: Flask) -> None:
     """Register the pages and the session settings they rely on."""
     from portal.web import auth, ministry, oem, settings, supplier  # noqa: F401  (each adds its routes to `bp`)
 
-    app.config.setdefault("TIERTRACE_SECURE_COOKIES", parse_bool(os.environ.get("TIERTRACE_SECURE_COOKIES")))
-    app.config.setdefault("TIERTRACE_BASE_URL", os.environ.get("TIERTRACE_BASE_URL") or DEFAULT_BASE_URL)
     app.config.update(
         SESSION_COOKIE_NAME="tiertrace_session",
         SESSION_COOKIE_HTTPONLY=True,

@@ -44,7 +44,7 @@ class WebSessionInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie session, with the Secure flag decided per request by `cookie_secure`."""
 
     def get_cookie_secure(self, app: Flask) -> bool:
-        return cookie_secure(app.config.get("TIERTRACE_SECURE_COOKIES"), request.host)
+        return cookie_secure(app.extensions["tiertrace"].settings.secure_cookies, request.host)
 
 
 def cookie_secure(setting: bool | None, host: str) -> bool:
@@ -64,18 +64,6 @@ def cookie_secure(setting: bool | None, host: str) -> bool:
         return not ipaddress.ip_address(hostname).is_loopback
     except ValueError:
         return True
-
-
-def parse_bool(text: str | None) -> bool | None:
-    """'true'/'false' (and 1/0, yes/no, on/off) as a bool; None for unset or empty."""
-    if text is None or not text.strip():
-        return None
-    value = text.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {text!r} (use true or false)")
 
 
 # --- the signed-in person ---------------------------------------------------------------------------------
@@ -228,4 +216,4 @@ def is_api_path(path: str) -> bool:
 
 def base_url() -> str:
     """The public base URL of the portal (invitation links), without a trailing slash."""
-    return str(current_app.config.get("TIERTRACE_BASE_URL") or request.host_url).rstrip("/")
+    return str(current_app.extensions["tiertrace"].settings.base_url or request.host_url).rstrip("/")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy import select
 from web_helpers import PASSWORD, csrf_of, field_error, log_in, page_csrf
 
+from portal import create_app
 from tiertrace.db import utcnow
 from tiertrace.organizations.accounts import MAX_FAILED_LOGINS, create_user
 from tiertrace.organizations.models import Organization, User
@@ -52,8 +54,8 @@ def test_the_session_cookie_is_secure_on_any_other_host(app, make_org, make_pers
     assert "Secure" in answer.headers["Set-Cookie"]
 
 
-def test_tiertrace_secure_cookies_overrides_the_host_rule(app, make_org, make_person):
-    app.config["TIERTRACE_SECURE_COOKIES"] = True
+def test_tiertrace_secure_cookies_overrides_the_host_rule(settings, session_factory, make_org, make_person):
+    app = create_app(replace(settings, secure_cookies=True), session_factory=session_factory)
     answer = log_in(app.test_client(), make_person(make_org("lumen")))
     assert "Secure" in answer.headers["Set-Cookie"]
 

@@ -1,0 +1,35 @@
+"""Settings read from TIERTRACE_* environment variables."""
+
+from __future__ import annotations
+
+import pytest
+
+from tiertrace.config import DEFAULT_BASE_URL, Settings
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {
+        "TIERTRACE_DATA_DIR": str(tmp_path),
+        "TIERTRACE_DATABASE_URL": "sqlite:///x.sqlite3",
+        "TIERTRACE_SECRET_KEY": "s",
+    }
+
+
+def test_the_portal_address_and_the_cookie_flag_default_to_the_embedded_local_mode(env):
+    settings = Settings.from_env(env)
+    assert (settings.base_url, settings.secure_cookies) == (DEFAULT_BASE_URL, None)
+    assert Settings.from_env({**env, "TIERTRACE_BASE_URL": "", "TIERTRACE_SECURE_COOKIES": ""}) == settings
+
+
+@pytest.mark.parametrize(("text", "secure"), [("true", True), (" On ", True), ("1", True), ("false", False)])
+def test_the_portal_address_and_the_cookie_flag_come_from_the_environment(env, text, secure):
+    settings = Settings.from_env(
+        {**env, "TIERTRACE_BASE_URL": "https://tiertrace.example", "TIERTRACE_SECURE_COOKIES": text}
+    )
+    assert (settings.base_url, settings.secure_cookies) == ("https://tiertrace.example", secure)
+
+
+def test_a_cookie_flag_that_is_no_boolean_is_refused(env):
+    with pytest.raises(ValueError, match="not a boolean"):
+        Settings.from_env({**env, "TIERTRACE_SECURE_COOKIES": "maybe"})
