@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import getpass
 import sys
 import time
 
 import click
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 
+from cli.console import console_via, require_viewer
 from cli.main import main
 from tiertrace.audit.exports import FORMATS, export_report
-from tiertrace.audit.services import build_report, console_viewer
+from tiertrace.audit.services import build_report
 from tiertrace.config import Settings
 from tiertrace.db import make_engine, make_session_factory
 from tiertrace.errors import NotFoundError
-from tiertrace.organizations.models import Organization
 
 
 @main.command("audit")
@@ -66,14 +64,9 @@ def audit(program: str, fmt: str, out: str, as_slug: str | None) -> None:
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine)() as session:
-            if as_slug:
-                viewer = session.scalar(select(Organization).where(Organization.slug == as_slug))
-                if viewer is None or viewer.kind != "authority":
-                    raise click.BadParameter(f"{as_slug!r} is not a registered authority", param_hint="--as")
-            else:
-                viewer = console_viewer()
+            viewer = require_viewer(session, as_slug, authority_only=True)
             progress(f"building the audit report of {program}")
-            report = build_report(session, program, viewer, via=f"cli:{_user()}", progress=progress)
+            report = build_report(session, program, viewer, via=console_via(), progress=progress)
             session.commit()
     except NotFoundError as exc:
         raise click.ClickException(f"no programme {program!r}: no current declaration carries it") from exc
@@ -91,11 +84,3 @@ def audit(program: str, fmt: str, out: str, as_slug: str | None) -> None:
             handle.write(exported.content)
     where = "stdout" if out == "-" else out
     progress(f"wrote {where} ({fmt}, {len(exported.content):,} bytes)")
-
-
-def _user() -> str:
-    # Who ran the tool goes into the audit log; a missing login name must not stop the report.
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

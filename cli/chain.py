@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import math
 from collections.abc import Mapping
@@ -10,16 +9,14 @@ from typing import Any
 
 import click
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 
+from cli.console import console_via, require_viewer
 from cli.main import main
-from tiertrace.audit.services import console_viewer
 from tiertrace.chains.merge import UNKNOWN
 from tiertrace.chains.services import DEFAULT_MAX_NODES, chain_view
 from tiertrace.config import Settings
 from tiertrace.db import make_engine, make_session_factory
 from tiertrace.errors import NotFoundError
-from tiertrace.organizations.models import Organization
 
 #: How a gap reads in the tree.
 GAP_LABELS = {
@@ -68,15 +65,10 @@ def chain(declaration_id: str, as_slug: str | None, depth: int | None, max_nodes
     engine = make_engine(settings.database_url)
     try:
         with make_session_factory(engine)() as session:
-            if as_slug:
-                viewer = session.scalar(select(Organization).where(Organization.slug == as_slug))
-                if viewer is None:
-                    raise click.BadParameter(f"no organisation {as_slug!r}", param_hint="--as")
-            else:
-                viewer = console_viewer()
+            viewer = require_viewer(session, as_slug)
             try:
                 view = chain_view(
-                    session, declaration_id, viewer, max_nodes=max_nodes, depth=depth, via=f"cli:{_user()}"
+                    session, declaration_id, viewer, max_nodes=max_nodes, depth=depth, via=console_via()
                 )
             except NotFoundError as exc:
                 raise click.ClickException(
@@ -231,11 +223,3 @@ def _coverage_text(view: Mapping[str, Any]) -> list[str]:
 
 def _grams(value: float) -> str:
     return f"{value:g}"
-
-
-def _user() -> str:
-    # Who ran the tool goes into the audit log; a missing login name must not stop the read.
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"

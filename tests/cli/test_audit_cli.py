@@ -17,15 +17,6 @@ from tiertrace.audit.services import REPORT_READ
 
 
 @pytest.fixture
-def env(database_url, tmp_path):
-    return {
-        "TIERTRACE_DATABASE_URL": database_url,
-        "TIERTRACE_DATA_DIR": str(tmp_path),
-        "TIERTRACE_SECRET_KEY": "test-secret",
-    }
-
-
-@pytest.fixture
 def programme(make_org, make_payload, submit):
     """ZEEHAVIK: a ship with 2 modules holding 0.5 g of gallium each, 90 % refined in China."""
     make_org("ministry", kind="authority")

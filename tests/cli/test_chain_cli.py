@@ -20,15 +20,6 @@ GALLIUM = {
 
 
 @pytest.fixture
-def env(database_url, tmp_path):
-    return {
-        "TIERTRACE_DATABASE_URL": database_url,
-        "TIERTRACE_DATA_DIR": str(tmp_path),
-        "TIERTRACE_SECRET_KEY": "test-secret",
-    }
-
-
-@pytest.fixture
 def chain(make_org, make_payload, submit):
     """A ship with 4 radar modules whose maker keeps its MMIC fab for the authority, and a declined casing."""
     make_org("ministry", kind="authority")

@@ -393,16 +393,12 @@ def completeness(
 
     components_total = sum(r["coverage"]["components_total"] for r in rollups)
     components_declared = sum(r["coverage"]["components_declared"] for r in rollups)
-    gaps: dict[str, int] = {}
-    for rollup in rollups:
-        for kind, count in rollup["coverage"].get("gaps", {}).items():
-            gaps[kind] = gaps.get(kind, 0) + count
     return {
         "components_total": components_total,
         "components_declared": components_declared,
         "share_declared": share(components_declared, components_total),
         "max_tier": max((r["coverage"]["max_tier"] for r in rollups), default=0),
-        "gaps": {kind: gaps[kind] for kind in GAP_KINDS if gaps.get(kind)},
+        "gaps": gap_counts(r["coverage"] for r in rollups),
         "requests": {**totals, "response_rate": _response_rate(totals)},
         "tiers": [tiers[t] for t in sorted(tiers)],
         "branches": branches,
@@ -431,6 +427,19 @@ def completeness(
         },
         "truncated": any(view.get("truncated") for view in views),
     }
+
+
+def gap_counts(coverages: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Gap nodes per kind summed over materialised coverages (`coverage["gaps"]`), in `GAP_KINDS` order.
+
+    The order is set here, not taken from the stored documents: PostgreSQL's JSONB sorts their keys.
+    Kinds without a gap are left out.
+    """
+    gaps: dict[str, int] = {}
+    for coverage in coverages:
+        for kind, count in coverage.get("gaps", {}).items():
+            gaps[kind] = gaps.get(kind, 0) + count
+    return {kind: gaps[kind] for kind in GAP_KINDS if gaps.get(kind)}
 
 
 def _tier_row(tier: int) -> dict[str, Any]:

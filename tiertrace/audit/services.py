@@ -16,10 +16,9 @@ from sqlalchemy.orm import Session
 
 from tiertrace.audit import rules
 from tiertrace.audit.models import AuditLogEntry
-from tiertrace.chains.merge import round_grams
 from tiertrace.chains.models import Rollup
-from tiertrace.chains.services import DEFAULT_MAX_NODES, ROLLUP_FORMAT, require_rollup, stored_rollup_data
-from tiertrace.db import chunks, utcnow, whole_as_int
+from tiertrace.chains.services import chain_tree, require_rollup, resolved_children, stored_rollup_data
+from tiertrace.db import chunks, utcnow
 from tiertrace.declarations.models import Declaration
 from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.errors import ForbiddenError, NotFoundError
@@ -69,7 +68,7 @@ def build_report(
     carries it but sits under another one of them is not a root). Keys: `program`, `generated_at`,
     `roots`, `summary` (the five largest risks as sentences), `completeness`, `risk`, `gaps` (see
     `tiertrace.audit.rules.report_figures`) and `vintage` (the declaration versions the figures use and
-    the reference data). Unfolds each root's tree as the authority sees it (`unfold_tree`), flushes one
+    the reference data). Unfolds each root's tree as the authority sees it (`chain_tree`), flushes one
     AuditLogEntry (`REPORT_READ`, with `via`) and may flush Rollup rows that were missing.
     `progress` is called with short messages as the work goes on. Raises ForbiddenError when the viewer
     is not the authority, NotFoundError for a programme no current declaration carries.
@@ -88,7 +87,7 @@ def build_report(
         raise NotFoundError("no such programme", details={"program": program})
     views: dict[str, dict[str, Any]] = {}
     for number, declaration_id in enumerate(candidates, start=1):
-        views[declaration_id] = view = unfold_tree(session, declaration_id)
+        views[declaration_id] = view = chain_tree(session, declaration_id)
         say(f"chain {number}/{len(candidates)} unfolded: {len(view['nodes']):,} nodes")
     descendants = {
         c: {n["declaration_id"] for n in view["nodes"][1:] if n["declaration_id"]}
@@ -237,136 +236,6 @@ def _vintage(session: Session, views: Iterable[Mapping[str, Any]], roots: list[s
     }
 
 
-# --- the tree ---------------------------------------------------------------------------------------------
-
-
-def unfold_tree(session: Session, root_id: str, *, max_nodes: int = DEFAULT_MAX_NODES) -> dict[str, Any]:
-    """The tree of a root as the authority's chain view lists it, without per-node figures.
-
-    Same nodes as `tiertrace.chains.services.chain_view` gives the authority (breadth first; ids "n0"…,
-    `parent`, `tier`, `kind`, `declaration_id`, `gap`, `supplier`, `part_number`, `quantity`,
-    `quantity_in_root`; a component re-entering a declaration on its path is a "cycle" gap), built from
-    the rollups' resolved children only: the report takes its figures from the root's rollup, and
-    rendering every node's figures would cost more than the whole report. At most `max_nodes` nodes,
-    then `"truncated": true`. May flush Rollup rows that were missing. Raises NotFoundError for an
-    unknown root.
-    """
-    root = session.get(Declaration, root_id)
-    if root is None:
-        raise NotFoundError("no such declaration")
-    nodes: list[dict[str, Any]] = [
-        {
-            "id": "n0",
-            "parent": None,
-            "tier": 0,
-            "kind": "declaration",
-            "declaration_id": root.id,
-            "gap": None,
-            "supplier": root.issuer_id,
-            "part_number": root.part_number,
-            "quantity": 1,
-            "quantity_in_root": 1,
-        }
-    ]
-    parents: list[int | None] = [None]
-    declaration_of: list[str | None] = [root.id]
-    children: dict[str, list[dict[str, Any]]] = {}
-    level: list[tuple[int, str]] = [(0, root.id)]
-    truncated = False
-    while level and not truncated:
-        children.update(_children(session, {declaration_id for _, declaration_id in level} - children.keys()))
-        next_level: list[tuple[int, str]] = []
-        for index, declaration_id in level:
-            parent = nodes[index]
-            for child in children[declaration_id]:
-                if len(nodes) >= max_nodes:
-                    truncated = True
-                    break
-                target, gap = child["declaration_id"], child["gap"]
-                if target is not None and _on_path(target, index, parents, declaration_of):
-                    target, gap = None, "cycle"
-                supplier: int | dict[str, Any] | None = child["supplier_id"]
-                if supplier is None and (
-                    child["supplier_name"] is not None or child["supplier_country"] is not None
-                ):
-                    supplier = {
-                        "slug": None,
-                        "name": child["supplier_name"],
-                        "country": child["supplier_country"],
-                    }
-                nodes.append(
-                    {
-                        "id": f"n{len(nodes)}",
-                        "parent": parent["id"],
-                        "tier": parent["tier"] + 1,
-                        "kind": "declaration" if target is not None else "gap",
-                        "declaration_id": target,
-                        "gap": gap,
-                        "supplier": supplier,
-                        "part_number": child["part_number"],
-                        "quantity": whole_as_int(child["quantity"]),
-                        "quantity_in_root": whole_as_int(
-                            round_grams(parent["quantity_in_root"] * child["quantity"])
-                        ),
-                    }
-                )
-                parents.append(index)
-                declaration_of.append(target)
-                if target is not None:
-                    next_level.append((len(nodes) - 1, target))
-            if truncated:
-                break
-        level = next_level
-    organizations = _organizations(session, {n["supplier"] for n in nodes if isinstance(n["supplier"], int)})
-    for node in nodes:
-        if isinstance(node["supplier"], int):
-            node["supplier"] = organizations[node["supplier"]]
-    return {"root": root.id, "nodes": nodes, "truncated": truncated}
-
-
-def _on_path(
-    target: str, index: int | None, parents: list[int | None], declaration_of: list[str | None]
-) -> bool:
-    """Whether declaration `target` is on the path from the root to node `index`, that node included."""
-    while index is not None:
-        if declaration_of[index] == target:
-            return True
-        index = parents[index]
-    return False
-
-
-def _children(session: Session, ids: Collection[str]) -> dict[str, list[dict[str, Any]]]:
-    """The resolved children of `ids` from their rollups, computing rollups that are missing or stale.
-
-    Only the `children` part of each row's JSON is read: the figures are far larger and not needed.
-    """
-    found: dict[str, list[dict[str, Any]]] = {}
-    for chunk in chunks(ids):
-        for declaration_id, fmt, children in session.execute(
-            select(Rollup.declaration_id, Rollup.data["format"].as_integer(), Rollup.data["children"]).where(
-                Rollup.declaration_id.in_(chunk)
-            )
-        ):
-            if fmt == ROLLUP_FORMAT:
-                found[declaration_id] = children
-    for declaration_id in set(ids) - found.keys():
-        # Only while a merge event is still on its way: compute now rather than show a hole.
-        found[declaration_id] = require_rollup(session, declaration_id)["children"]
-    return found
-
-
-def _organizations(session: Session, ids: Collection[int]) -> dict[int, dict[str, Any]]:
-    organizations: dict[int, dict[str, Any]] = {}
-    for chunk in chunks(ids):
-        for org_id, slug, name, country in session.execute(
-            select(Organization.id, Organization.slug, Organization.name, Organization.country).where(
-                Organization.id.in_(chunk)
-            )
-        ):
-            organizations[org_id] = {"slug": slug, "name": name, "country": country}
-    return organizations
-
-
 # --- across programmes -----------------------------------------------------------------------------------
 
 
@@ -404,7 +273,8 @@ def list_programs(session: Session, viewer: Organization) -> list[dict[str, Any]
     """Every programme with its completeness at a glance, by name (for the ministry's overview page).
 
     Per programme: `program`, `roots`, `components_total`, `components_declared`, `share_declared`,
-    `max_tier` and gap counts by kind, from the roots' materialised rollups. Not audit-logged (no
+    `max_tier` and gap counts by kind (in `GAP_KINDS` order, like the report), from the roots' materialised
+    rollups. Not audit-logged (no
     supplier identity in it). May flush missing Rollup rows. Raises ForbiddenError for a non-authority.
     """
     _require_authority(viewer)
@@ -414,10 +284,6 @@ def list_programs(session: Session, viewer: Organization) -> list[dict[str, Any]
         coverage = [data[r]["coverage"] for r in roots[program]]
         total = sum(c["components_total"] for c in coverage)
         declared = sum(c["components_declared"] for c in coverage)
-        gaps: dict[str, int] = {}
-        for c in coverage:
-            for kind, count in c.get("gaps", {}).items():
-                gaps[kind] = gaps.get(kind, 0) + count
         listed.append(
             {
                 "program": program,
@@ -426,7 +292,7 @@ def list_programs(session: Session, viewer: Organization) -> list[dict[str, Any]
                 "components_declared": declared,
                 "share_declared": rules.share(declared, total),
                 "max_tier": max((c["max_tier"] for c in coverage), default=0),
-                "gaps": gaps,
+                "gaps": rules.gap_counts(coverage),
             }
         )
     return listed
@@ -448,7 +314,7 @@ def _programme_roots(session: Session) -> tuple[dict[str, list[str]], dict[str, 
     children: dict[str, list[str]] = {}
     frontier = {c for candidates in by_program.values() for c in candidates}
     while frontier:
-        loaded = _children(session, frontier)
+        loaded = resolved_children(session, frontier)
         children.update(
             {i: [c["declaration_id"] for c in cs if c["declaration_id"]] for i, cs in loaded.items()}
         )

@@ -465,6 +465,27 @@ def _view_parts(session: Session, ids: Collection[str]) -> dict[str, dict[str, A
     return found
 
 
+def _required_view_parts(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """`_view_parts` of `ids`, computing and storing the rows that are missing (flushes them)."""
+    found = _view_parts(session, ids)
+    missing = set(ids) - found.keys()
+    if missing:
+        # Only when an event is still on its way: compute now rather than show a hole.
+        refresh_rollups(session, missing)
+        found.update(_view_parts(session, missing))
+    return found
+
+
+def resolved_children(session: Session, ids: Collection[str]) -> dict[str, list[dict[str, Any]]]:
+    """What the components of each declaration of `ids` resolve to: its rollup's `children`.
+
+    In component order, each `{"part_number", "supplier_id", "supplier_name", "supplier_country",
+    "quantity", "disclose_to", "declaration_id", "gap"}`; shared with the chain views' cache, so
+    read-only. Rows that are missing are computed and stored (flushed).
+    """
+    return {i: parts["children"] for i, parts in _required_view_parts(session, ids).items()}
+
+
 @contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a large structure is built.
@@ -532,7 +553,7 @@ def chain_view(
         raise NotFoundError("no such declaration")
     root = require_readable_declaration(session, viewer, declaration_id)
     with _gc_paused():
-        view = _ChainView(session, viewer, root, max_nodes, depth).build()
+        view = _ChainView(session, viewer, root, max_nodes, depth, figures=True).build()
     if viewer.kind == "authority":
         session.add(
             AuditLogEntry(
@@ -553,6 +574,25 @@ def chain_view(
     return view
 
 
+def chain_tree(
+    session: Session, declaration_id: str, *, max_nodes: int = DEFAULT_MAX_NODES
+) -> dict[str, Any]:
+    """The tree of a declaration as the authority's chain view lists it, without per-node figures.
+
+    `{"root", "nodes", "truncated"}`: the nodes `chain_view` gives the authority (breadth first, every
+    supplier shown, a component re-entering its path a "cycle" gap), each without its `rollup`. For
+    callers that need the structure only (the audit): rendering every node's figures, path-dependent
+    ones inside cycles included, would cost more than they use. Nobody is checked and nothing is
+    audit-logged: the caller answers for both. May flush Rollup rows that were missing. Raises
+    NotFoundError when the declaration does not exist.
+    """
+    root = session.get(Declaration, declaration_id)
+    if root is None:
+        raise NotFoundError("no such declaration")
+    with _gc_paused():
+        return _ChainView(session, None, root, max_nodes, None, figures=False).build()
+
+
 @dataclass
 class _Entry:
     """A declaration node waiting to have its children listed."""
@@ -566,15 +606,25 @@ class _Entry:
 
 
 class _ChainView:
+    """Unfolds a chain breadth first; with no viewer nothing is redacted; without `figures`, no rollups."""
+
     def __init__(
-        self, session: Session, viewer: Organization, root: Declaration, max_nodes: int, depth: int | None
+        self,
+        session: Session,
+        viewer: Organization | None,
+        root: Declaration,
+        max_nodes: int,
+        depth: int | None,
+        *,
+        figures: bool,
     ):
         self.session = session
-        self.viewer = viewer
-        self.authority = viewer.kind == "authority"
+        self.viewer_id = viewer.id if viewer is not None else None
+        self.authority = viewer is None or viewer.kind == "authority"
         self.root = root
         self.max_nodes = max_nodes
         self.depth = depth
+        self.figures = figures
         self.data: dict[str, dict[str, Any]] = {}
         self.nodes: list[dict[str, Any]] = []
         #: Per node: its parent's index and its declaration id (None for gaps), to walk paths up.
@@ -598,6 +648,8 @@ class _ChainView:
         self._add_root()
         self._unfold(_Entry(0, root.id, 0, 1.0, False))
         self._fill_suppliers()
+        if not self.figures:
+            return {"root": root.id, "nodes": self.nodes, "truncated": self.truncated}
         view: dict[str, Any] = {
             "root": root.id,
             "rollup": root_rollup,
@@ -613,15 +665,17 @@ class _ChainView:
         level = [root_entry]
         while level:
             self._load(entry.declaration_id for entry in level)
-            self._set_rollups(level)
+            if self.figures:
+                self._set_rollups(level)
             customer_of = self._customer_of(level)
             next_level: list[_Entry] = []
             for entry in level:
                 if not self._expand(entry, customer_of, next_level):
                     self.truncated = True
-                    # Listed but never expanded: their own rollups are still shown.
-                    self._load(e.declaration_id for e in next_level)
-                    self._set_rollups(next_level)
+                    if self.figures:
+                        # Listed but never expanded: their own rollups are still shown.
+                        self._load(e.declaration_id for e in next_level)
+                        self._set_rollups(next_level)
                     return
             level = next_level
 
@@ -640,7 +694,8 @@ class _ChainView:
             return True
         nodes, parents, node_declarations = self.nodes, self.parents, self.node_declarations
         suppliers, quantities, quantities_in_root = self.suppliers, self.quantities, self.quantities_in_root
-        max_nodes, authority, viewer_id = self.max_nodes, self.authority, self.viewer.id
+        max_nodes, authority, viewer_id = self.max_nodes, self.authority, self.viewer_id
+        figures = self.figures
         lister_id = data["issuer_id"]
         group = set(data.get("cycle_group") or ())
         is_customer = entry.declaration_id in customer_of
@@ -692,22 +747,22 @@ class _ChainView:
                 shown_in_root = quantities_in_root[quantity_in_root] = whole_as_int(
                     merge.round_grams(quantity_in_root)
                 )
-            nodes.append(
-                {
-                    "id": f"n{index}",
-                    "parent": parent_name,
-                    "tier": tier,
-                    "kind": "gap" if target is None else "declaration",
-                    "declaration_id": target if visible else None,
-                    "gap": gap,
-                    "supplier": supplier,
-                    "undisclosed": undisclosed,
-                    "part_number": child["part_number"] if visible else None,
-                    "quantity": shown_quantity,
-                    "quantity_in_root": shown_in_root,
-                    "rollup": {},
-                }
-            )
+            node: dict[str, Any] = {
+                "id": f"n{index}",
+                "parent": parent_name,
+                "tier": tier,
+                "kind": "gap" if target is None else "declaration",
+                "declaration_id": target if visible else None,
+                "gap": gap,
+                "supplier": supplier,
+                "undisclosed": undisclosed,
+                "part_number": child["part_number"] if visible else None,
+                "quantity": shown_quantity,
+                "quantity_in_root": shown_in_root,
+            }
+            if figures:
+                node["rollup"] = {}  # a gap keeps it empty; `_set_rollups` fills a declaration's
+            nodes.append(node)
             parents.append(parent_index)
             node_declarations.append(target)
             if target is not None:
@@ -716,22 +771,22 @@ class _ChainView:
 
     def _add_root(self) -> None:
         root = self.root
-        self.nodes.append(
-            {
-                "id": "n0",
-                "parent": None,
-                "tier": 0,
-                "kind": "declaration",
-                "declaration_id": root.id,
-                "gap": None,
-                "supplier": self.suppliers.setdefault(root.issuer_id, {}),
-                "undisclosed": False,
-                "part_number": root.part_number,
-                "quantity": 1,
-                "quantity_in_root": 1,
-                "rollup": self.data[root.id]["rollup"],
-            }
-        )
+        node: dict[str, Any] = {
+            "id": "n0",
+            "parent": None,
+            "tier": 0,
+            "kind": "declaration",
+            "declaration_id": root.id,
+            "gap": None,
+            "supplier": self.suppliers.setdefault(root.issuer_id, {}),
+            "undisclosed": False,
+            "part_number": root.part_number,
+            "quantity": 1,
+            "quantity_in_root": 1,
+        }
+        if self.figures:
+            node["rollup"] = self.data[root.id]["rollup"]
+        self.nodes.append(node)
         self.parents.append(None)
         self.node_declarations.append(root.id)
 
@@ -781,13 +836,7 @@ class _ChainView:
         """The view parts of the rollups of `ids` into `self.data` (computing missing rows)."""
         wanted = set(ids) - self.data.keys()
         if wanted:
-            found = _view_parts(self.session, wanted)
-            missing = wanted - found.keys()
-            if missing:
-                # Only when an event is still on its way: compute now rather than show a hole.
-                refresh_rollups(self.session, missing)
-                found.update(_view_parts(self.session, missing))
-            self.data.update(found)
+            self.data.update(_required_view_parts(self.session, wanted))
 
     def _customer_of(self, level: list[_Entry]) -> set[str]:
         """Declarations of this level whose customers include the viewer."""
@@ -797,7 +846,7 @@ class _ChainView:
         customer_of: set[str] = set()
         if self.root.id in ids:
             # The root may be superseded: its customers are those of every version.
-            if self.viewer.id in customer_ids(self.session, self.root):
+            if self.viewer_id in customer_ids(self.session, self.root):
                 customer_of.add(self.root.id)
             ids.discard(self.root.id)
         for chunk in chunks(ids):
@@ -805,7 +854,7 @@ class _ChainView:
                 self.session.scalars(
                     select(DisclosureRequest.declaration_id)
                     .where(
-                        DisclosureRequest.requester_id == self.viewer.id,
+                        DisclosureRequest.requester_id == self.viewer_id,
                         DisclosureRequest.declaration_id.in_(chunk),
                     )
                     .distinct()

@@ -1,4 +1,5 @@
-"""A small frigate programme filed through the real services, for the audit report tests.
+"""A small frigate programme filed through the real services, for the audit report tests: the radar
+chain of `chain_support` with the radar maker's own lines, requests, a decline and the overdue sweep.
 
 ZEEHAVIK-1 (noordhaven, program ZEEHAVIK)                       tier 0
 ├── 10 x TRM-2040 (helder-sensors)  answered the OEM's request   tier 1   W 2 g: CN 50 % mined,
@@ -19,6 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from chain_support import file_radar_chain, make_members
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -79,14 +81,8 @@ def ask(session_factory, requester, supplier, part_number) -> str:
 
 @pytest.fixture
 def frigate(make_org, make_payload, submit, session_factory, settings) -> Frigate:
-    oem = make_org("noordhaven", name="Noordhaven Naval Shipyards", country="NL")
-    radar = make_org("helder-sensors", name="Helder Sensor Systems", country="NL")
-    fab = make_org("lumen-compound", name="Lumen Compound Semiconductors", country="DE")
-    smelter = make_org("jinlu-gallium", name="Jinlu Alumina and Gallium", country="CN")
-    riveter = make_org("rivet-works", name="Rivet Works", country="PL")
-    caser = make_org("ijssel-casings", name="IJssel Casings", country="NL")
-    authority = make_org("ministry", name="Ministry of Defence", country="NL", kind="authority")
-
+    members = make_members(make_org, "oem", "radar", "fab", "smelter", "riveter", "caser", "authority")
+    oem, radar, riveter, caser = (members[r] for r in ("oem", "radar", "riveter", "caser"))
     requests = {
         "trm": ask(session_factory, oem, radar, "TRM-2040"),
         "case": ask(session_factory, oem, caser, "CASE-1"),
@@ -101,82 +97,26 @@ def frigate(make_org, make_payload, submit, session_factory, settings) -> Frigat
             now=T0 + timedelta(days=1),
         )
         session.commit()
-
-    ga = submit(
-        smelter,
-        make_payload(
-            smelter.slug,
-            "GA-7N",
-            materials=[
-                {
-                    "material": "Ga",
-                    "mass_g": 0.3125,
-                    "extraction": [{"country": "CN", "share": 0.8}],
-                    "processing": [{"country": "CN", "share": 0.98, "facility": "Jinlu refinery"}],
-                }
-            ],
-        ),
-    )
-    mmic = submit(
-        fab,
-        make_payload(
-            fab.slug,
-            "MMIC-7",
-            components=[{"part_number": "GA-7N", "supplier": smelter.slug, "quantity": 1}],
-        ),
-    )
-    trm = submit(
-        radar,
-        make_payload(
-            radar.slug,
-            "TRM-2040",
-            in_response_to=requests["trm"],
-            materials=[
-                {
-                    "material": "W",
-                    "mass_g": 2,
-                    "extraction": [{"country": "CN", "share": 0.5}],
-                    "processing": [{"country": "CN", "share": 0.7}, {"country": "AT", "share": 0.3}],
-                }
-            ],
-            components=[
-                {"part_number": "MMIC-7", "supplier": fab.slug, "quantity": 4, "request_disclosure": True},
-                {
-                    "part_number": "HOUSING-3",
-                    "supplier": riveter.slug,
-                    "quantity": 1,
-                    "request_disclosure": True,
-                },
-            ],
-        ),
-    )
-    root = submit(
-        oem,
-        make_payload(
-            oem.slug,
-            "ZEEHAVIK-1",
-            program="ZEEHAVIK",
-            components=[
-                {
-                    "part_number": "TRM-2040",
-                    "supplier": radar.slug,
-                    "quantity": 10,
-                    "request_disclosure": True,
-                },
-                {
-                    "part_number": "FOIL-2",
-                    "supplier": None,
-                    "supplier_name": "Moselle Foil SA",
-                    "supplier_country": "LU",
-                    "quantity": 0.2,
-                    "request_disclosure": True,
-                },
-                {"part_number": "CASE-1", "supplier": caser.slug, "quantity": 1, "request_disclosure": True},
-            ],
-        ),
+    filed = file_radar_chain(
+        members,
+        make_payload,
+        submit,
+        requests["trm"],
+        trm_line={"request_disclosure": True},
+        radar_materials=[
+            {
+                "material": "W",
+                "mass_g": 2,
+                "extraction": [{"country": "CN", "share": 0.5}],
+                "processing": [{"country": "CN", "share": 0.7}, {"country": "AT", "share": 0.3}],
+            }
+        ],
+        radar_components=[
+            {"part_number": "HOUSING-3", "supplier": riveter.slug, "quantity": 1, "request_disclosure": True}
+        ],
     )
     with session_factory() as session:
         run_overdue_sweep(session, LATER, settings)
         session.commit()
     materialise_all(session_factory)
-    return Frigate(oem, radar, fab, smelter, riveter, caser, authority, root, trm, mmic, ga, requests)
+    return Frigate(**members, root=filed.root, trm=filed.trm, mmic=filed.mmic, ga=filed.ga, requests=requests)

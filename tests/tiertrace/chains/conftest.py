@@ -1,4 +1,5 @@
-"""Fixtures for the chain tests: the merge consumer played over the outbox, and a small radar chain."""
+"""Fixtures for the chain tests: the merge consumer played over the outbox, and `chain_support`'s radar
+chain with its disclosure choices."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from chain_support import file_radar_chain, ga_line, make_members
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,16 +16,6 @@ from tiertrace.chains.services import handle_event
 from tiertrace.disclosure.services import create_request
 from tiertrace.organizations.models import Organization
 from tiertrace.outbox.models import OutboxEvent
-
-
-def ga_line(mass_g: float, facility: str | None = None) -> dict[str, Any]:
-    return {
-        "material": "Ga",
-        "mass_g": mass_g,
-        "extraction": [{"country": "CN", "share": 0.8}],
-        "processing": [{"country": "CN", "share": 0.98, "facility": facility}],
-        "recycled_share": 0.0,
-    }
 
 
 @pytest.fixture(name="ga_line")
@@ -79,72 +71,23 @@ class RadarChain:
 
 @pytest.fixture
 def radar_chain(make_org, make_payload, submit, session_factory, play_events) -> RadarChain:
-    oem = make_org("noordhaven", name="Noordhaven Naval Shipyards", country="NL")
-    radar = make_org("helder-sensors", name="Helder Sensor Systems", country="NL")
-    fab = make_org("lumen-compound", name="Lumen Compound Semiconductors", country="DE")
-    smelter = make_org("jinlu-gallium", name="Jinlu Alumina and Gallium", country="CN")
-    caser = make_org("ijssel-casings", name="IJssel Casings", country="NL")
-    stranger = make_org("elsewhere-bv", name="Elsewhere BV", country="BE")
-    authority = make_org("ministry", name="Ministry of Defence", country="NL", kind="authority")
-    operator = make_org("portal-operator", name="Portal Operator", country="NL", kind="operator")
-
+    members = make_members(
+        make_org, "oem", "radar", "fab", "smelter", "caser", "stranger", "authority", "operator"
+    )
     with session_factory() as session:
-        requester = session.get(Organization, oem.organization.id)
-        request = create_request(session, requester, supplier_slug=radar.slug, part_number="TRM-2040")
+        requester = session.get(Organization, members["oem"].organization.id)
+        request = create_request(
+            session, requester, supplier_slug=members["radar"].slug, part_number="TRM-2040"
+        )
         session.commit()
         request_id = request.id
-
-    ga = submit(smelter, make_payload(smelter.slug, "GA-7N", materials=[ga_line(0.3125, "Jinlu refinery")]))
-    mmic = submit(
-        fab,
-        make_payload(
-            fab.slug,
-            "MMIC-7",
-            components=[
-                {
-                    "part_number": "GA-7N",
-                    "supplier": smelter.slug,
-                    "quantity": 1,
-                    "disclose_supplier_to": ["chain"],
-                }
-            ],
-        ),
-    )
-    trm = submit(
-        radar,
-        make_payload(
-            radar.slug,
-            "TRM-2040",
-            in_response_to=request_id,
-            components=[
-                {"part_number": "MMIC-7", "supplier": fab.slug, "quantity": 4, "request_disclosure": True}
-            ],
-        ),
-    )
-    root = submit(
-        oem,
-        make_payload(
-            oem.slug,
-            "ZEEHAVIK-1",
-            program="ZEEHAVIK",
-            components=[
-                {
-                    "part_number": "TRM-2040",
-                    "supplier": radar.slug,
-                    "quantity": 10,
-                    "disclose_supplier_to": ["chain"],
-                },
-                {
-                    "part_number": "FOIL-2",
-                    "supplier": None,
-                    "supplier_name": "Moselle Foil SA",
-                    "supplier_country": "LU",
-                    "quantity": 0.2,
-                    "request_disclosure": True,
-                },
-                {"part_number": "CASE-1", "supplier": caser.slug, "quantity": 1, "request_disclosure": True},
-            ],
-        ),
+    filed = file_radar_chain(
+        members,
+        make_payload,
+        submit,
+        request_id,
+        smelter_line={"disclose_supplier_to": ["chain"]},
+        trm_line={"disclose_supplier_to": ["chain"]},
     )
     play_events()
-    return RadarChain(oem, radar, fab, smelter, caser, stranger, authority, operator, root, trm, mmic, ga)
+    return RadarChain(**members, root=filed.root, trm=filed.trm, mmic=filed.mmic, ga=filed.ga)
