@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas.bus import ValidationError, load_message, routing_key
-from tiertrace.chains.services import handle_event
+from tiertrace.chains.services import handle_events
 from tiertrace.db import utcnow
 from tiertrace.disclosure.notifications import ensure_request_notification
 from tiertrace.disclosure.propagation import PropagationSettings, propagate_declarations
@@ -113,9 +113,9 @@ def build_handlers(
         declaration_ids = [message["payload"]["declaration_id"] for message in messages]
         propagate_declarations(session, declaration_ids, now=clock(), settings=settings)
 
-    def merge(session: Session, message: dict[str, Any]) -> None:
-        """Recompute the rollups the event changes, up to the roots (tiertrace.chains.services)."""
-        handle_event(session, message["type"], message["payload"])
+    def merge(session: Session, messages: list[dict[str, Any]]) -> None:
+        """Recompute the rollups the events change, up to the roots, each once (tiertrace.chains)."""
+        handle_events(session, [(message["type"], message["payload"]) for message in messages])
 
     def notify(session: Session, message: dict[str, Any]) -> None:
         """Make sure the supplier has a notification of its new request, and queue its webhook POST.
@@ -128,7 +128,7 @@ def build_handlers(
         if queued and on_webhook_queued is not None:
             session.info.setdefault(AFTER_COMMIT, []).append(on_webhook_queued)
 
-    return {"propagate": BatchHandler(propagate), "merge": merge, "notify": notify}
+    return {"propagate": BatchHandler(propagate), "merge": BatchHandler(merge), "notify": notify}
 
 
 _processed = ProcessedMessage.__table__

@@ -75,13 +75,31 @@ def handle_event(session: Session, event_type: str, payload: dict[str, Any]) -> 
     (supplier, part number) and their ancestors, because the kind of that gap changed. Other events
     change no figure. Idempotent; flushes like `refresh_rollups`.
     """
-    if event_type == "declaration.accepted":
-        return refresh_rollups(session, [payload["declaration_id"]])
-    if event_type in _REQUEST_EVENTS:
-        request = session.get(DisclosureRequest, payload["request_id"])
-        if request is None:
-            return set()
-        listing = session.scalars(
+    return handle_events(session, [(event_type, payload)])
+
+
+def handle_events(session: Session, events: Iterable[tuple[str, dict[str, Any]]]) -> set[str]:
+    """`handle_event` for several events at once: one refresh of everything any of them changes.
+
+    The same result as handling them one by one in any order (a refresh reads the current state), with
+    each shared ancestor recomputed once instead of once per event.
+    """
+    seeds: set[str] = set()
+    for event_type, payload in events:
+        if event_type == "declaration.accepted":
+            seeds.add(payload["declaration_id"])
+        elif event_type in _REQUEST_EVENTS:
+            seeds |= _declarations_listing_request(session, payload["request_id"])
+    return refresh_rollups(session, seeds)
+
+
+def _declarations_listing_request(session: Session, request_id: str) -> set[str]:
+    """The requester's current declarations whose components name the request's supplier and part."""
+    request = session.get(DisclosureRequest, request_id)
+    if request is None:
+        return set()
+    return set(
+        session.scalars(
             select(DeclarationComponent.declaration_id)
             .join(Declaration, Declaration.id == DeclarationComponent.declaration_id)
             .where(
@@ -91,8 +109,7 @@ def handle_event(session: Session, event_type: str, payload: dict[str, Any]) -> 
                 DeclarationComponent.part_number == request.part_number,
             )
         )
-        return refresh_rollups(session, set(listing))
-    return set()
+    )
 
 
 def rebuild_all(session: Session) -> int:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from tiertrace.chains.models import Rollup
-from tiertrace.chains.services import handle_event, rebuild_all, refresh_rollups, require_rollup
+from tiertrace.chains.services import (
+    handle_event,
+    handle_events,
+    rebuild_all,
+    refresh_rollups,
+    require_rollup,
+)
 from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.disclosure.services import create_request, decline_request
 from tiertrace.organizations.models import Organization
@@ -141,6 +147,23 @@ def test_events_played_backwards_and_twice_give_the_same_rollups_as_in_order(
             consumer.commit()
 
     assert {i: data for i, (data, _) in stored(session).items()} == in_order
+
+
+def test_all_events_handled_as_one_batch_give_the_rollups_of_one_by_one(
+    session, session_factory, radar_chain
+):
+    one_by_one = {i: data for i, (data, _) in stored(session).items()}
+    session.execute(Rollup.__table__.delete())
+    session.commit()
+    events = [(e.type, e.payload) for e in session.scalars(select(OutboxEvent).order_by(OutboxEvent.seq))]
+    session.commit()
+
+    with session_factory() as consumer:
+        recomputed = handle_events(consumer, events + events[::-1])
+        consumer.commit()
+
+    assert recomputed == set(one_by_one)
+    assert {i: data for i, (data, _) in stored(session).items()} == one_by_one
 
 
 def test_refreshing_a_parent_first_computes_and_stores_its_missing_children(session, radar_chain):
