@@ -47,11 +47,17 @@ def handle_http_exception(error: HTTPException) -> Any:
     status = error.code or 500
     data = getattr(error, "data", None) or {}
     details = data.get("errors") or data.get("messages") or {}
-    # webargs nests validation messages by location ("json", "query"); the location is noise here.
+    # webargs nests validation messages by location ("json", "query"); the location is noise here. A
+    # body that is not JSON at all comes as {"json": ["Invalid JSON body."]}: a list, kept under "json".
+    not_json = False
     if isinstance(details, dict) and set(details) <= {"json", "query", "form", "headers", "files"}:
         merged: dict[str, Any] = {}
-        for part in details.values():
-            merged.update(part)
+        for location, part in details.items():
+            if isinstance(part, dict):
+                merged.update(part)
+            else:
+                merged[location] = part
+                not_json = not_json or location == "json"
         details = merged
     code = {
         400: "malformed",
@@ -61,9 +67,14 @@ def handle_http_exception(error: HTTPException) -> Any:
         413: "too_large",
         422: "invalid",
     }.get(status, error.name.lower().replace(" ", "_"))
-    message = data.get("message") or (
-        "the request body breaks the rules" if status == 422 else error.description
-    )
+    message = data.get("message")
+    if not message:
+        if status == 422:
+            message = "the request body breaks the rules"
+        elif not_json:
+            message = "the request body is not valid JSON"
+        else:
+            message = error.description
     return error_response(status, code, message or error.name, details)
 
 

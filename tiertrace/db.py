@@ -70,6 +70,15 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def canonical_id(text: str) -> str:
+    """A UUID id as stored: the canonical lower-case hyphenated form of any spelling `uuid.UUID` reads
+    (no hyphens, braces, urn:uuid:, capitals); text that is no UUID, lower-cased (it matches nothing)."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        return text.lower()
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

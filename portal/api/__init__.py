@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import swagger_ui_bundle
-from flask import Blueprint, Flask, send_from_directory
+from flask import Blueprint, Flask, request, send_from_directory
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from portal import errors
+from portal.auth import current_organization
 from schemas.api import ErrorSchema
 
 
@@ -31,6 +32,22 @@ _swagger_assets = Blueprint("swagger_assets", __name__)
 def swagger_asset(filename: str) -> Any:
     # The docs page must work offline: its scripts come from the swagger-ui-bundle package, not a CDN.
     return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)
+
+
+#: What API v1 serves without a token: the OpenAPI document and the docs page with its assets.
+PUBLIC_PATHS = ("/api/v1/openapi.json", "/api/v1/docs")
+
+
+def _authenticate_api_call() -> None:
+    # The token before anything else: a call without a valid one answers 401 whatever its body or query
+    # (the endpoints parse those before their code runs). Endpoints still check what the caller may do.
+    # A URL that matches no route (url_rule None) keeps its 404 or 405; OPTIONS reveals nothing.
+    path = request.path
+    if request.url_rule is None or request.method == "OPTIONS" or not path.startswith("/api/"):
+        return
+    if any(path == public or path.startswith(public + "/") for public in PUBLIC_PATHS):
+        return
+    current_organization()
 
 
 def init_app(app: Flask) -> None:
@@ -55,6 +72,7 @@ def init_app(app: Flask) -> None:
         },
     )
     api.init_app(app)
+    app.before_request(_authenticate_api_call)
     app.register_blueprint(_swagger_assets)
     for module in (organizations, keys, disclosure, declarations, chains, audit, notifications):
         api.register_blueprint(module.blp)

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from schemas.declaration import DeclarationPayloadSchema, parse_issued_at
 from tiertrace import signing
-from tiertrace.db import utcnow
+from tiertrace.db import canonical_id, utcnow
 from tiertrace.declarations.models import Declaration, DeclarationComponent
 from tiertrace.declarations.rules import disclosure_choice, reference_problems
 from tiertrace.disclosure.models import DisclosureRequest
@@ -179,7 +179,7 @@ def submit_declaration(
 
     declaration_id = raw_payload.get("id")
     if isinstance(declaration_id, str):
-        existing = connection.execute(_EXISTING, {"id": declaration_id.lower()}).one_or_none()
+        existing = connection.execute(_EXISTING, {"id": canonical_id(declaration_id)}).one_or_none()
         if existing is not None:
             if existing.envelope_sha256 == hashlib.sha256(envelope).hexdigest():
                 return SubmitResult(
@@ -257,7 +257,7 @@ def _check_payload(connection: Connection, issuer_id: int, raw: dict[str, Any]) 
             f"part {part_number!r} already has a current declaration; name it in 'supersedes'",
             details={"current": current},
         )
-    if supersedes is not None and (current is None or current != supersedes.lower()):
+    if supersedes is not None and (current is None or current != canonical_id(supersedes)):
         raise RuleViolationError(
             "supersedes may only name the issuer's own current declaration of the same part",
             code="payload_invalid",
@@ -365,7 +365,7 @@ def can_read(session: Session, viewer: Organization, declaration: Declaration) -
 
 def require_readable_declaration(session: Session, viewer: Organization, declaration_id: str) -> Declaration:
     """The declaration if `viewer` may read it. Raises NotFoundError otherwise (no existence leak)."""
-    declaration = session.get(Declaration, declaration_id.lower()) if declaration_id else None
+    declaration = session.get(Declaration, canonical_id(declaration_id)) if declaration_id else None
     if declaration is None or not can_read(session, viewer, declaration):
         raise NotFoundError("no such declaration")
     return declaration

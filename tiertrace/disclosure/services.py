@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tiertrace.db import utcnow
+from tiertrace.db import canonical_id, utcnow
 from tiertrace.declarations.models import Declaration
 from tiertrace.disclosure.models import REQUEST_STATUSES, DisclosureRequest
 from tiertrace.errors import ConflictError, ForbiddenError, NotFoundError, RuleViolationError
@@ -163,7 +163,7 @@ def answer_request(
     if request is None or request.supplier_id != supplier.id:
         raise NotFoundError("no such request")
     declaration = (
-        session.get(Declaration, declaration_id.lower()) if isinstance(declaration_id, str) else None
+        session.get(Declaration, canonical_id(declaration_id)) if isinstance(declaration_id, str) else None
     )
     if (
         declaration is None
