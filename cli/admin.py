@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy import inspect
 
 import migrations
 from cli.main import main
@@ -50,11 +51,16 @@ def org_create(slug: str, name: str, country: str, kind: str) -> None:
     """Register an organisation and print its first API token.
 
     The token is printed once, alone on the last line of stdout; only a hash is stored, so keep it.
+    A database without the schema yet (a fresh TIERTRACE_DATA_DIR) is migrated first.
 
     Example: tiertrace org create lumen-compound --name "Lumen Compound Semiconductors GmbH" --country DE
     """
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
+    if "organizations" not in inspect(engine).get_table_names():
+        # A fresh database (the embedded mode's first command): give it the schema first. One that has it
+        # is left alone; its upgrades are `tiertrace db upgrade`'s business.
+        migrations.upgrade(settings.database_url)
     try:
         with make_session_factory(engine)() as session:
             organization, token = create_organization(
