@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 
 from click.testing import CliRunner
-from sqlalchemy import inspect, select
+from sqlalchemy import func, inspect, select
 
 from cli.main import main
+from tiertrace.config import Settings
 from tiertrace.db import make_engine, make_session_factory
 from tiertrace.organizations.models import Organization
 from tiertrace.organizations.services import authenticate_token
@@ -31,11 +32,9 @@ def test_db_upgrade_creates_the_schema_and_is_safe_to_repeat(tmp_path):
     engine.dispose()
 
 
-def test_org_create_prints_a_working_token_alone_on_the_last_stdout_line(tmp_path):
-    runner = CliRunner()
-    env = env_for(tmp_path)
-    assert runner.invoke(main, ["db", "upgrade"], env=env).exit_code == 0
-    result = runner.invoke(
+def create_lumen(env: dict[str, str]) -> str:
+    """`tiertrace org create lumen …`; asserts it printed a working token alone on its last line."""
+    result = CliRunner().invoke(
         main,
         ["org", "create", "lumen", "--name", "Lumen GmbH", "--country", "DE", "--kind", "company"],
         env=env,
@@ -43,9 +42,33 @@ def test_org_create_prints_a_working_token_alone_on_the_last_stdout_line(tmp_pat
     assert result.exit_code == 0, result.output
     token = result.stdout.rstrip("\n").splitlines()[-1]
     assert re.fullmatch(r"[A-Za-z0-9_-]+", token)
-    engine = make_engine(env["TIERTRACE_DATABASE_URL"])
+    engine = make_engine(Settings.from_env(env).database_url)
     with make_session_factory(engine)() as session:
         assert authenticate_token(session, token).slug == "lumen"
+    engine.dispose()
+    return token
+
+
+def test_org_create_prints_a_working_token_alone_on_the_last_stdout_line(tmp_path):
+    env = env_for(tmp_path)
+    assert CliRunner().invoke(main, ["db", "upgrade"], env=env).exit_code == 0
+    create_lumen(env)
+
+
+def test_org_create_on_a_fresh_data_folder_migrates_first(tmp_path):
+    """DESIGN's defaults give the embedded mode in a local data folder: no `db upgrade` needed first."""
+    create_lumen({"TIERTRACE_DATA_DIR": str(tmp_path / "fresh"), "TIERTRACE_DATABASE_URL": ""})
+
+
+def test_org_create_leaves_a_migrated_database_as_it_is(tmp_path):
+    env = env_for(tmp_path)
+    create_lumen(env)
+    helder = ["org", "create", "helder", "--name", "Helder", "--country", "NL"]
+    result = CliRunner().invoke(main, helder, env=env)
+    assert result.exit_code == 0, result.output
+    engine = make_engine(env["TIERTRACE_DATABASE_URL"])
+    with make_session_factory(engine)() as session:
+        assert session.scalar(select(func.count()).select_from(Organization)) == 2
     engine.dispose()
 
 
