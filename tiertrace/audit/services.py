@@ -88,7 +88,7 @@ def build_report(
     views: dict[str, dict[str, Any]] = {}
     for number, declaration_id in enumerate(candidates, start=1):
         views[declaration_id] = view = chain_tree(session, declaration_id)
-        say(f"chain {number}/{len(candidates)} unfolded: {len(view['nodes']):,} nodes")
+        say(f"declaration {number}/{len(candidates)} of the programme unfolded: {len(view['nodes']):,} nodes")
     descendants = {
         c: {n["declaration_id"] for n in view["nodes"][1:] if n["declaration_id"]}
         for c, view in views.items()
