@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, current_app, jsonify
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from tiertrace.declarations.services import EnvelopeTooLargeError
@@ -78,5 +79,22 @@ def handle_http_exception(error: HTTPException) -> Any:
     return error_response(status, code, message or error.name, details)
 
 
+#: Seconds a client is asked to wait before trying again when the database cannot be reached.
+RETRY_AFTER_SECONDS = 5
+
+
+def handle_database_unavailable(error: OperationalError) -> Any:
+    """The database cannot be reached or is busy beyond its timeout: 503, so clients retry, not 500."""
+    current_app.logger.error("database unavailable: %s", error)
+    response = error_response(
+        503,
+        "unavailable",
+        "the database is unavailable for a moment; nothing was changed, try again shortly",
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def init_app(app: Flask) -> None:
     app.register_error_handler(TiertraceError, handle_domain_error)
+    app.register_error_handler(OperationalError, handle_database_unavailable)

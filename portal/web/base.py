@@ -17,10 +17,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from portal.db import db_session
-from portal.errors import STATUS_BY_ERROR
+from portal.errors import RETRY_AFTER_SECONDS, STATUS_BY_ERROR
 from tiertrace.errors import AuthenticationError, TiertraceError
 from tiertrace.organizations.accounts import credential_version, get_user
 from tiertrace.organizations.models import Organization, User
@@ -203,6 +204,14 @@ def _domain_error(error: TiertraceError) -> Any:
     status = next((s for cls, s in STATUS_BY_ERROR if isinstance(error, cls)), 400)
     titles = {404: "Not found", 403: "Not allowed", 409: "Conflict", 413: "Too large"}
     return error_page(status, titles.get(status, "That did not work"), error.message, error.details)
+
+
+@bp.errorhandler(OperationalError)
+def _database_unavailable(error: OperationalError) -> Any:
+    current_app.logger.error("database unavailable: %s", error)
+    message = "The portal cannot reach its database. Nothing was changed; try again."
+    page, status = error_page(503, "Unavailable for a moment", message)
+    return page, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 @bp.errorhandler(HTTPException)

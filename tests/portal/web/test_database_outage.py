@@ -1,0 +1,39 @@
+"""The database out of reach: 503 with Retry-After (JSON for the API, a page for people), never a 500."""
+
+from __future__ import annotations
+
+import pytest
+from web_helpers import page_csrf
+
+from portal import create_app
+from tiertrace.db import make_engine, make_session_factory
+
+# Nothing listens on port 1: every connection attempt fails at once.
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/tiertrace?connect_timeout=2"
+
+
+@pytest.fixture
+def cut_off(settings):
+    engine = make_engine(UNREACHABLE)
+    app = create_app(settings, session_factory=make_session_factory(engine))
+    app.config["TESTING"] = True
+    yield app.test_client()
+    engine.dispose()
+
+
+def test_an_api_call_answers_503_in_the_error_shape(cut_off):
+    answer = cut_off.get("/api/v1/organizations/me", headers={"Authorization": "Bearer tt_anything"})
+
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"].isdigit()
+    assert answer.get_json()["error"]["code"] == "unavailable"
+
+
+def test_a_page_answers_503_with_a_page(cut_off):
+    answer = cut_off.post(
+        "/login", data={"email": "a@b.example", "password": "x", "csrf_token": page_csrf(cut_off)}
+    )
+
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"].isdigit()
+    assert "cannot reach its database" in answer.get_data(as_text=True)
