@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Country colours (Okabe–Ito and Tol's qualitative palettes: told apart with colour-vision deficiencies),
-#: given in order of each chart's largest countries; the rest is drawn as "other".
+#: given in order of the largest countries over both stages, so a country has one colour on a page; the
+#: rest is drawn as "other".
 PALETTE = (
     "#0072B2",
     "#E69F00",
@@ -61,28 +62,46 @@ class StackedChart:
         return 28 * len(self.bars) + 8
 
 
-def stacked_chart(
+def stacked_charts(
     rollup: dict[str, Any],
-    stage: str,
     *,
     material_names: dict[str, str] | None = None,
     country_names: dict[str, str] | None = None,
-    max_countries: int = len(PALETTE),
+) -> list[StackedChart]:
+    """One chart per stage (extraction, processing), a country drawn in the same colour in both.
+
+    The colours go to the countries with the most mass over both stages; the others are "other".
+    """
+    colours = {country: PALETTE[i] for i, country in enumerate(_ranked(rollup, STAGES)[: len(PALETTE)])}
+    return [
+        _stacked_chart(rollup, stage, colours, material_names or {}, country_names or {}) for stage in STAGES
+    ]
+
+
+def _ranked(rollup: dict[str, Any], stages: tuple[str, ...]) -> list[str]:
+    """Known countries of `stages`, the most mass first (ties by code)."""
+    totals: dict[str, float] = {}
+    for figures in rollup.values():
+        for stage in stages:
+            for country, grams in (figures.get(stage) or {}).items():
+                if country != "unknown":
+                    totals[country] = totals.get(country, 0.0) + float(grams)
+    return sorted(totals, key=lambda c: (-totals[c], c))
+
+
+def _stacked_chart(
+    rollup: dict[str, Any],
+    stage: str,
+    colours: dict[str, str],
+    material_names: dict[str, str],
+    country_names: dict[str, str],
 ) -> StackedChart:
     """The mass of each material by country of `stage`, as shares of the material's mass.
 
-    Materials come in order of mass, the heaviest first; countries in a bar largest first, the
-    "unknown" remainder last. Countries beyond the `max_countries` largest overall become "other".
+    Materials come in order of mass, the heaviest first; countries in a bar largest first, "other"
+    (countries without a colour) and the "unknown" remainder last. The legend lists this stage's
+    countries, the largest first.
     """
-    material_names = material_names or {}
-    country_names = country_names or {}
-    totals: dict[str, float] = {}
-    for figures in rollup.values():
-        for country, grams in (figures.get(stage) or {}).items():
-            if country != "unknown":
-                totals[country] = totals.get(country, 0.0) + grams
-    ranked = sorted(totals, key=lambda c: (-totals[c], c))
-    colours = {country: PALETTE[i] for i, country in enumerate(ranked[:max_countries])}
     bars = []
     used: dict[str, tuple[str, str]] = {}
     for material, figures in sorted(rollup.items(), key=lambda item: (-item[1].get("mass_g", 0), item[0])):
@@ -108,7 +127,8 @@ def stacked_chart(
         # would run past the chart's edge: the label keeps the name up to its first parenthesis.
         name = material_names.get(material, material).split(" (", 1)[0]
         bars.append(Bar(material, f"{material} ({name})" if name != material else material, mass, segments))
-    legend_order = [c for c in ranked if c in used] + [c for c in ("other", "unknown") if c in used]
+    legend_order = [c for c in _ranked(rollup, (stage,)) if c in used]
+    legend_order += [c for c in ("other", "unknown") if c in used]
     return StackedChart(stage, bars, [(c, *used[c]) for c in legend_order])
 
 

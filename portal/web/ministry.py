@@ -54,10 +54,7 @@ def audit(program: str) -> Any:
     return render_template(
         "audit.html",
         report=report,
-        charts=[
-            charts.stacked_chart(rollup, stage, material_names=material_names, country_names=countries)
-            for stage in charts.STAGES
-        ],
+        charts=charts.stacked_charts(rollup, material_names=material_names, country_names=countries),
         heat_maps=[charts.heat_map(rollup, stage) for stage in charts.STAGES],
         overdue=overdue_list(report, datetime.now(UTC).date()),
         formats=FORMATS,

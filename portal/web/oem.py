@@ -30,12 +30,9 @@ def chain_figures(view: dict[str, Any]) -> dict[str, Any]:
         "view": view,
         "tree": roots,
         "gaps": gaps,
-        "charts": [
-            charts.stacked_chart(
-                view["rollup"], stage, material_names=material_names, country_names=reference.countries()
-            )
-            for stage in charts.STAGES
-        ],
+        "charts": charts.stacked_charts(
+            view["rollup"], material_names=material_names, country_names=reference.countries()
+        ),
         "material_names": material_names,
     }
 
