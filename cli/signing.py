@@ -1,7 +1,8 @@
-"""The supplier's signing tools: `keygen`, `sign`, `verify` (offline) and `submit`.
+"""The supplier's signing tools: `keygen`, `register-key`, `sign`, `verify` (offline) and `submit`.
 
 Thin wrappers over `tiertrace.signing`: read files, call the core, say what went wrong and what to do.
-`submit` uses only the standard library, so a supplier needs nothing but this package to file a declaration.
+`register-key` and `submit` use only the standard library, so a supplier needs nothing but this package
+to file a declaration.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ def keygen(out: Path) -> None:
         f"public_key: {public_key}\n"
         f"keyid:      {signing.keyid_for(raw)}\n"
         "\n"
-        "Register the public key with the portal (POST /api/v1/keys), for example:\n"
+        "Register the public key with the portal before you submit anything signed with it:\n"
+        f"  tiertrace register-key {out} --url PORTAL_URL        (token in TIERTRACE_TOKEN)\n"
+        "or with any HTTP client (POST /api/v1/keys):\n"
         '  curl -X POST "$PORTAL_URL/api/v1/keys" -H "Authorization: Bearer $TIERTRACE_TOKEN" \\\n'
         f"       -H 'Content-Type: application/json' -d '{body}'\n"
         f"Then sign a declaration with: tiertrace sign PAYLOAD.json --key {out}"
@@ -179,27 +182,74 @@ def verify(envelope_file: Path, public_key_b64: str) -> None:
         click.echo(line)
 
 
+def _portal_options(command: Any) -> Any:
+    """--url, --token and --timeout: how `register-key` and `submit` reach a portal."""
+    for option in reversed(
+        (
+            click.option(
+                "--url",
+                required=True,
+                metavar="URL",
+                envvar="TIERTRACE_URL",
+                show_envvar=True,
+                help="The portal's base address, e.g. https://portal.example.org (with or without a "
+                "trailing /).",
+            ),
+            click.option(
+                "--token",
+                required=True,
+                metavar="TOKEN",
+                envvar="TIERTRACE_TOKEN",
+                show_envvar=True,
+                help="Your organisation's API token. Prefer the variable: a command line is visible to other "
+                "users.",
+            ),
+            click.option(
+                "--timeout",
+                default=30.0,
+                show_default=True,
+                metavar="SECONDS",
+                help="How long to wait for the portal.",
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
+@main.command("register-key")
+@click.argument("key_file", metavar="KEYFILE", type=_FILE)
+@_portal_options
+def register_key(key_file: Path, url: str, token: str, timeout: float) -> None:
+    """Register the public half of KEYFILE with a portal (POST /api/v1/keys).
+
+    Reads the private key `tiertrace keygen` wrote and sends only its public key; the private key never
+    leaves this machine. Prints the keyid and exits 0 when the portal registered the key (201) or had it
+    already for your organisation (200); otherwise prints the portal's error on stderr and exits 1.
+
+    \b
+    Example:
+      export TIERTRACE_TOKEN=...            # the token the operator gave your organisation
+      tiertrace register-key acme-signing.pem --url https://portal.example.org
+    """
+    try:
+        raw = signing.public_key_raw(signing.read_private_key(key_file))
+    except MalformedInputError as exc:
+        _fail(exc.message)
+    except OSError as exc:
+        _fail(f"cannot read {key_file}: {exc.strerror or exc}")
+    body = json.dumps({"public_key": signing.encode_b64(raw)}).encode()
+    status, _ = _post(url, "/api/v1/keys", token, body, timeout, what="the key")
+    keyid = signing.keyid_for(raw)
+    if status == 200:
+        click.echo(f"{keyid} was registered for your organisation already; nothing changed.")
+    else:
+        click.echo(f"Registered {keyid}. Declarations signed with {key_file} can be submitted now.")
+
+
 @main.command()
 @click.argument("envelope_file", metavar="ENVELOPE.json", type=_FILE)
-@click.option(
-    "--url",
-    required=True,
-    metavar="URL",
-    envvar="TIERTRACE_URL",
-    show_envvar=True,
-    help="The portal's base address, e.g. https://portal.example.org (with or without a trailing /).",
-)
-@click.option(
-    "--token",
-    required=True,
-    metavar="TOKEN",
-    envvar="TIERTRACE_TOKEN",
-    show_envvar=True,
-    help="Your organisation's API token. Prefer the variable: a command line is visible to other users.",
-)
-@click.option(
-    "--timeout", default=30.0, show_default=True, metavar="SECONDS", help="How long to wait for the portal."
-)
+@_portal_options
 def submit(envelope_file: Path, url: str, token: str, timeout: float) -> None:
     """Send a signed envelope to a portal (POST /api/v1/declarations).
 
@@ -212,10 +262,19 @@ def submit(envelope_file: Path, url: str, token: str, timeout: float) -> None:
       export TIERTRACE_TOKEN=...            # the token the operator gave your organisation
       tiertrace submit trm-2040.envelope.json --url https://portal.example.org
     """
-    endpoint = _endpoint(url)
+    status, answer = _post(
+        url, "/api/v1/declarations", token, _read_bytes(envelope_file), timeout, what="the envelope"
+    )
+    click.echo(_pretty(answer))
+    if status == 200:
+        click.echo("The portal already had exactly this envelope; nothing changed.", err=True)
+
+
+def _post(url: str, path: str, token: str, body: bytes, timeout: float, *, what: str) -> tuple[int, bytes]:
+    """POST `body` (JSON) to the portal at `url` + `path`; returns (200 or 201, answer), else fails."""
+    endpoint = _base_url(url) + path
     if not _TOKEN.fullmatch(token):
         raise click.BadParameter("the token must be one word of printable ASCII", param_hint="--token")
-    body = _read_bytes(envelope_file)
     request = urllib.request.Request(
         endpoint,
         data=body,
@@ -235,16 +294,14 @@ def submit(envelope_file: Path, url: str, token: str, timeout: float) -> None:
             status, answer = response.status, response.read()
     except urllib.error.HTTPError as exc:
         with exc:
-            _fail(_http_error_message(exc, url))
+            _fail(_http_error_message(exc, url, what))
     except urllib.error.URLError as exc:
         _fail(_connection_error_message(exc.reason, url))
     except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
         _fail(_connection_error_message(exc, url))
     if status not in (200, 201):
         _fail(f"the portal answered {status}, not 201 or 200; nothing is known to be stored: {_text(answer)}")
-    click.echo(_pretty(answer))
-    if status == 200:
-        click.echo("The portal already had exactly this envelope; nothing changed.", err=True)
+    return status, answer
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
@@ -260,30 +317,30 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
         return None  # urllib then raises HTTPError with the 3xx status, handled like any refusal
 
 
-def _endpoint(url: str) -> str:
+def _base_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise click.BadParameter(
             f"{url!r} is not an http(s) address; give the portal's base URL, e.g. https://portal.example.org",
             param_hint="--url",
         )
-    return url.strip().rstrip("/") + "/api/v1/declarations"
+    return url.strip().rstrip("/")
 
 
-def _http_error_message(exc: urllib.error.HTTPError, url: str) -> str:
+def _http_error_message(exc: urllib.error.HTTPError, url: str, what: str) -> str:
     status = exc.code
     if 300 <= status < 400:
         location = exc.headers.get("Location", "another address")
         return (
-            f"the portal answered {status}, redirecting to {location}; submit does not follow redirects "
+            f"the portal answered {status}, redirecting to {location}; tiertrace does not follow redirects "
             "(your token would go along). Use the final address as --url (often https:// instead of http://)."
         )
     raw = exc.read()
     error = _error_object(raw)
     if error is None:
-        return f"the portal refused the envelope ({status} {exc.reason}): {_text(raw)}"
+        return f"the portal refused {what} ({status} {exc.reason}): {_text(raw)}"
     code = error.get("code", "error")
-    lines = [f"the portal refused the envelope ({status} {code}): {error.get('message', '')}"]
+    lines = [f"the portal refused {what} ({status} {code}): {error.get('message', '')}"]
     details = error.get("details")
     if details:
         lines.append("details: " + json.dumps(details, ensure_ascii=False, sort_keys=True))

@@ -352,3 +352,49 @@ def test_every_signing_command_explains_itself_with_an_example(runner, command):
     assert result.exit_code == 0
     assert "Example:" in result.stdout
     assert f"tiertrace {command} " in result.stdout
+
+
+# --- register-key --------------------------------------------------------------------------------------
+
+
+def test_register_key_sends_only_the_public_key_and_prints_its_keyid(runner, portal, signer):
+    key_file, public_key, keyid = signer
+    portal.body = json.dumps({"keyid": keyid}).encode()
+    result = runner.invoke(
+        main, ["register-key", str(key_file), "--url", portal.url + "/"], env={"TIERTRACE_TOKEN": "tok"}
+    )
+    assert result.exit_code == 0, result.output
+    [request] = portal.requests
+    assert (request["method"], request["path"]) == ("POST", "/api/v1/keys")
+    assert json.loads(request["body"]) == {"public_key": public_key}
+    assert request["headers"]["Authorization"] == "Bearer tok"
+    assert f"Registered {keyid}" in result.stdout
+
+
+def test_register_key_says_when_the_portal_had_the_key_already(runner, portal, signer):
+    key_file, _, keyid = signer
+    portal.status = 200
+    result = runner.invoke(main, ["register-key", str(key_file), "--url", portal.url, "--token", "t"])
+    assert result.exit_code == 0, result.output
+    assert f"{keyid} was registered for your organisation already" in result.stdout
+
+
+def test_register_key_prints_the_portals_refusal_and_fails(runner, portal, signer):
+    key_file, _, _ = signer
+    portal.status = 401
+    portal.body = (
+        b'{"error": {"code": "unauthenticated", "message": "the bearer token is unknown", "details": {}}}'
+    )
+    result = runner.invoke(main, ["register-key", str(key_file), "--url", portal.url, "--token", "t"])
+    assert result.exit_code == 1
+    assert "refused the key (401 unauthenticated)" in result.stderr
+    assert "Check --token" in result.stderr
+
+
+def test_register_key_refuses_a_file_that_is_not_a_private_key_and_sends_nothing(runner, portal, tmp_path):
+    not_a_key = tmp_path / "envelope.json"
+    not_a_key.write_text('{"payloadType": "x"}')
+    result = runner.invoke(main, ["register-key", str(not_a_key), "--url", portal.url, "--token", "t"])
+    assert result.exit_code == 1
+    assert "not a PEM private key" in result.stderr and "tiertrace keygen" in result.stderr
+    assert portal.requests == []
