@@ -23,7 +23,7 @@ def create_app(
     settings: Settings | None = None, *, session_factory: sessionmaker[Session] | None = None
 ) -> Flask:
     """Build the portal. The database must be migrated already (`tiertrace db upgrade`)."""
-    from portal import api, db, errors, web
+    from portal import api, db, errors, health, web
 
     settings = settings or Settings.from_env()
     app = Flask(__name__)
@@ -42,4 +42,5 @@ def create_app(
     errors.init_app(app)
     api.init_app(app)
     web.init_app(app)
+    app.register_blueprint(health.bp)
     return app

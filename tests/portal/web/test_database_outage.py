@@ -37,3 +37,14 @@ def test_a_page_answers_503_with_a_page(cut_off):
     assert answer.status_code == 503
     assert answer.headers["Retry-After"].isdigit()
     assert "cannot reach its database" in answer.get_data(as_text=True)
+
+
+def test_readyz_says_503_while_the_database_is_out_of_reach(cut_off):
+    assert cut_off.get("/healthz").status_code == 200
+    answer = cut_off.get("/readyz")
+    assert answer.status_code == 503 and answer.get_json()["error"]["code"] == "unavailable"
+
+
+def test_health_probes_answer_without_a_token_when_all_is_well(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").get_json() == {"status": "ready"}
