@@ -471,10 +471,10 @@ class PriorityGate:
         with self._idle:
             self._urgent += 1
 
-    def leave(self) -> None:
-        """An urgent delivery was settled (or given up)."""
+    def leave(self, count: int = 1) -> None:
+        """`count` urgent deliveries were settled (or given up)."""
         with self._idle:
-            self._urgent -= 1
+            self._urgent -= count
             if self._urgent <= 0:
                 self._idle.notify_all()
 
@@ -604,6 +604,7 @@ class QueueConsumer:
             # to the queue for another consumer.
             self._generation += 1
             _close_quietly(connection)
+            self._forget(generation)
 
     def _in_hand(self, generation: int) -> bool:
         with self._busy_lock:
@@ -703,11 +704,27 @@ class QueueConsumer:
 
     def _release(self, delivery: _Delivery) -> None:
         with self._busy_lock:
+            if self._busy[delivery.generation] <= 0:
+                self._busy.pop(delivery.generation, None)
+                return  # its connection closed and was forgotten (see _forget)
             self._busy[delivery.generation] -= 1
             if self._busy[delivery.generation] <= 0:
                 del self._busy[delivery.generation]
         if self.spec.urgent and self.priority is not None:
             self.priority.leave()
+
+    def _forget(self, generation: int) -> None:
+        """The connection of `generation` is closed: what it delivered is no longer in hand.
+
+        An ack handed to the connection just before it closed is dropped with it, so that delivery is
+        never released; without this, the gate would count it as urgent work in hand forever and make
+        merge and notify wait `max_wait` before every batch. A handler still busy with such a delivery
+        releases it into nothing (see _release); the broker redelivers it on the next connection.
+        """
+        with self._busy_lock:
+            left = self._busy.pop(generation, 0)
+        if left > 0 and self.spec.urgent and self.priority is not None:
+            self.priority.leave(left)
 
 
 # --- the worker process -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 
 import pika
 import pytest
@@ -23,7 +24,7 @@ from tiertrace.disclosure.models import DisclosureRequest, Notification
 from tiertrace.outbox.models import OutboxEvent, ProcessedMessage
 from tiertrace.outbox.services import EVENT_TYPES
 from worker.handlers import CONSUMERS, DELIVERY_LIMIT, Backoff, Dispatcher, consumers_for
-from worker.rabbitmq import PriorityGate, QueueConsumer, RabbitWorker, ensure_topology
+from worker.rabbitmq import PriorityGate, QueueConsumer, RabbitWorker, ensure_topology, topology
 
 pytestmark = pytest.mark.rabbitmq
 ROOT = Path(__file__).resolve().parents[2]
@@ -350,3 +351,25 @@ def test_a_consumer_that_is_not_urgent_waits_while_an_urgent_one_has_work_in_han
     gate.wait_idle()
     assert 0.05 < time.monotonic() - start < 2
     assert [s.name for s in CONSUMERS if s.urgent] == ["propagate"]
+
+
+def test_a_closed_connection_takes_its_urgent_deliveries_off_the_gate():
+    """An ack handed to a connection that then closes is dropped with it: the delivery is never released.
+    Before, the gate kept counting it as urgent work in hand, and merge and notify waited max_wait before
+    every batch from then on."""
+    gate = PriorityGate(max_wait=5.0)
+    spec = next(s for s in CONSUMERS if s.name == "propagate")
+    topo = topology("test.")
+    consumer = QueueConsumer("amqp://guest:guest@127.0.0.1:1/%2F", spec, "q", None, topo=topo, priority=gate)
+    for tag in (1, 2):
+        consumer._on_message(None, 7, None, SimpleNamespace(delivery_tag=tag), None, b"{}")
+    stale = consumer._work.get_nowait()
+
+    consumer._forget(7)  # what _consume does once the connection of generation 7 is closed
+
+    start = time.monotonic()
+    gate.wait_idle()
+    assert time.monotonic() - start < 1
+    consumer._release(stale)  # a handler finishing late releases into nothing...
+    gate.enter()
+    assert gate._urgent == 1  # ...so the next urgent delivery still counts
