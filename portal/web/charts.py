@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Country colours (Okabe–Ito and Tol's qualitative palettes: told apart with colour-vision deficiencies),
-#: given in order of the largest countries over both stages, so a country has one colour on a page; the
-#: rest is drawn as "other".
+#: Country colours (Okabe–Ito's, then Tol's qualitative palettes: told apart with colour-vision
+#: deficiencies, the first ones best). A country has one colour on a page, in both stages' charts.
 PALETTE = (
     "#0072B2",
     "#E69F00",
@@ -23,7 +22,15 @@ PALETTE = (
     "#44AA99",
     "#999933",
     "#332288",
+    "#AA4499",
+    "#DDCC77",
+    "#117733",
+    "#661100",
+    "#88CCEE",
+    "#6699CC",
 )
+#: Each chart names at most this many of its largest countries; the rest of its bars is "other".
+COUNTRIES_PER_CHART = 10
 UNKNOWN_COLOUR = "#BBBBBB"
 OTHER_COLOUR = "#666666"
 STAGES = ("extraction", "processing")
@@ -70,9 +77,13 @@ def stacked_charts(
 ) -> list[StackedChart]:
     """One chart per stage (extraction, processing), a country drawn in the same colour in both.
 
-    The colours go to the countries with the most mass over both stages; the others are "other".
+    Each chart names its `COUNTRIES_PER_CHART` largest countries; the colours go to those of both charts
+    in order of their mass over both stages (the largest get the most distinct colours). Beyond the
+    palette, and beyond a chart's own largest, countries are "other".
     """
-    colours = {country: PALETTE[i] for i, country in enumerate(_ranked(rollup, STAGES)[: len(PALETTE)])}
+    named = {country for stage in STAGES for country in _ranked(rollup, (stage,))[:COUNTRIES_PER_CHART]}
+    ranked = [country for country in _ranked(rollup, STAGES) if country in named][: len(PALETTE)]
+    colours = {country: PALETTE[i] for i, country in enumerate(ranked)}
     return [
         _stacked_chart(rollup, stage, colours, material_names or {}, country_names or {}) for stage in STAGES
     ]
@@ -102,6 +113,7 @@ def _stacked_chart(
     (countries without a colour) and the "unknown" remainder last. The legend lists this stage's
     countries, the largest first.
     """
+    colours = {c: colours[c] for c in _ranked(rollup, (stage,))[:COUNTRIES_PER_CHART] if c in colours}
     bars = []
     used: dict[str, tuple[str, str]] = {}
     for material, figures in sorted(rollup.items(), key=lambda item: (-item[1].get("mass_g", 0), item[0])):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portal.web.charts import OTHER_COLOUR, PALETTE, UNKNOWN_COLOUR, stacked_charts
+from portal.web.charts import COUNTRIES_PER_CHART, OTHER_COLOUR, PALETTE, UNKNOWN_COLOUR, stacked_charts
 
 # Mined mostly in Guinea and Australia, refined mostly in China: each stage's largest country differs.
 ROLLUP = {
@@ -32,8 +32,8 @@ def test_a_country_has_the_same_colour_in_both_stages():
     assert len({colour for country, colour in {**mined, **refined}.items() if country != "unknown"}) == 5
 
 
-def test_countries_beyond_the_palette_are_other_and_unknown_comes_last():
-    many = {f"C{i}": float(100 - i) for i in range(len(PALETTE) + 2)}
+def test_countries_beyond_a_charts_largest_are_other_and_unknown_comes_last():
+    many = {f"C{i}": float(100 - i) for i in range(COUNTRIES_PER_CHART + 2)}
     rollup = {
         "Cu": {"mass_g": sum(many.values()) + 5, "extraction": {**many, "unknown": 5.0}, "processing": {}}
     }
@@ -44,3 +44,15 @@ def test_countries_beyond_the_palette_are_other_and_unknown_comes_last():
     assert [s.country for s in segments[-2:]] == ["other", "unknown"]
     assert (segments[-2].colour, segments[-1].colour) == (OTHER_COLOUR, UNKNOWN_COLOUR)
     assert abs(sum(s.width for s in segments) - 100) < 1e-9
+
+
+def test_a_chart_names_its_own_largest_countries_even_when_the_other_stage_outweighs_them():
+    """Ten heavy refining countries must not push the only mining country of a material into "other"."""
+    refined = {f"R{i}": 100.0 for i in range(COUNTRIES_PER_CHART)}
+    rollup = {"Li": {"mass_g": 1000.0, "extraction": {"AU": 1.0}, "processing": refined}}
+
+    extraction, processing = stacked_charts(rollup)
+
+    [segment] = extraction.bars[0].segments
+    assert segment.country == "AU" and segment.colour not in (OTHER_COLOUR, UNKNOWN_COLOUR)
+    assert segment.colour not in colours_by_country(processing).values()
