@@ -10,11 +10,12 @@ from sqlalchemy import exc as sa_exc
 
 from cli.console import console_via, require_viewer
 from cli.main import main
-from tiertrace.audit.exports import FORMATS, export_report
+from tiertrace.audit.exports import export_report
 from tiertrace.audit.services import build_report
 from tiertrace.config import Settings
 from tiertrace.db import make_engine, make_session_factory
 from tiertrace.errors import NotFoundError
+from tiertrace.exports import FORMATS
 
 
 @main.command("audit")

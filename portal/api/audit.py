@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
 from flask_smorest import Blueprint
 
 from portal.auth import require_kind
 from portal.db import db_session
+from portal.files import download
 from schemas.api import ErrorSchema
 from schemas.audit import AuditQuerySchema, AuditReportSchema, ObservatorySchema, ProgramPageSchema
-from tiertrace.audit.exports import MEDIA_TYPES, export_report
+from tiertrace.audit.exports import export_report
 from tiertrace.audit.services import build_report, list_programs, observatory
+from tiertrace.exports import MEDIA_TYPES
 
 blp = Blueprint(
     "audit",
@@ -54,12 +55,7 @@ def report(query: dict[str, Any], program: str) -> Any:
     session.commit()
     if query["format"] == "json":
         return built
-    exported = export_report(built, query["format"])
-    return Response(
-        exported.content,
-        content_type=exported.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
-    )
+    return download(export_report(built, query["format"]))
 
 
 @blp.get("/observatory")

@@ -9,14 +9,16 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from flask import Response, abort, render_template
+from flask import abort, render_template
 
 from portal.db import db_session
+from portal.files import download
 from portal.web import charts
 from portal.web.base import bp, current_org, login_required
 from tiertrace import reference
-from tiertrace.audit.exports import FORMATS, export_report
+from tiertrace.audit.exports import export_report
 from tiertrace.audit.services import build_report, list_programs
+from tiertrace.exports import FORMATS
 
 
 @bp.get("/audit")
@@ -72,9 +74,4 @@ def audit_export(fmt: str, program: str) -> Any:
     session = db_session()
     report = build_report(session, program, current_org(), via=f"web:{fmt}")
     session.commit()
-    exported = export_report(report, fmt)
-    return Response(
-        exported.content,
-        content_type=exported.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
-    )
+    return download(export_report(report, fmt))

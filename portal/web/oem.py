@@ -1,20 +1,25 @@
 """The OEM's pages: its programmes, and the merged chain as an expandable tree with charts and gaps.
 
-The chain comes from `chain_view`, redacted for the viewer exactly as API v1's; these pages only draw it.
+The chain comes from `chain_view`, redacted for the viewer exactly as API v1's; these pages only draw it,
+and its exports (`export_chain`) are built from that same redacted view.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import render_template, request
+from flask import abort, render_template, request
 
 from portal.db import db_session
+from portal.files import download
 from portal.web import charts
 from portal.web.base import bp, current_org, login_required
 from tiertrace import reference
+from tiertrace.chains.exports import export_chain
 from tiertrace.chains.services import chain_view
 from tiertrace.declarations.history import list_programmes, require_programme
+from tiertrace.exports import FORMATS
 
 #: A page lists at most this many nodes (the figures stay complete); `?depth=` cuts the tree at a tier.
 WEB_MAX_NODES = 2000
@@ -72,4 +77,18 @@ def chain(declaration_id: str) -> Any:
     session = db_session()
     view = chain_view(session, declaration_id, current_org(), max_nodes=WEB_MAX_NODES, depth=_depth())
     session.commit()  # the authority's reads are audit-logged
-    return render_template("chain.html", chain=chain_figures(view), countries=reference.countries())
+    return render_template(
+        "chain.html", chain=chain_figures(view), countries=reference.countries(), formats=FORMATS
+    )
+
+
+@bp.get("/chains/<declaration_id>/export.<fmt>")
+@login_required("company", "authority")
+def chain_export(declaration_id: str, fmt: str) -> Any:
+    """The whole chain (up to the view's default node budget) as a JSON, CSV or XLSX download."""
+    if fmt not in FORMATS:
+        abort(404)
+    session = db_session()
+    view = chain_view(session, declaration_id, current_org(), via=f"web:{fmt}")
+    session.commit()  # the authority's reads are audit-logged
+    return download(export_chain(view, fmt, datetime.now(UTC).date()))

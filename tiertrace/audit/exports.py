@@ -1,145 +1,25 @@
-"""The audit report as files: JSON, CSV and XLSX, over the same tables.
+"""The audit report as files: JSON, CSV and XLSX (`tiertrace.exports`), over the tables below.
 
-* JSON: the report object itself (UTF-8, indented).
-* CSV: ONE document (RFC 4180, UTF-8, CRLF) with a section per table: a line holding only
-  ``[table name]``, the header row, the rows, then an empty line. One file is easier to hand on than a zip
-  and still splits into tables on the ``[...]`` lines.
-* XLSX: one sheet per table (same names and columns), header row bold and frozen, numbers stored as
-  numbers (shares formatted as percentages, HHI with thousands separators), dates as ISO 8601 text.
-
-Supplier-controlled text (part numbers, facility and organisation names, decline reasons) can start with
-``=``, ``+``, ``-`` or ``@``, which spreadsheet programs run as formulas: CSV cells starting so get a
-leading apostrophe, and XLSX cells are always written as text, never as formulas.
+Tables: report (a field/value overview), summary, risks, materials, country_shares, countries,
+facilities, tiers, branches, gaps, declarations.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from tiertrace.chains.merge import GAP_KINDS, STAGES
-
-FORMATS = ("json", "csv", "xlsx")
-MEDIA_TYPES = {
-    "json": "application/json",
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-@dataclass(frozen=True)
-class Table:
-    """One table of the report: a sheet of the XLSX, a section of the CSV."""
-
-    name: str
-    columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
-
-
-@dataclass(frozen=True)
-class ExportFile:
-    """A rendered export: its bytes, media type and a download file name."""
-
-    content: bytes
-    media_type: str
-    filename: str
+from tiertrace.exports import ExportFile, Table, export, filename_part
 
 
 def export_report(report: Mapping[str, Any], fmt: str) -> ExportFile:
-    """The report rendered as `fmt` ("json", "csv" or "xlsx"). Raises ValueError for another format."""
-    if fmt not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-    render = {"json": to_json, "csv": to_csv, "xlsx": to_xlsx}[fmt]
-    return ExportFile(render(report), MEDIA_TYPES[fmt], filename(report, fmt))
+    """The report rendered as `fmt` ("json", "csv" or "xlsx"). Raises ValueError for another format.
 
-
-def filename(report: Mapping[str, Any], fmt: str) -> str:
-    """``tiertrace-audit-<programme>-<YYYY-MM-DD>.<fmt>``, with only [A-Za-z0-9._-] in it."""
-    program = re.sub(r"[^A-Za-z0-9._-]+", "_", str(report["program"])).strip("._") or "programme"
-    return f"tiertrace-audit-{program}-{str(report['generated_at'])[:10]}.{fmt}"
-
-
-def to_json(report: Mapping[str, Any]) -> bytes:
-    """The report as UTF-8 JSON."""
-    return json.dumps(report, ensure_ascii=False, indent=2).encode("utf-8")
-
-
-def to_csv(report: Mapping[str, Any]) -> bytes:
-    """Every table in one CSV document, a ``[name]`` line before each section."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    for table in report_tables(report):
-        writer.writerow([f"[{table.name}]"])
-        writer.writerow(table.columns)
-        writer.writerows([_csv_cell(v) for v in row] for row in table.rows)
-        writer.writerow([])
-    return out.getvalue().encode("utf-8")
-
-
-def to_xlsx(report: Mapping[str, Any]) -> bytes:
-    """Every table as a sheet of one workbook (openpyxl): bold frozen header, numbers as numbers."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
-
-    workbook = Workbook()
-    workbook.remove(workbook.active)
-    bold = Font(bold=True)
-    for table in report_tables(report):
-        sheet = workbook.create_sheet(table.name[:31])
-        sheet.append(list(table.columns))
-        for cell in sheet[1]:
-            cell.font = bold
-        sheet.freeze_panes = "A2"
-        formats = [_number_format(column) for column in table.columns]
-        widths = [len(column) for column in table.columns]
-        for row_number, row in enumerate(table.rows, start=2):
-            for column_number, value in enumerate(row, start=1):
-                cell = sheet.cell(row=row_number, column=column_number)
-                if isinstance(value, str):
-                    cell.value = value
-                    # openpyxl stores a string starting with "=" as a formula; keep it text.
-                    cell.data_type = "s"
-                else:
-                    cell.value = value
-                    if (
-                        formats[column_number - 1]
-                        and isinstance(value, int | float)
-                        and not isinstance(value, bool)
-                    ):
-                        cell.number_format = formats[column_number - 1]
-                widths[column_number - 1] = max(
-                    widths[column_number - 1], len(str(value)) if value is not None else 0
-                )
-        for column_number, width in enumerate(widths, start=1):
-            sheet.column_dimensions[get_column_letter(column_number)].width = min(60, width + 2)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
-def _number_format(column: str) -> str | None:
-    if column.endswith(("share", "rate")) or column.startswith(("share", "traced")):
-        return "0.0%"
-    if column.endswith("hhi"):
-        return "#,##0"
-    return None
-
-
-def _csv_cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
+    Named ``tiertrace-audit-<programme>-<YYYY-MM-DD>.<fmt>``, with only [A-Za-z0-9._-] in it.
+    """
+    program = filename_part(str(report["program"]), "programme")
+    return export(report, report_tables, fmt, f"tiertrace-audit-{program}-{str(report['generated_at'])[:10]}")
 
 
 # --- the tables ------------------------------------------------------------------------------------------

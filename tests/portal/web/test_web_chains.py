@@ -1,12 +1,17 @@
-"""The OEM's programme page and the ministry's audit: the chain tree, charts, gaps, exports."""
+"""The OEM's programme and chain pages and the ministry's audit: the chain tree, charts, gaps, exports."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+import zipfile
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import select
 
+from tiertrace.audit.models import AuditLogEntry
 from tiertrace.disclosure.models import DisclosureRequest
 
 PROGRAM = "ZEEHAVIK-T"
@@ -135,3 +140,156 @@ def test_the_ministry_sees_completeness_the_report_the_heat_map_and_exports(
     assert as_json["program"] == PROGRAM
     assert client.get(f"/audit/export/pdf/{PROGRAM}").status_code == 404
     assert client.get("/audit/NOPE").status_code == 404
+
+
+@pytest.fixture
+def answered_chain(chain, make_payload, submit, bus, session_factory):
+    """`chain`, with the Tier-2 answering the Tier-1 (who does not disclose it further up)."""
+    with session_factory() as session:
+        request_id = session.scalar(
+            select(DisclosureRequest.id).where(
+                DisclosureRequest.supplier_id == chain["tier2"].organization.id
+            )
+        )
+    cell = submit(
+        chain["tier2"],
+        make_payload(
+            "silesia",
+            "CELL-9",
+            in_response_to=request_id,
+            materials=[{"material": "Co", "mass_g": 3.0, "extraction": [{"country": "CD", "share": 0.75}]}],
+        ),
+    )
+    bus.drain(20)
+    return {**chain, "cell": cell.id}
+
+
+def _sections(csv_text: str) -> dict[str, list[dict[str, str]]]:
+    """The `[name]` sections of an exported CSV, each as rows keyed by its header."""
+    sections: dict[str, list[dict[str, str]]] = {}
+    rows = list(csv.reader(io.StringIO(csv_text)))
+    for index, row in enumerate(rows):
+        if len(row) == 1 and row[0].startswith("["):
+            header, body = rows[index + 1], []
+            for line in rows[index + 2 :]:
+                if not line:
+                    break
+                body.append(dict(zip(header, line, strict=True)))
+            sections[row[0][1:-1]] = body
+    return sections
+
+
+def _xlsx_text(content: bytes) -> bytes:
+    """Every member of an XLSX (a zip of XML) decompressed and joined."""
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        return b"\n".join(archive.read(name) for name in archive.namelist())
+
+
+def test_the_oem_downloads_its_chain_as_csv_xlsx_and_json(client, answered_chain, signed_in):
+    signed_in(answered_chain["oem"])
+    root = answered_chain["root"]
+    html = client.get(f"/chains/{root}").get_data(as_text=True)
+    for fmt in ("json", "csv", "xlsx"):
+        assert f'href="/chains/{root}/export.{fmt}" download>Export {fmt.upper()}</a>' in html
+
+    answer = client.get(f"/chains/{root}/export.csv")
+    assert answer.status_code == 200
+    assert answer.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert re.fullmatch(
+        r'attachment; filename="tiertrace-chain-FRIGATE-1-\d{4}-\d\d-\d\d\.csv"',
+        answer.headers["Content-Disposition"],
+    )
+    tables = _sections(answer.get_data(as_text=True))
+    assert list(tables) == ["nodes", "rollup", "coverage"]
+    nodes = {row["path"]: row for row in tables["nodes"]}
+    assert list(nodes) == [
+        "FRIGATE-1",
+        "FRIGATE-1 > TRM-2040",
+        "FRIGATE-1 > TRM-2040 > undisclosed",
+        "FRIGATE-1 > FOIL-2",
+    ]  # depth first, in tree order
+    trm = nodes["FRIGATE-1 > TRM-2040"]
+    assert (trm["supplier_slug"], trm["supplier_name"], trm["supplier_country"]) == (
+        "lumen",
+        "Lumen Compound GmbH",
+        "DE",
+    )
+    assert (trm["tier"], trm["quantity"], trm["kind"]) == ("1", "4", "declaration")
+    assert trm["declaration_id"]  # the Tier-1 disclosed itself to its requester
+    cell = nodes["FRIGATE-1 > TRM-2040 > undisclosed"]
+    assert (cell["part_number"], cell["supplier_slug"], cell["supplier_name"], cell["declaration_id"]) == (
+        "",
+        "",
+        "undisclosed",
+        "",
+    )
+    assert (cell["tier"], cell["quantity_in_root"], cell["kind"]) == ("2", "8", "declaration")
+    foil = nodes["FRIGATE-1 > FOIL-2"]
+    assert (foil["supplier_name"], foil["kind"], foil["gap"]) == (
+        "Moselle Foil SA",
+        "gap",
+        "unknown_supplier",
+    )
+    # The undisclosed supplier's cobalt still counts: 4 modules x 2 cells x 3 g, 75 % mined in Congo.
+    cobalt = {(r["stage"], r["country"]): r for r in tables["rollup"] if r["material"] == "Co"}
+    assert float(cobalt[("extraction", "CD")]["mass_g"]) == 18.0
+    assert float(cobalt[("extraction", "CD")]["share"]) == 0.75
+    assert float(cobalt[("processing", "unknown")]["material_mass_g"]) == 24.0
+    coverage = {row["field"]: row["value"] for row in tables["coverage"]}
+    assert (coverage["components_total"], coverage["components_declared"], coverage["max_tier"]) == (
+        "3",
+        "2",
+        "2",
+    )
+    assert float(coverage["traced_Co_extraction"]) == 0.75
+
+    xlsx = client.get(f"/chains/{root}/export.xlsx")
+    assert xlsx.status_code == 200
+    assert xlsx.headers["Content-Disposition"].endswith('.xlsx"')
+    workbook = load_workbook(io.BytesIO(xlsx.data))
+    assert workbook.sheetnames == ["nodes", "rollup", "coverage"]
+    sheet = workbook["nodes"]
+    header = [cell.value for cell in sheet[1]]
+    assert [row[header.index("path")] for row in sheet.iter_rows(min_row=2, values_only=True)] == list(nodes)
+    assert sheet.cell(row=3, column=header.index("supplier_name") + 1).value == "Lumen Compound GmbH"
+
+    as_json = client.get(f"/chains/{root}/export.json")
+    assert as_json.headers["Content-Disposition"].endswith('.json"')
+    assert as_json.get_json()["coverage"]["components_total"] == 3
+
+
+def test_an_exported_chain_names_no_supplier_the_viewer_may_not_learn(client, answered_chain, signed_in):
+    signed_in(answered_chain["oem"])
+    root = answered_chain["root"]
+    csv_bytes = client.get(f"/chains/{root}/export.csv").data
+    xlsx_bytes = client.get(f"/chains/{root}/export.xlsx").data
+    for fmt, content in (("csv", csv_bytes), ("xlsx", _xlsx_text(xlsx_bytes))):
+        lowered = content.lower()
+        # Tier-2's slug, name (both contain "silesia"), part number and declaration id.
+        for secret in ("silesia", "cell-9", answered_chain["cell"]):
+            assert secret.encode() not in lowered, (fmt, secret)
+        assert b"lumen compound gmbh" in lowered and b"undisclosed" in lowered, fmt
+    # The hidden supplier's cobalt still counts: 4 x 2 x 3 g.
+    rollup = _sections(csv_bytes.decode("utf-8"))["rollup"]
+    assert {float(row["material_mass_g"]) for row in rollup if row["material"] == "Co"} == {24.0}
+    sheet = load_workbook(io.BytesIO(xlsx_bytes))["rollup"]
+    assert ("Co", 24) in {row[:2] for row in sheet.iter_rows(min_row=2, values_only=True)}
+
+
+def test_the_authority_sees_every_supplier_and_its_export_is_audit_logged(
+    client, answered_chain, signed_in, session
+):
+    signed_in(answered_chain["ministry"])
+    content = client.get(f"/chains/{answered_chain['root']}/export.csv").get_data(as_text=True)
+    assert "Silesia Cell Works" in content and answered_chain["cell"] in content
+    entries = session.scalars(select(AuditLogEntry).where(AuditLogEntry.action == "chain.read")).all()
+    assert [(e.subject, e.details["via"]) for e in entries] == [(answered_chain["root"], "web:csv")]
+
+
+def test_a_chain_export_is_404_for_other_companies_and_unknown_formats(client, answered_chain, signed_in):
+    signed_in(answered_chain["tier2"])
+    root = answered_chain["root"]
+    assert client.get(f"/chains/{root}/export.csv").status_code == 404  # not its customer's chain
+    assert client.get(f"/chains/{answered_chain['cell']}/export.csv").status_code == 200  # its own
+    assert client.get(f"/chains/{answered_chain['cell']}/export.pdf").status_code == 404
+    assert client.get("/chains/no-such-declaration/export.csv").status_code == 404
