@@ -24,7 +24,7 @@ from tiertrace.declarations.history import get_current_declaration, list_declara
 from tiertrace.declarations.models import Declaration
 from tiertrace.declarations.services import (
     MAX_ENVELOPE_BYTES,
-    require_readable_declaration,
+    read_declaration,
     submit_declaration,
     version_ids,
 )
@@ -291,17 +291,23 @@ def declarations() -> Any:
 @bp.get("/declarations/<declaration_id>")
 @login_required("company", "authority")
 def declaration_detail(declaration_id: str) -> Any:
-    """One declaration as filed (issuer, its customers, the authority), with its versions."""
+    """One declaration as filed (issuer, its customers, the authority), with its versions.
+
+    A customer reads it as the API gives it: a supplier the issuer disclosed to the authority only is
+    blanked, and the envelope (whose signed bytes name it) is not offered.
+    """
     session, organization = db_session(), current_org()
-    declaration = require_readable_declaration(session, organization, declaration_id)
+    reading = read_declaration(session, organization, declaration_id)
+    declaration = reading.declaration
     issuer = session.get(Organization, declaration.issuer_id)
-    slugs = {c.get("supplier") for c in declaration.payload.get("components") or [] if c.get("supplier")}
+    slugs = {c.get("supplier") for c in reading.payload.get("components") or [] if c.get("supplier")}
     suppliers = {slug: org for slug in slugs if (org := get_organization(session, slug)) is not None}
     return render_template(
         "declaration.html",
         declaration=declaration,
         issuer=issuer,
-        payload=declaration.payload,
+        payload=reading.payload,
+        envelope_shown=reading.envelope_shown,
         versions=version_ids(session, declaration),
         own=issuer is not None and issuer.id == organization.id,
         materials=reference.materials(),
@@ -313,8 +319,14 @@ def declaration_detail(declaration_id: str) -> Any:
 @bp.get("/declarations/<declaration_id>/envelope.json")
 @login_required("company", "authority")
 def declaration_envelope(declaration_id: str) -> Any:
-    """The envelope exactly as filed (verifies offline with `tiertrace verify` or any DSSE tool)."""
-    declaration = require_readable_declaration(db_session(), current_org(), declaration_id)
+    """The envelope exactly as filed (verifies offline with `tiertrace verify` or any DSSE tool).
+
+    Not for a customer from whom the payload hides a supplier: the signed bytes would name it (404).
+    """
+    reading = read_declaration(db_session(), current_org(), declaration_id)
+    if not reading.envelope_shown:
+        raise NotFoundError("no such declaration envelope")
+    declaration = reading.declaration
     return Response(
         declaration.envelope,
         mimetype="application/json",

@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from tiertrace.audit.models import AuditLogEntry
+from tiertrace.declarations.models import Declaration
 from tiertrace.disclosure.models import DisclosureRequest
 
 PROGRAM = "ZEEHAVIK-T"
@@ -293,3 +294,38 @@ def test_a_chain_export_is_404_for_other_companies_and_unknown_formats(client, a
     assert client.get(f"/chains/{answered_chain['cell']}/export.csv").status_code == 200  # its own
     assert client.get(f"/chains/{answered_chain['cell']}/export.pdf").status_code == 404
     assert client.get("/chains/no-such-declaration/export.csv").status_code == 404
+
+
+def test_a_customer_reading_a_declaration_page_does_not_learn_a_supplier_sealed_for_the_authority(
+    client, chain, signed_in, session_factory
+):
+    """Lumen lists Silesia for the authority only. The OEM, Lumen's customer, may read Lumen's declaration
+    (the API blanks Silesia and withholds the envelope, whose signed bytes name it); the page and its
+    envelope download used the raw payload and bytes."""
+    with session_factory() as session:
+        lumen_declaration = session.scalar(
+            select(Declaration.id).where(Declaration.issuer_id == chain["tier1"].organization.id)
+        )
+    signed_in(chain["oem"])
+
+    page = client.get(f"/declarations/{lumen_declaration}")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "TRM-2040" in html and "CELL-9" in html  # the declaration and its component line are shown
+    assert "silesia" not in html.lower() and "not disclosed to you" in html
+    assert "envelope.json" not in html
+    assert client.get(f"/declarations/{lumen_declaration}/envelope.json").status_code == 404
+
+
+@pytest.mark.parametrize("reader", ["tier1", "ministry"])
+def test_the_issuer_and_the_authority_still_read_the_whole_declaration_and_its_envelope(
+    client, chain, signed_in, session_factory, reader
+):
+    with session_factory() as session:
+        lumen_declaration = session.scalar(
+            select(Declaration.id).where(Declaration.issuer_id == chain["tier1"].organization.id)
+        )
+    signed_in(chain[reader])
+    assert "Silesia Cell Works" in client.get(f"/declarations/{lumen_declaration}").get_data(as_text=True)
+    envelope = client.get(f"/declarations/{lumen_declaration}/envelope.json")
+    assert envelope.status_code == 200 and b"payloadType" in envelope.data
