@@ -386,8 +386,9 @@ def read_declaration(session: Session, viewer: Organization, declaration_id: str
     """The declaration as `viewer` may read it. Raises NotFoundError like require_readable_declaration.
 
     The issuer and the authority read everything. A customer reads the payload, except the identity of
-    a component supplier the issuer disclosed to the authority only (DESIGN's "disclose_supplier_to");
-    such a payload is redacted and the envelope withheld, since the signed bytes cannot be redacted.
+    a component supplier the issuer disclosed to the authority only (DESIGN's "disclose_supplier_to"):
+    its supplier fields and its part number are blanked, the component marked `undisclosed`, and the
+    envelope withheld, since the signed bytes cannot be redacted.
     """
     declaration = require_readable_declaration(session, viewer, declaration_id)
     if viewer.kind == "authority" or viewer.id == declaration.issuer_id:
@@ -397,6 +398,9 @@ def read_declaration(session: Session, viewer: Organization, declaration_id: str
     for component in payload.get("components", []):
         hidden = disclosure_choice(component) == "authority" and component.get("supplier") != viewer.slug
         if hidden and (component.get("supplier") or component.get("supplier_name")):
-            component.update(supplier=None, supplier_name=None, supplier_country=None, undisclosed=True)
+            # The part number goes too: a supplier's part numbers identify it (as in the chain view).
+            component.update(
+                part_number=None, supplier=None, supplier_name=None, supplier_country=None, undisclosed=True
+            )
             redacted = True
     return DeclarationReading(declaration, payload, envelope_shown=not redacted)
