@@ -19,6 +19,7 @@ from tiertrace import reference
 from tiertrace.chains.exports import export_chain
 from tiertrace.chains.services import chain_view
 from tiertrace.declarations.history import list_programmes, require_programme
+from tiertrace.declarations.services import readable_ids
 from tiertrace.exports import FORMATS
 
 #: A page lists at most this many nodes (the figures stay complete); `?depth=` cuts the tree at a tier.
@@ -28,11 +29,15 @@ WEB_MAX_DEPTH = 30
 
 
 def chain_figures(view: dict[str, Any]) -> dict[str, Any]:
-    """What the chain templates draw from one chain view: tree, gap list, charts per stage."""
+    """What the chain templates draw from one chain view: tree, gap list, charts per stage, and which
+    nodes' declarations the viewer may open (a supplier disclosed to the chain is named, but its
+    declaration is for its customers and the authority)."""
     material_names = {code: m.name for code, m in reference.materials().items()}
     roots, gaps = charts.build_tree(view)
+    shown = {n["declaration_id"] for n in view.get("nodes", []) if n.get("declaration_id")}
     return {
         "view": view,
+        "readable": readable_ids(db_session(), current_org(), shown),
         "tree": roots,
         "gaps": gaps,
         "charts": charts.stacked_charts(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from schemas.declaration import DeclarationPayloadSchema, parse_issued_at
 from tiertrace import signing
-from tiertrace.db import canonical_id, utcnow
+from tiertrace.db import canonical_id, chunks, utcnow
 from tiertrace.declarations.models import Declaration, DeclarationComponent
 from tiertrace.declarations.rules import disclosure_choice, reference_problems
 from tiertrace.disclosure.models import DisclosureRequest
@@ -361,6 +362,42 @@ def can_read(session: Session, viewer: Organization, declaration: Declaration) -
     if viewer.kind != "company":
         return False
     return viewer.id in customer_ids(session, declaration)
+
+
+def readable_ids(session: Session, viewer: Organization, declaration_ids: Iterable[str]) -> set[str]:
+    """Those of `declaration_ids` that `viewer` may read (`can_read` for many at once, for a page of links).
+
+    Requests follow the current version when a declaration is superseded, so for current declarations two
+    queries decide; an older version among the ids is checked on its own.
+    """
+    ids = set(declaration_ids)
+    if viewer.kind == "authority":
+        return set(session.scalars(select(Declaration.id).where(Declaration.id.in_(ids)))) if ids else set()
+    if viewer.kind != "company" or not ids:
+        return set()
+    readable: set[str] = set()
+    current: set[str] = set()
+    for chunk in chunks(ids):
+        for declaration_id, issuer_id, is_current in session.execute(
+            select(Declaration.id, Declaration.issuer_id, Declaration.is_current).where(
+                Declaration.id.in_(chunk)
+            )
+        ):
+            if issuer_id == viewer.id:
+                readable.add(declaration_id)
+            elif is_current:
+                current.add(declaration_id)
+            elif can_read(session, viewer, session.get_one(Declaration, declaration_id)):
+                readable.add(declaration_id)
+        readable.update(
+            session.scalars(
+                select(DisclosureRequest.declaration_id).where(
+                    DisclosureRequest.requester_id == viewer.id,
+                    DisclosureRequest.declaration_id.in_([i for i in chunk if i in current]),
+                )
+            )
+        )
+    return readable
 
 
 def require_readable_declaration(session: Session, viewer: Organization, declaration_id: str) -> Declaration:

@@ -291,3 +291,15 @@ def test_naming_a_supplier_in_ones_own_declaration_does_not_open_its_declaration
     headers = world["bystander"].headers
     assert client.get(f"/api/v1/declarations/{world['d2']}", headers=headers).status_code == 404
     assert client.get(f"/api/v1/chains/{world['d2']}", headers=headers).status_code == 404
+
+
+def test_a_chain_page_links_only_the_declarations_the_viewer_may_open(client, world, signed_in):
+    """The Tier-3 is disclosed to the whole chain, so OEM-A's tree names it; its declaration is for its
+    customers and the authority. A link to it answered 404."""
+    signed_in(world["oem_a"])
+    html = client.get(f"/chains/{world['root_a']}").get_data(as_text=True)
+
+    assert f"/declarations/{world['d1']}" in html  # OEM-A asked the Tier-1: its customer
+    assert "deep-co" in html or "Deep" in html  # the Tier-3 is named...
+    assert f"/declarations/{world['d3']}" not in html  # ...but not offered as a link
+    assert client.get(f"/declarations/{world['d3']}").status_code == 404
