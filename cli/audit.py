@@ -6,14 +6,11 @@ import sys
 import time
 
 import click
-from sqlalchemy import exc as sa_exc
 
-from cli.console import console_via, require_viewer
+from cli.console import console_session, console_via, require_viewer
 from cli.main import main
 from tiertrace.audit.exports import export_report
 from tiertrace.audit.services import build_report
-from tiertrace.config import Settings
-from tiertrace.db import make_engine, make_session_factory
 from tiertrace.errors import NotFoundError
 from tiertrace.exports import FORMATS
 
@@ -61,22 +58,14 @@ def audit(program: str, fmt: str, out: str, as_slug: str | None) -> None:
     def progress(message: str) -> None:
         click.echo(f"[{time.monotonic() - started:5.1f} s] {message}", err=True)
 
-    settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
     try:
-        with make_session_factory(engine)() as session:
+        with console_session() as session:
             viewer = require_viewer(session, as_slug, authority_only=True)
             progress(f"building the audit report of {program}")
             report = build_report(session, program, viewer, via=console_via(), progress=progress)
             session.commit()
     except NotFoundError as exc:
         raise click.ClickException(f"no programme {program!r}: no current declaration carries it") from exc
-    except sa_exc.OperationalError as exc:
-        raise click.ClickException(
-            f"the database is not ready ({exc.orig}); run `tiertrace db upgrade` first"
-        ) from exc
-    finally:
-        engine.dispose()
     exported = export_report(report, fmt)
     if out == "-":
         click.echo(exported.content, nl=False)  # bytes go to the binary stream underneath stdout

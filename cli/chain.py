@@ -8,14 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
-from sqlalchemy import exc as sa_exc
 
-from cli.console import console_via, require_viewer
+from cli.console import console_session, console_via, require_viewer
 from cli.main import main
 from tiertrace.chains.merge import UNKNOWN
 from tiertrace.chains.services import DEFAULT_MAX_NODES, chain_view
-from tiertrace.config import Settings
-from tiertrace.db import make_engine, make_session_factory
 from tiertrace.errors import NotFoundError
 
 #: How a gap reads in the tree.
@@ -61,27 +58,18 @@ def chain(declaration_id: str, as_slug: str | None, depth: int | None, max_nodes
       tiertrace chain 3f0c9a52-0b7c-4c2d-9e3f-5a6b7c8d9e0f --as noordhaven --depth 2
       tiertrace chain 3f0c9a52-0b7c-4c2d-9e3f-5a6b7c8d9e0f --json | jq .coverage
     """
-    settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
-    try:
-        with make_session_factory(engine)() as session:
-            viewer = require_viewer(session, as_slug)
-            try:
-                view = chain_view(
-                    session, declaration_id, viewer, max_nodes=max_nodes, depth=depth, via=console_via()
-                )
-            except NotFoundError as exc:
-                raise click.ClickException(
-                    f"no chain {declaration_id!r}: no such declaration, or {viewer.slug!r} may not see it"
-                ) from exc
-            # Keeps the audit-log entry of an authority read (and rollups computed on the way).
-            session.commit()
-    except sa_exc.OperationalError as exc:
-        raise click.ClickException(
-            f"the database is not ready ({exc.orig}); run `tiertrace db upgrade` first"
-        ) from exc
-    finally:
-        engine.dispose()
+    with console_session() as session:
+        viewer = require_viewer(session, as_slug)
+        try:
+            view = chain_view(
+                session, declaration_id, viewer, max_nodes=max_nodes, depth=depth, via=console_via()
+            )
+        except NotFoundError as exc:
+            raise click.ClickException(
+                f"no chain {declaration_id!r}: no such declaration, or {viewer.slug!r} may not see it"
+            ) from exc
+        # Keeps the audit-log entry of an authority read (and rollups computed on the way).
+        session.commit()
     if as_json:
         click.echo(json.dumps(view, indent=2))
         return
