@@ -17,6 +17,7 @@ calls `run_overdue_sweep` on a schedule; tests call it with a controllable `now`
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -73,63 +74,45 @@ def run_overdue_sweep(session: Session, now: datetime, settings: OverdueSettings
     webhooks = _WebhookTargets(session)
 
     # Open past due: mark overdue and remind. The due date filter is in SQL so the index does the work.
-    while True:
-        batch = _claim(
-            session,
-            DisclosureRequest.status == "open",
-            DisclosureRequest.due_date < today,
-        )
-        if not batch:
-            break
-        for request in batch:
-            request.status = "overdue"
-            request.overdue_at = now
-            record_event(session, "request.overdue", {"request_id": request.id})
-            result.overdue.append(request.id)
-        session.flush()
+    for request in _claimed(session, DisclosureRequest.status == "open", DisclosureRequest.due_date < today):
+        request.status = "overdue"
+        request.overdue_at = now
+        record_event(session, "request.overdue", {"request_id": request.id})
+        result.overdue.append(request.id)
 
     # Overdue and not yet reminded (newly overdue ones, and any marked overdue by an older sweep).
-    while True:
-        batch = _claim(
-            session, DisclosureRequest.status == "overdue", DisclosureRequest.reminded_at.is_(None)
+    for request in _claimed(
+        session, DisclosureRequest.status == "overdue", DisclosureRequest.reminded_at.is_(None)
+    ):
+        request.reminded_at = now
+        result.webhooks_queued += _notify(
+            session, request, request.supplier_id, REMINDER, now, webhooks.has(request.supplier_id)
         )
-        if not batch:
-            break
-        for request in batch:
-            request.reminded_at = now
-            result.webhooks_queued += _notify(
-                session, request, request.supplier_id, REMINDER, now, webhooks.has(request.supplier_id)
-            )
-            result.reminded.append(request.id)
-        session.flush()
+        result.reminded.append(request.id)
 
     # Overdue beyond the grace and not yet escalated.
-    while True:
-        batch = _claim(
-            session,
-            DisclosureRequest.status == "overdue",
-            DisclosureRequest.escalated_at.is_(None),
-            DisclosureRequest.due_date < today - timedelta(days=grace),
+    for request in _claimed(
+        session,
+        DisclosureRequest.status == "overdue",
+        DisclosureRequest.escalated_at.is_(None),
+        DisclosureRequest.due_date < today - timedelta(days=grace),
+    ):
+        request.escalated_at = now
+        result.webhooks_queued += _notify(
+            session, request, request.requester_id, ESCALATION, now, webhooks.has(request.requester_id)
         )
-        if not batch:
-            break
-        for request in batch:
-            request.escalated_at = now
-            result.webhooks_queued += _notify(
-                session, request, request.requester_id, ESCALATION, now, webhooks.has(request.requester_id)
-            )
-            result.escalated.append(request.id)
-        session.flush()
+        result.escalated.append(request.id)
     return result
 
 
-def _claim(session: Session, *conditions: Any) -> list[DisclosureRequest]:
-    """Up to BATCH requests matching `conditions`, locked against a concurrent sweep.
+def _claimed(session: Session, *conditions: Any) -> Iterator[DisclosureRequest]:
+    """Every request matching `conditions`, claimed BATCH at a time and locked against a concurrent sweep.
 
-    SKIP LOCKED: rows another sweep holds are left to it (it sets the column this query filters on, so
-    they never come back here once it commits). SQLite ignores the clause; its writers are serialised.
+    The caller changes each request so that it no longer matches (it sets the column a condition filters
+    on); the batch is flushed before the next one is claimed, so nothing comes back. SKIP LOCKED: rows
+    another sweep holds are left to it. SQLite ignores the clause; its writers are serialised.
     """
-    return list(
+    while batch := list(
         session.scalars(
             select(DisclosureRequest)
             .where(*conditions)
@@ -137,7 +120,9 @@ def _claim(session: Session, *conditions: Any) -> list[DisclosureRequest]:
             .limit(BATCH)
             .with_for_update(of=DisclosureRequest, skip_locked=True)
         )
-    )
+    ):
+        yield from batch
+        session.flush()
 
 
 class _WebhookTargets:
