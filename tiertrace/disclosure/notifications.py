@@ -59,6 +59,11 @@ def _request_data(request: Mapping[str, Any], requester_slug: str) -> dict[str, 
     }
 
 
+def request_data(request: DisclosureRequest) -> dict[str, Any]:
+    """What a notification about `request` says (the requester by slug)."""
+    return _request_data(_request_columns(request), request.requester.slug)
+
+
 def _request_columns(request: DisclosureRequest) -> dict[str, Any]:
     return {
         "id": request.id,

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tiertrace.disclosure.models import DisclosureRequest, Notification
+from tiertrace.disclosure.notifications import request_data
 from tiertrace.organizations.models import Organization
 from tiertrace.outbox.services import record_event
 
@@ -164,13 +165,9 @@ def _notify(
 
 
 def _data(request: DisclosureRequest) -> dict[str, Any]:
+    """A reminder's or an escalation's data: the request's, with its supplier and since when it is overdue."""
     return {
-        "request_id": request.id,
-        "requester": request.requester.slug,
+        **request_data(request),
         "supplier": request.supplier.slug,
-        "part_number": request.part_number,
-        "program": request.program,
-        "due_date": request.due_date.isoformat() if request.due_date else None,
         "overdue_at": request.overdue_at.isoformat() if request.overdue_at else None,
-        "parent_id": request.parent_id,
     }
