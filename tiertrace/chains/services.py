@@ -112,6 +112,20 @@ def _declarations_listing_request(session: Session, request_id: str) -> set[str]
     )
 
 
+#: (requester, supplier, part number): which request a component line's gap follows.
+_REQUEST_KEY = (DisclosureRequest.requester_id, DisclosureRequest.supplier_id, DisclosureRequest.part_number)
+#: Every request's key and status, oldest first.
+_REQUEST_STATUSES = select(*_REQUEST_KEY, DisclosureRequest.status).order_by(
+    DisclosureRequest.created_at, DisclosureRequest.id
+)
+
+
+def _latest_statuses(session: Session, statement: Any, into: dict[tuple[int, int, str], str]) -> None:
+    """Put the status of the latest request per key that `statement` (on `_REQUEST_STATUSES`) finds."""
+    for requester_id, supplier_id, part, status in session.execute(statement):
+        into[(requester_id, supplier_id, part)] = status  # oldest first: the latest wins
+
+
 def rebuild_all(session: Session) -> int:
     """Recompute the rollup of every current declaration from scratch; returns how many.
 
@@ -128,15 +142,7 @@ def rebuild_all(session: Session) -> int:
         )
     }
     requests: dict[tuple[int, int, str], str] = {}
-    for requester_id, supplier_id, part, status in session.execute(
-        select(
-            DisclosureRequest.requester_id,
-            DisclosureRequest.supplier_id,
-            DisclosureRequest.part_number,
-            DisclosureRequest.status,
-        ).order_by(DisclosureRequest.created_at, DisclosureRequest.id)
-    ):
-        requests[(requester_id, supplier_id, part)] = status  # the latest wins
+    _latest_statuses(session, _REQUEST_STATUSES, requests)
     _store(session, _Loaded(facts=facts, current=current, requests=requests))
     return len(facts)
 
@@ -352,23 +358,7 @@ def _add_resolution_data(session: Session, loaded: _Loaded, facts: Iterable[Decl
         if c.supplier_id is not None and (c.supplier_id, c.part_number) not in loaded.current
     } - loaded.requests.keys()
     for chunk in chunks(triples):
-        for requester_id, supplier_id, part, status in session.execute(
-            select(
-                DisclosureRequest.requester_id,
-                DisclosureRequest.supplier_id,
-                DisclosureRequest.part_number,
-                DisclosureRequest.status,
-            )
-            .where(
-                tuple_(
-                    DisclosureRequest.requester_id,
-                    DisclosureRequest.supplier_id,
-                    DisclosureRequest.part_number,
-                ).in_(chunk)
-            )
-            .order_by(DisclosureRequest.created_at, DisclosureRequest.id)
-        ):
-            loaded.requests[(requester_id, supplier_id, part)] = status  # the latest wins
+        _latest_statuses(session, _REQUEST_STATUSES.where(tuple_(*_REQUEST_KEY).in_(chunk)), loaded.requests)
 
 
 def _current_ancestors(session: Session, ids: Collection[str]) -> set[str]:
