@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tiertrace.chains.merge import depth_first
+
 #: Country colours (Okabe–Ito's, then Tol's qualitative palettes: told apart with colour-vision
 #: deficiencies, the first ones best). A country has one colour on a page, in both stages' charts.
 PALETTE = (
@@ -217,25 +219,20 @@ def build_tree(view: dict[str, Any]) -> tuple[list[TreeNode], list[TreeNode]]:
     """The chain view's nodes as a tree (roots) and the gap nodes in tree order (the gap list)."""
     by_id: dict[str, TreeNode] = {}
     roots: list[TreeNode] = []
-    for node in view.get("nodes", []):
+    gaps: list[TreeNode] = []
+    for node, path in depth_first(view.get("nodes", [])):  # a parent comes before its children
         traced = {stage: traced_share(node.get("rollup") or {}, stage) for stage in STAGES}
-        item = TreeNode(node, traced=traced, band=coverage_band(traced["processing"]))
+        item = TreeNode(
+            node,
+            traced=traced,
+            band=coverage_band(traced["processing"]),
+            path=[part or "undisclosed part" for part in path],
+        )
         by_id[node["id"]] = item
         parent = by_id.get(node.get("parent")) if node.get("parent") is not None else None
-        label = node.get("part_number") or "undisclosed part"
-        if parent is None:
-            item.path = [label]
-            roots.append(item)
-        else:
-            item.path = [*parent.path, label]
-            parent.children.append(item)
-    gaps: list[TreeNode] = []
-    stack = list(reversed(roots))
-    while stack:  # depth first, in tree order, without recursion (chains can be deep)
-        item = stack.pop()
-        if item.node.get("kind") == "gap":
+        (roots if parent is None else parent.children).append(item)
+        if node.get("kind") == "gap":
             gaps.append(item)
-        stack.extend(reversed(item.children))
     return roots, gaps
 
 

@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from tiertrace.audit.rules import share
-from tiertrace.chains.merge import STAGES
+from tiertrace.chains.merge import STAGES, depth_first
 from tiertrace.exports import ExportFile, Table, export, filename_part
 
 #: What an undisclosed node says in place of its supplier's name, and its path says for its part number.
@@ -52,7 +52,10 @@ def chain_tables(view: Mapping[str, Any]) -> list[Table]:
                 "gap",
                 "declaration_id",
             ),
-            [_node_row(node, path) for node, path in _tree_order(view["nodes"])],
+            [
+                _node_row(node, " > ".join(part or UNDISCLOSED for part in path))
+                for node, path in depth_first(view["nodes"])
+            ],
         ),
         Table(
             "rollup",
@@ -91,21 +94,6 @@ def chain_tables(view: Mapping[str, Any]) -> list[Table]:
             ],
         ),
     ]
-
-
-def _tree_order(nodes: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
-    """The view's nodes (listed breadth first) depth first, each with its path of part numbers."""
-    children: dict[str | None, list[dict[str, Any]]] = {}
-    for node in nodes:
-        children.setdefault(node["parent"], []).append(node)
-    ordered = []
-    stack = [(node, "") for node in reversed(children.get(None, []))]
-    while stack:  # without recursion: chains can be deep
-        node, above = stack.pop()
-        path = f"{above} > {node['part_number'] or UNDISCLOSED}" if above else str(node["part_number"])
-        ordered.append((node, path))
-        stack.extend((child, path) for child in reversed(children.get(node["id"], [])))
-    return ordered
 
 
 def _node_row(node: Mapping[str, Any], path: str) -> tuple[Any, ...]:

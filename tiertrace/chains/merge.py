@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 #: Every kind of gap node, in the order reports list them.
 GAP_KINDS = ("open", "overdue", "declined", "unknown_supplier", "not_requested", "cycle")
@@ -551,3 +551,26 @@ def may_see_supplier(
     if disclose_to in ("requester", "chain") and viewer_is_lister_customer:
         return True
     return disclose_to == "chain" and viewer_is_above_lister
+
+
+#: A node of a chain view (its JSON object).
+_Node = TypeVar("_Node", bound=Mapping[str, Any])
+
+
+def depth_first(nodes: Iterable[_Node]) -> list[tuple[_Node, tuple[str | None, ...]]]:
+    """A chain view's nodes (listed breadth first) in tree order, depth first, each with the part numbers
+    from the root down to it (None where a node's part number is withheld). Parents come before their
+    children, siblings in the view's order; no recursion, since chains can be deep."""
+    children: dict[Any, list[_Node]] = {}
+    for node in nodes:
+        children.setdefault(node.get("parent"), []).append(node)
+    ordered: list[tuple[_Node, tuple[str | None, ...]]] = []
+    stack: list[tuple[_Node, tuple[str | None, ...]]] = [
+        (node, ()) for node in reversed(children.get(None, []))
+    ]
+    while stack:
+        node, above = stack.pop()
+        path = (*above, node.get("part_number"))
+        ordered.append((node, path))
+        stack.extend((child, path) for child in reversed(children.get(node["id"], [])))
+    return ordered
