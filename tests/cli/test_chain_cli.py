@@ -5,18 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from chain_support import ga_line
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from cli.main import main
 from tiertrace.audit.models import AuditLogEntry
-
-GALLIUM = {
-    "material": "Ga",
-    "mass_g": 0.25,
-    "extraction": [{"country": "CN", "share": 0.8}],
-    "processing": [{"country": "CN", "share": 0.98}],
-}
 
 
 @pytest.fixture
@@ -27,7 +21,7 @@ def chain(make_org, make_payload, submit):
     radar = make_org("helder-sensors", name="Helder Sensor Systems")
     fab = make_org("lumen-compound", name="Lumen Compound Semiconductors", country="DE")
     make_org("ijssel-casings", name="IJssel Casings")
-    submit(fab, make_payload("lumen-compound", "MMIC-7", materials=[GALLIUM]))
+    submit(fab, make_payload("lumen-compound", "MMIC-7", materials=[ga_line(0.25)]))
     submit(
         radar,
         make_payload(

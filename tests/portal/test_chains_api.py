@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from chain_support import ga_line
 from sqlalchemy import select
 
 from tiertrace.audit.models import AuditLogEntry
-
-GALLIUM = {
-    "material": "Ga",
-    "mass_g": 0.25,
-    "extraction": [{"country": "CN", "share": 0.8}],
-    "processing": [{"country": "CN", "share": 0.98}],
-}
 
 
 @pytest.fixture
@@ -31,7 +25,7 @@ def chain(client, make_org, make_payload, sign):
         json={"supplier": "helder-sensors", "part_number": "TRM-2040"},
         headers=members["oem"].headers,
     ).get_json()
-    mmic = make_payload("lumen-compound", "MMIC-7", materials=[GALLIUM])
+    mmic = make_payload("lumen-compound", "MMIC-7", materials=[ga_line(0.25)])
     trm = make_payload(
         "helder-sensors",
         "TRM-2040",
