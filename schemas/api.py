@@ -106,7 +106,8 @@ class DeclarationSchema(DeclarationAcceptedSchema):
     envelope = fields.Dict(
         allow_none=True,
         metadata={
-            "description": "the DSSE envelope exactly as filed; null for a customer when it names a "
+            "description": "the DSSE envelope in standard padded base64 (the same signed bytes, whichever "
+            "base64 spelling was filed); null for a customer when it names a "
             "supplier disclosed to the authority only"
         },
     )

@@ -8,6 +8,7 @@ test is skipped locally with the reason; with CI=true it fails instead.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import uuid
@@ -185,6 +186,26 @@ def make_payload(
 def sign(member: Member, payload: dict[str, Any]) -> bytes:
     """The DSSE envelope of `payload` signed with the member's key."""
     return signing.sign_payload(json.dumps(payload).encode("utf-8"), member.private_key)
+
+
+def _url_safe_unpadded(envelope: bytes) -> bytes:
+    """The same envelope with payload and signature in URL-safe base64 without padding (DSSE allows it)."""
+
+    def recode(text: str) -> str:
+        return base64.urlsafe_b64encode(base64.b64decode(text)).decode().rstrip("=")
+
+    document = json.loads(envelope)
+    document["payload"] = recode(document["payload"])
+    for signature in document["signatures"]:
+        signature["sig"] = recode(signature["sig"])
+    recoded = json.dumps(document).encode()
+    assert recoded != envelope
+    return recoded
+
+
+@pytest.fixture(name="url_safe_unpadded")
+def url_safe_unpadded_fixture() -> Callable[[bytes], bytes]:
+    return _url_safe_unpadded
 
 
 @pytest.fixture(name="make_payload")

@@ -160,16 +160,30 @@ def sign_payload(payload: bytes, private_key: Ed25519PrivateKey, payload_type: s
     signer = CryptoSigner(
         private_key, SSlibKey.from_crypto(private_key.public_key(), keyid=keyid, scheme=_SSLIB_ED25519)
     )
-    envelope = Envelope(bytes(payload), payload_type, {})
-    signature = envelope.sign(signer)
+    signature = Envelope(bytes(payload), payload_type, {}).sign(signer)
+    document = _document(payload_type, bytes(payload), signature.keyid, bytes.fromhex(signature.signature))
+    return json.dumps(document, ensure_ascii=False).encode("utf-8")
+
+
+def standard_envelope(envelope_bytes: bytes) -> dict[str, Any]:
+    """The envelope as tiertrace writes it: standard padded base64, only the DSSE fields.
+
+    Input may use either base64 alphabet, padded or not (DSSE allows it); output always uses standard
+    padded base64 (DESIGN). The decoded payload and signature, hence the signature's validity, are the
+    same bytes as in the envelope as received, which stays stored unchanged.
+    """
+    parsed = parse_envelope(envelope_bytes)
+    return _document(parsed.payload_type, parsed.payload, parsed.keyid, parsed.signature)
+
+
+def _document(payload_type: str, payload: bytes, keyid: str, signature: bytes) -> dict[str, Any]:
     # Built by hand rather than from Envelope.to_dict() for the field order DESIGN shows and so that only the
     # two DSSE signature fields are ever written.
-    document = {
+    return {
         "payloadType": payload_type,
-        "payload": encode_b64(envelope.payload),
-        "signatures": [{"keyid": signature.keyid, "sig": encode_b64(bytes.fromhex(signature.signature))}],
+        "payload": encode_b64(payload),
+        "signatures": [{"keyid": keyid, "sig": encode_b64(signature)}],
     }
-    return json.dumps(document, ensure_ascii=False).encode("utf-8")
 
 
 def parse_envelope(envelope_bytes: bytes) -> ParsedEnvelope:

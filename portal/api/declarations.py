@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import request
@@ -20,6 +19,7 @@ from tiertrace.declarations.services import (
     submit_declaration,
 )
 from tiertrace.organizations.models import Organization
+from tiertrace.signing import standard_envelope
 
 blp = Blueprint(
     "declarations", __name__, url_prefix="/api/v1/declarations", description="Signed declarations"
@@ -69,7 +69,7 @@ def submit() -> Any:
 @blp.get("/<string:declaration_id>")
 @blp.response(200, DeclarationSchema)
 def show(declaration_id: str) -> dict[str, Any]:
-    """The envelope as filed and its decoded payload (issuer, its customers, the authority).
+    """The envelope (standard base64) and its decoded payload (issuer, its customers, the authority).
 
     A customer does not learn a component supplier the issuer disclosed to the authority only: that
     supplier is blanked in the payload and the envelope, whose signed bytes name it, is withheld (null).
@@ -81,7 +81,7 @@ def show(declaration_id: str) -> dict[str, Any]:
     assert issuer is not None
     return {
         **accepted_body(declaration, issuer),
-        "envelope": json.loads(declaration.envelope) if reading.envelope_shown else None,
+        "envelope": standard_envelope(declaration.envelope) if reading.envelope_shown else None,
         "payload": reading.payload,
         "superseded_by": declaration.superseded_by_id,
         "is_current": declaration.is_current,

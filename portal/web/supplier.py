@@ -34,6 +34,7 @@ from tiertrace.errors import NotFoundError, RuleViolationError, TiertraceError
 from tiertrace.organizations.accounts import list_companies
 from tiertrace.organizations.models import Organization
 from tiertrace.organizations.services import get_organization
+from tiertrace.signing import standard_envelope
 
 #: Inbox tabs: which request statuses each one lists.
 INBOX_TABS = {
@@ -319,7 +320,7 @@ def declaration_detail(declaration_id: str) -> Any:
 @bp.get("/declarations/<declaration_id>/envelope.json")
 @login_required("company", "authority")
 def declaration_envelope(declaration_id: str) -> Any:
-    """The envelope exactly as filed (verifies offline with `tiertrace verify` or any DSSE tool).
+    """The envelope in standard base64 (verifies offline with `tiertrace verify` or any DSSE tool).
 
     Not for a customer from whom the payload hides a supplier: the signed bytes would name it (404).
     """
@@ -328,7 +329,7 @@ def declaration_envelope(declaration_id: str) -> Any:
         raise NotFoundError("no such declaration envelope")
     declaration = reading.declaration
     return Response(
-        declaration.envelope,
+        json.dumps(standard_envelope(declaration.envelope), ensure_ascii=False),
         mimetype="application/json",
         headers={"Content-Disposition": f'attachment; filename="declaration-{declaration.id}.json"'},
     )

@@ -162,6 +162,20 @@ def test_a_signed_declaration_answers_the_request(client, world, signed_in, sess
     assert signing.verify_envelope(envelope.get_data(), signing.public_key_raw(world["supplier"].private_key))
 
 
+def test_the_envelope_download_uses_standard_base64_whatever_was_filed(
+    client, make_org, make_payload, sign, signed_in, url_safe_unpadded
+):
+    supplier = make_org("lumen")
+    standard = sign(supplier, make_payload("lumen"))
+    filed = client.post("/api/v1/declarations", data=url_safe_unpadded(standard), headers=supplier.headers)
+    assert filed.status_code == 201
+    declaration_id = filed.get_json()["id"]
+    signed_in(supplier)
+    download = client.get(f"/declarations/{declaration_id}/envelope.json")
+    assert download.status_code == 200
+    assert json.loads(download.data) == json.loads(standard)
+
+
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
