@@ -12,7 +12,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 # Update the package lists only when apt knows no chromium candidate yet (a fresh machine has empty lists).
 if ! apt-cache policy chromium 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-  apt-get update -qq >/dev/null
+  apt-get update -qq -o DPkg::Lock::Timeout=600 >/dev/null
 fi
-apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+# Wait for a package manager that holds the lock (unattended upgrades, another install) instead of failing.
+apt-get install -o DPkg::Lock::Timeout=600 -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
 echo "browser-deps: installed $(/usr/bin/chromium --version 2>/dev/null || echo chromium)" >&2
