@@ -6,7 +6,7 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from portal.auth import require_kind
+from portal.auth import require_kind_to_read
 from portal.db import db_session
 from portal.files import download
 from schemas.api import ErrorSchema
@@ -25,10 +25,10 @@ blp = Blueprint(
 
 @blp.get("/audit/programs")
 @blp.response(200, ProgramPageSchema)
-@blp.alt_response(403, schema=ErrorSchema, description="The caller is not the authority")
+@blp.alt_response(404, schema=ErrorSchema, description="The caller is not the authority")
 def programs() -> dict[str, Any]:
     """Every programme with its completeness at a glance (authority only)."""
-    return {"items": list_programs(db_session(), require_kind("authority")), "next": None}
+    return {"items": list_programs(db_session(), require_kind_to_read("authority")), "next": None}
 
 
 @blp.get("/audit/programs/<path:program>")
@@ -45,11 +45,14 @@ def programs() -> dict[str, Any]:
         }
     }
 )
-@blp.alt_response(403, schema=ErrorSchema, description="The caller is not the authority")
-@blp.alt_response(404, schema=ErrorSchema, description="No current declaration carries this programme")
+@blp.alt_response(
+    404,
+    schema=ErrorSchema,
+    description="No current declaration carries this programme, or the caller is not the authority",
+)
 def report(query: dict[str, Any], program: str) -> Any:
     """The completeness and risk report of a programme (authority only); every read is audit-logged."""
-    viewer = require_kind("authority")
+    viewer = require_kind_to_read("authority")
     session = db_session()
     built = build_report(session, program, viewer, via=f"api:{query['format']}")
     session.commit()
@@ -60,10 +63,10 @@ def report(query: dict[str, Any], program: str) -> Any:
 
 @blp.get("/observatory")
 @blp.response(200, ObservatorySchema)
-@blp.alt_response(403, schema=ErrorSchema, description="The caller is not the authority")
+@blp.alt_response(404, schema=ErrorSchema, description="The caller is not the authority")
 def observatory_view() -> dict[str, Any]:
     """Cross-programme figures per material and country, with no supplier identity (authority only)."""
-    viewer = require_kind("authority")
+    viewer = require_kind_to_read("authority")
     session = db_session()
     figures = observatory(session, viewer)
     session.commit()

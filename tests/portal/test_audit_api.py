@@ -79,7 +79,7 @@ def test_the_authority_reads_the_report_of_a_programme_as_json(client, programme
 
 
 @pytest.mark.parametrize(
-    ("who", "status"), [("oem", 403), ("radar", 403), ("operator", 403), ("anonymous", 401)]
+    ("who", "status"), [("oem", 404), ("radar", 404), ("operator", 404), ("anonymous", 401)]
 )
 def test_only_the_authority_may_read_a_report(client, programme, who, status):
     for fmt in (None, "csv", "xlsx"):
@@ -167,7 +167,7 @@ def test_the_programme_list_is_for_the_authority(client, programme):
         (p["program"], p["components_total"], p["components_declared"]) for p in listed.get_json()["items"]
     ] == [("ZEEHAVIK", 2, 1)]
     assert (
-        client.get("/api/v1/audit/programs", headers=programme["members"]["oem"].headers).status_code == 403
+        client.get("/api/v1/audit/programs", headers=programme["members"]["oem"].headers).status_code == 404
     )
 
 
@@ -182,7 +182,7 @@ def test_the_observatory_is_for_the_authority_and_names_no_supplier(client, prog
         assert identity not in text
     assert programme["root"] not in text and programme["trm"] not in text
     for who in ("oem", "operator"):
-        assert client.get("/api/v1/observatory", headers=programme["members"][who].headers).status_code == 403
+        assert client.get("/api/v1/observatory", headers=programme["members"][who].headers).status_code == 404
     assert client.get("/api/v1/observatory").status_code == 401
 
 
