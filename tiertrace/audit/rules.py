@@ -333,8 +333,10 @@ def completeness(
     `material_risk` figures; `requests` every request for a component line of the tree.
 
     Per tier (the tier of a component node; a request counts once, at the smallest tier its line sits):
-    component nodes, declared ones, gap nodes by kind, requests sent/answered/declined/open/overdue and
-    `response_rate` = (answered + declined) / sent (None when nothing was sent). Per Tier-1 branch: the
+    component nodes, declared ones, gap nodes by kind, lines asked ("sent") by the status of their latest
+    request (answered/declined/open/overdue: the request that decides the line's gap, so an earlier
+    request on a line asked again is not counted) and `response_rate` = (answered + declined) / sent
+    (None when nothing was sent). Per Tier-1 branch: the
     deepest tier of a declaration node under it (None when the Tier-1 supplier itself has not declared).
     """
     index = index_requests(requests)
@@ -376,11 +378,13 @@ def completeness(
                 branch["deepest_tier"] = max(branch["deepest_tier"] or 0, tier)
         branch_of[(view_index, node["id"])] = branch
     for key, tier in edge_tier.items():
+        if key not in index:
+            continue
         row = tiers.setdefault(tier, _tier_row(tier))
-        for request in index.get(key, ()):
-            row["requests"]["sent"] += 1
-            if request["status"] in REQUEST_COUNTS:
-                row["requests"][request["status"]] += 1
+        latest = index[key][-1]  # a line asked again counts once, as its latest request (like its gap)
+        row["requests"]["sent"] += 1
+        if latest["status"] in REQUEST_COUNTS:
+            row["requests"][latest["status"]] += 1
     totals = {name: 0 for name in ("sent", *REQUEST_COUNTS)}
     for row in tiers.values():
         row["share_declared"] = share(row["declared"], row["components"])
