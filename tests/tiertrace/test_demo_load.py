@@ -149,6 +149,16 @@ def test_the_demo_loads_through_the_bus_and_shows_the_figures_its_data_gives(loa
         expected_share = EXPECTED_ROLLUP["Ga"]["processing"]["CN"] / EXPECTED_ROLLUP["Ga"]["mass_g"]
         assert _relative(cn_share, expected_share)
         assert cn_share == pytest.approx(1.0)  # P3: one refiner, in China
+        # docs/walkthrough.md: most of it in the motors' magnet sets, the rest in the radar's chips.
+        gallium_per_tier_1 = {
+            node["part_number"]: node["rollup"]["Ga"]["mass_g"] * node["quantity_in_root"]
+            for node in view["nodes"]
+            if node["tier"] == 1 and "Ga" in node["rollup"]
+        }
+        assert gallium_per_tier_1 == {
+            "EMD-PM3000": pytest.approx(1280.0),
+            "HSS-AR4S-100": pytest.approx(17.8, abs=0.05),
+        }
 
         coverage = view["coverage"]
         assert coverage["components_total"] == len(EXPECTED_NODES) - 1
