@@ -61,10 +61,11 @@ class MaterialSchema(_Strict):
     processing = fields.List(fields.Nested(OriginSchema), load_default=list)
     recycled_share = StrictFloat(load_default=0.0, validate=validate.Range(min=0, max=1))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)  # along with the field errors, not after them
     def _shares_sum_to_at_most_one(self, data: dict[str, Any], **_: Any) -> None:
         for stage in ("extraction", "processing"):
-            total = sum(origin["share"] for origin in data.get(stage, []))
+            # a share the field refused is not in `data`: its own error says so
+            total = sum(origin.get("share", 0.0) for origin in data.get(stage, []))
             if total > 1 + SHARE_TOLERANCE:
                 raise ValidationError(f"the {stage} shares add up to {total:g}, more than 1", stage)
 

@@ -38,10 +38,16 @@ def login() -> Any:
         if current_user() is not None:
             return redirect(target or url_for("web.home"))
         return render_template("login.html", next=target, email="", errors={})
-    email = request.form.get("email", "")
+    email, password = request.form.get("email", ""), request.form.get("password", "")
+    # An empty field is a slip, not a guess: it is named, and never counts toward the lock-out.
+    errors = {"email": "Enter your email address"} if not email.strip() else {}
+    if not password:
+        errors["password"] = "Enter your password"
+    if errors:
+        return render_template("login.html", next=target, email=email, errors=errors), 422
     session = db_session()
     try:
-        user = authenticate_user(session, email, request.form.get("password", ""))
+        user = authenticate_user(session, email, password)
     except AuthenticationError as error:
         session.commit()  # the failure count must be kept, or throttling would not work
         return render_template(

@@ -344,6 +344,17 @@ _LABELS = {
     "disclose_supplier_to": "who may learn the supplier",
     "extraction": "mined in",
     "processing": "refined in",
+    # the other forms' fields, as their pages label them
+    "email": "Email address",
+    "password": "Password",
+    "password_confirm": "The same password again",
+    "current_password": "Current password",
+    "new_password": "New password",
+    "new_password_confirm": "New password again",
+    "label": "Label of a new token",
+    "public_key": "Public key",
+    "reason": "Why you decline",
+    "envelope_file": "Envelope file",
 }
 
 

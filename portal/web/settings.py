@@ -89,12 +89,15 @@ def password_change() -> Any:
     """Change the person's password; other sessions of the account end, this one goes on."""
     user = current_user()
     assert user is not None
-    new = request.form.get("new_password", "")
+    current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
+    errors = {"current_password": "Enter your current password"} if not current else {}
     if new != request.form.get("new_password_confirm", ""):
-        return _render({"new_password_confirm": "the two passwords differ"}, status=422)
+        errors["new_password_confirm"] = "the two passwords differ"
+    if errors:
+        return _render(errors, status=422)
     session = db_session()
     try:
-        change_password(session, user, request.form.get("current_password", ""), new)
+        change_password(session, user, current, new)
     except TiertraceError as error:
         session.rollback()
         return _render({key: str(value) for key, value in error.details.items()}, status=422)

@@ -1,9 +1,10 @@
 """The supplier's pages: the inbox of requests, declining, the declaration editor, the history.
 
 Signing happens in the browser (static/sign.js): the page asks this server for the payload bytes built
-from the form (action "payload"), signs PAE(type, payload) with the key file the person picks — which
-never leaves the browser — and posts only the envelope (action "submit"), which goes to the same
-`submit_declaration` as API v1. An envelope signed with `tiertrace sign` can be uploaded instead.
+from the form (action "payload"; a form that breaks a rule comes back as the editor with its errors
+instead), signs PAE(type, payload) with the key file the person picks — which never leaves the browser —
+and posts only the envelope (action "submit"), which goes to the same `submit_declaration` as API v1. An
+envelope signed with `tiertrace sign` can be uploaded instead.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tiertrace.declarations.history import get_current_declaration, list_declara
 from tiertrace.declarations.models import Declaration
 from tiertrace.declarations.services import (
     MAX_ENVELOPE_BYTES,
+    check_payload,
     read_declaration,
     submit_declaration,
     version_ids,
@@ -98,10 +100,10 @@ def request_decline(request_id: str) -> Any:
     reason = request.form.get("reason", "")
     try:
         item = decline_request(session, organization, request_id, reason)
-    except RuleViolationError as error:  # other errors (404, 409) get the error page
+    except RuleViolationError:  # the one rule is a reason; other errors (404, 409) get the error page
         session.rollback()
         item = require_visible_request(session, organization, request_id)
-        errors = {key: str(value) for key, value in error.details.items()} or {"reason": error.message}
+        errors = {"reason": "Give a reason for declining"}
         return render_template("request.html", item=item, errors=errors, reason=reason), 422
     session.commit()
     flash(f"You declined the request for {item.part_number}.", "success")
@@ -172,7 +174,11 @@ def declaration_supersede(declaration_id: str) -> Any:
 
 
 def _editor(context: EditorContext, prefilled: DeclarationForm) -> Any:
-    """GET: the form. POST: a row action, the payload to sign (JSON), or the signed envelope to submit."""
+    """GET: the form. POST: a row action, the payload to sign (JSON), or the signed envelope to submit.
+
+    The payload is answered only when it passes filing's payload checks; otherwise the editor comes back
+    with the errors next to the fields, as it does for a submitted envelope that filing refuses.
+    """
     if request.method == "GET":
         if not prefilled.materials:
             prefilled.apply("add-material")
@@ -181,15 +187,21 @@ def _editor(context: EditorContext, prefilled: DeclarationForm) -> Any:
     action = request.form.get("action", "")
     if form.apply(action):
         return _render_editor(context, form)
-    organization = current_org()
+    session, organization = db_session(), current_org()
+    form.prune()
     if action == "payload":
-        payload = form.prune().to_payload(
+        payload = form.to_payload(
             issuer=organization.slug,
             declaration_id=str(uuid.uuid4()),
             issued_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             in_response_to=context.in_response_to.id if context.in_response_to else None,
             supersedes=context.supersedes.id if context.supersedes else None,
         )
+        try:
+            # Filing's own payload checks, so nobody signs a payload that filing would refuse.
+            check_payload(session.connection(), organization.id, payload)
+        except TiertraceError as error:
+            return _render_error(context, form, error)
         body = json.dumps(payload, ensure_ascii=False, indent=2).encode("utf-8")
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in form.part_number) or "declaration"
         return Response(
@@ -198,7 +210,6 @@ def _editor(context: EditorContext, prefilled: DeclarationForm) -> Any:
             headers={"Content-Disposition": f'attachment; filename="payload-{name}.json"'},
         )
     envelope = request.form.get("envelope", "").encode("utf-8")
-    form.prune()
     if not envelope:
         return _render_editor(
             context,
@@ -209,16 +220,22 @@ def _editor(context: EditorContext, prefilled: DeclarationForm) -> Any:
             },
             status=422,
         )
-    session = db_session()
     try:
         result = submit_declaration(session, organization, envelope)
     except TiertraceError as error:
         session.rollback()
-        errors, general = field_errors(error.details, form.field_ids())
-        return _render_editor(context, form, errors, general, message=error.message, status=_status(error))
+        return _render_error(context, form, error)
     session.commit()
     flash(f"Declaration of {result.part_number} signed and filed.", "success")
     return redirect(url_for("web.declaration_detail", declaration_id=result.id))
+
+
+def _render_error(context: EditorContext, form: DeclarationForm, error: TiertraceError) -> Any:
+    """The editor with a domain error's details next to the fields they concern."""
+    errors, general = field_errors(error.details, form.field_ids())
+    # "the payload breaks the declaration rules" says less than the field errors listed below the heading.
+    message = None if error.code == "payload_invalid" and errors else error.message
+    return _render_editor(context, form, errors, general, message=message, status=_status(error))
 
 
 def _status(error: TiertraceError) -> int:

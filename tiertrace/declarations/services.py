@@ -17,7 +17,7 @@ from schemas.declaration import DeclarationPayloadSchema, parse_issued_at
 from tiertrace import signing
 from tiertrace.db import canonical_id, chunks, utcnow
 from tiertrace.declarations.models import Declaration, DeclarationComponent
-from tiertrace.declarations.rules import disclosure_choice, reference_problems
+from tiertrace.declarations.rules import disclosure_choice, object_rows, reference_problems
 from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.errors import (
     ConflictError,
@@ -191,7 +191,7 @@ def submit_declaration(
                 details={"id": declaration_id},
             )
 
-    checked = _check_payload(connection, organization.id, raw_payload)
+    checked = check_payload(connection, organization.id, raw_payload)
     result = _store(connection, organization.id, parsed.keyid, envelope, raw_payload, checked, now)
     record_event(
         session, "declaration.accepted", {"declaration_id": result.id, "supersedes_id": result.supersedes_id}
@@ -215,27 +215,35 @@ def _decode_payload(payload: bytes) -> dict[str, Any]:
     return decoded
 
 
-def _check_payload(connection: Connection, issuer_id: int, raw: dict[str, Any]) -> _Checked:
+def check_payload(connection: Connection, issuer_id: int, raw: dict[str, Any]) -> _Checked:
+    """The payload rules of filing (schema, codes, suppliers, `in_response_to`, versions) for `issuer_id`.
+
+    Raises RuleViolationError or ConflictError as `submit_declaration` would; the web editor runs it
+    before offering a payload to sign. Every field error comes in one answer: the reference codes and the
+    suppliers are checked on the payload as sent, also when the schema refuses some of it (the schema's
+    message wins for a field both refuse).
+    """
     try:
         payload: dict[str, Any] = _PAYLOAD_SCHEMA.load(raw)
+        problems: dict[str, str] = {}
     except ValidationError as exc:
-        raise RuleViolationError(
-            "the payload breaks the declaration rules",
-            code="payload_invalid",
-            details=flatten_messages(exc.messages),
-        ) from exc
-    problems = reference_problems(payload)
-    slugs = {c["supplier"] for c in payload["components"] if c["supplier"] is not None}
+        problems = flatten_messages(exc.messages)
+    components = object_rows(raw.get("components"))
+    slugs = {c["supplier"] for _, c in components if isinstance(c.get("supplier"), str)}
     known: dict[str, int] = {}
     if slugs:
         rows = connection.execute(_SUPPLIER_IDS, {"slugs": sorted(slugs)})
         known = {slug: org_id for slug, org_id in rows}
-    for i, component in enumerate(payload["components"]):
-        if component["supplier"] is not None and component["supplier"] not in known:
-            problems[f"components.{i}.supplier"] = (
-                f"{component['supplier']!r} is not a registered organisation; use null and "
+    found = reference_problems(raw)
+    for i, component in components:
+        supplier = component.get("supplier")
+        if isinstance(supplier, str) and supplier not in known:
+            found[f"components.{i}.supplier"] = (
+                f"{supplier!r} is not a registered organisation; use null and "
                 "supplier_name/supplier_country for a supplier that is not on the portal yet"
             )
+    for key, message in found.items():
+        problems.setdefault(key, message)
     if problems:
         raise RuleViolationError(
             "the payload breaks the declaration rules", code="payload_invalid", details=problems

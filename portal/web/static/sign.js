@@ -95,6 +95,16 @@
     box.focus();
   }
 
+  // Post the form as its own button would (the submitter's name/value pair is not sent by submit()).
+  function submitWithAction(form, value) {
+    const action = document.createElement("input");
+    action.type = "hidden";
+    action.name = "action";
+    action.value = value;
+    form.appendChild(action);
+    HTMLFormElement.prototype.submit.call(form);
+  }
+
   function wireEditor(form) {
     const keyInput = form.querySelector("#key-file");
     const envelopeInput = form.querySelector("#envelope");
@@ -119,16 +129,16 @@
         // form.action would be the buttons named "action", not the attribute: read the attribute.
         const url = form.getAttribute("action") || window.location.href;
         const answer = await fetch(url, { method: "POST", body: fields, credentials: "same-origin" });
+        if (answer.status === 409 || answer.status === 422) {
+          // Filing would refuse this payload: nothing is signed, the portal draws the editor with the errors.
+          submitWithAction(form, "payload");
+          return;
+        }
         if (!answer.ok) throw new Error(`the portal could not build the payload (HTTP ${answer.status})`);
         const payload = new Uint8Array(await answer.arrayBuffer());
         envelopeInput.value = await signEnvelope(payload, await file.text());
         keyInput.value = "";
-        const action = document.createElement("input");
-        action.type = "hidden";
-        action.name = "action";
-        action.value = "submit";
-        form.appendChild(action);
-        HTMLFormElement.prototype.submit.call(form);
+        submitWithAction(form, "submit");
       } catch (error) {
         button.disabled = false;
         button.textContent = "Sign and submit";

@@ -118,6 +118,27 @@ def test_too_many_failed_logins_lock_the_account_even_for_the_right_password(
     assert log_in(client, person).status_code == 302
 
 
+def test_an_empty_login_form_asks_for_what_is_missing_and_counts_no_failed_attempt(
+    client, make_org, make_person, session_factory
+):
+    person = make_person(make_org("lumen"))
+    empty = client.post("/login", data={"email": " ", "password": "", "csrf_token": page_csrf(client)})
+    assert empty.status_code == 422
+    html = empty.get_data(as_text=True)
+    assert field_error(html, "email") == "Enter your email address"
+    assert field_error(html, "password") == "Enter your password"
+
+    for _ in range(MAX_FAILED_LOGINS):
+        answer = client.post(
+            "/login", data={"email": person.email, "password": "", "csrf_token": page_csrf(client)}
+        )
+        assert field_error(answer.get_data(as_text=True), "password") == "Enter your password"
+    with session_factory() as session:
+        user = session.scalar(select(User).where(User.email == person.email))
+        assert (user.failed_logins, user.locked_until) == (0, None)
+    assert log_in(client, person).status_code == 302
+
+
 def test_a_successful_login_resets_the_failure_count(client, make_org, make_person, session_factory):
     person = make_person(make_org("lumen"))
     for _ in range(MAX_FAILED_LOGINS - 1):
@@ -197,6 +218,24 @@ def test_a_wrong_current_password_is_shown_next_to_its_field(client, make_org, s
     )
     assert answer.status_code == 422
     assert field_error(answer.get_data(as_text=True), "current_password") == "wrong password"
+
+
+def test_an_empty_current_password_is_asked_for(client, make_org, signed_in):
+    signed_in(make_org("lumen"))
+    token = csrf_of(client.get("/settings").get_data(as_text=True))
+    answer = client.post(
+        "/settings/password",
+        data={
+            "current_password": "",
+            "new_password": PASSWORD,
+            "new_password_confirm": PASSWORD + "!",
+            "csrf_token": token,
+        },
+    )
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert field_error(html, "current_password") == "Enter your current password"
+    assert field_error(html, "new_password_confirm") == "the two passwords differ"  # both at once
 
 
 def test_login_never_redirects_to_another_site(client, make_org, make_person):

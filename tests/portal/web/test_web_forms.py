@@ -130,4 +130,5 @@ def test_the_error_summary_names_fields_as_people_read_them():
     assert field_label("components-3-supplier") == "Component 4: supplier"
     assert field_label("materials-0-processing") == "Material 1, refined in"
     assert field_label("part-number") == "Part number"
-    assert field_label("new_password") == "new password"
+    assert field_label("new_password") == "New password"
+    assert field_label("reason") == "Why you decline"

@@ -63,11 +63,17 @@ def world(make_org, session_factory):
     return {"supplier": supplier, "oem": oem, "ask": ask}
 
 
+def ask_for_payload(client, url, fields):
+    """Press "Download the payload to sign with the CLI" (the editor's script asks the same)."""
+    token = csrf_of(client.get(url).get_data(as_text=True))
+    return client.post(url, data={**fields, "csrf_token": token, "action": "payload"})
+
+
 def submit_form(client, url, fields, member, *, tamper=None):
     """Do what the editor's script does: get the payload, sign it, post the envelope with the form."""
-    token = csrf_of(client.get(url).get_data(as_text=True))
-    payload_answer = client.post(url, data={**fields, "csrf_token": token, "action": "payload"})
+    payload_answer = ask_for_payload(client, url, fields)
     assert payload_answer.status_code == 200
+    token = csrf_of(client.get(url).get_data(as_text=True))
     assert payload_answer.mimetype == "application/json"
     payload = payload_answer.get_data()
     if tamper is not None:
@@ -99,7 +105,9 @@ def test_declining_needs_a_reason_shown_next_to_the_field(client, world, signed_
     token = csrf_of(client.get(f"/requests/{request_id}").get_data(as_text=True))
     empty = client.post(f"/requests/{request_id}/decline", data={"reason": "  ", "csrf_token": token})
     assert empty.status_code == 422
-    assert field_error(empty.get_data(as_text=True), "reason") == "must be non-empty text"
+    html = empty.get_data(as_text=True)
+    assert field_error(html, "reason") == "Give a reason for declining"
+    assert "Why you decline: Give a reason for declining" in html  # the summary at the top
 
     done = client.post(
         f"/requests/{request_id}/decline", data={"reason": "Export controlled", "csrf_token": token}
@@ -186,6 +194,11 @@ def test_the_envelope_download_uses_standard_base64_whatever_was_filed(
             "materials-0-extraction-0-share",
             "less than or equal to 1",
         ),
+        (
+            {"materials-0-extraction-1-country": "AU", "materials-0-extraction-1-share": "0.3"},
+            "materials-0-extraction",
+            "more than 1",
+        ),
         ({"materials-0-material": "Xx"}, "materials-0-material", "unknown material code"),
         ({"materials-0-processing-0-country": "QQ"}, "materials-0-processing-0-country", "unknown country"),
         ({"components-0-quantity": "0"}, "components-0-quantity", "greater than 0"),
@@ -193,29 +206,36 @@ def test_the_envelope_download_uses_standard_base64_whatever_was_filed(
         ({"part-number": ""}, "part-number", "between 1 and 100"),
     ],
 )
-def test_a_rule_the_declaration_breaks_is_shown_next_to_its_field(
+def test_the_payload_is_checked_as_filing_would_and_a_broken_rule_shown_next_to_its_field(
     client, world, signed_in, changes, field, message
 ):
     signed_in(world["supplier"])
-    answer = submit_form(client, "/declarations/new", {**FIELDS, **changes}, world["supplier"])
+    answer = ask_for_payload(client, "/declarations/new", {**FIELDS, **changes})
     assert answer.status_code == 422
+    assert answer.mimetype == "text/html"  # the editor again, not a payload to sign
+    assert "Content-Disposition" not in answer.headers
     html = answer.get_data(as_text=True)
     assert message.lower() in (field_error(html, field) or "").lower(), html[:3000]
     assert 'id="error-summary"' in html
     assert f'href="#{field}"' in html
+    assert "Please correct what is marked below" in html
     # what was typed is still there
     assert f'value="{changes.get("part-number", "TRM-2040")}"' in html
 
 
-def test_shares_over_one_are_shown_on_the_stage(client, world, signed_in):
+def test_a_signed_payload_that_breaks_a_rule_shows_the_error_next_to_its_field(client, world, signed_in):
+    def negative_mass(payload):
+        payload["materials"][0]["mass_g"] = -3
+        return payload
+
     signed_in(world["supplier"])
-    fields = {
-        **FIELDS,
-        "materials-0-extraction-1-country": "AU",
-        "materials-0-extraction-1-share": "0.3",
-    }
-    answer = submit_form(client, "/declarations/new", fields, world["supplier"])
-    assert "more than 1" in field_error(answer.get_data(as_text=True), "materials-0-extraction")
+    answer = submit_form(client, "/declarations/new", FIELDS, world["supplier"], tamper=negative_mass)
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert "greater than or equal to 0" in field_error(html, "materials-0-mass_g")
+    # the heading points to the fields; the core's "the payload breaks the declaration rules" says less
+    assert "Please correct what is marked below" in html
+    assert "the payload breaks the declaration rules" not in html
 
 
 def test_a_bad_signature_is_shown_next_to_the_key_file(client, world, signed_in, make_org):
@@ -276,7 +296,7 @@ def test_the_history_lists_every_version_and_supersede_prefills_the_editor(
     first = submit_form(client, "/declarations/new", FIELDS, world["supplier"])
     first_id = first.headers["Location"].rsplit("/", 1)[1]
 
-    duplicate = submit_form(client, "/declarations/new", FIELDS, world["supplier"])
+    duplicate = ask_for_payload(client, "/declarations/new", FIELDS)  # refused before it is signed
     assert duplicate.status_code == 409
     assert "already has a current declaration" in duplicate.get_data(as_text=True)
 
@@ -294,3 +314,20 @@ def test_the_history_lists_every_version_and_supersede_prefills_the_editor(
     assert history.count("/declarations/" + first_id) >= 1 and second_id in history
     assert "superseded" in history
     assert client.get(url).status_code == 302  # the old version points to the new one
+
+
+def test_every_field_error_of_the_payload_comes_in_one_answer(client, world, signed_in):
+    signed_in(world["supplier"])
+    fields = {
+        **FIELDS,
+        "materials-0-mass_g": "-5",  # the schema
+        "materials-0-extraction-0-country": "XX",  # the reference list
+        "materials-0-extraction-1-country": "AU",
+        "materials-0-extraction-1-share": "0.3",  # 0.9 + 0.3: the schema's rule over the stage
+        "components-0-supplier": "ghost-corp",  # the registered organisations
+    }
+    html = ask_for_payload(client, "/declarations/new", fields).get_data(as_text=True)
+    assert "greater than or equal to 0" in field_error(html, "materials-0-mass_g")
+    assert "unknown country code" in field_error(html, "materials-0-extraction-0-country")
+    assert "more than 1" in field_error(html, "materials-0-extraction")
+    assert "not a registered organisation" in field_error(html, "components-0-supplier")
