@@ -156,13 +156,8 @@ def facility_figures(
 
 
 def country_name(code: str, names: Mapping[str, str]) -> str:
-    """A country's name as a sentence reads it: ISO's "Congo, The Democratic Republic of the" becomes
-    "The Democratic Republic of the Congo"; an unknown code stays as it is."""
-    name = names.get(code, code)
-    if ", " in name:
-        head, tail = name.split(", ", 1)
-        name = f"{tail} {head}"
-    return name
+    """A country's name (`reference.countries` gives names that read well in a sentence); else the code."""
+    return names.get(code, code)
 
 
 def material_name(material: Material | None, code: str) -> str:

@@ -66,10 +66,26 @@ def materials() -> dict[str, Material]:
     }
 
 
+#: Short names where ISO's name reads like an index entry ("Congo, The Democratic Republic of the");
+#: pycountry's `common_name` already covers most others (Iran, South Korea, Vietnam).
+_SHORT_NAMES = {
+    "BN": "Brunei",
+    "CD": "DR Congo",
+    "CG": "Republic of the Congo",
+    "FM": "Micronesia",
+    "PS": "Palestine",
+    "RU": "Russia",
+    "VA": "Vatican City",
+    "VG": "British Virgin Islands",
+    "VI": "US Virgin Islands",
+}
+
+
 @cache
 def countries() -> dict[str, str]:
-    """ISO 3166-1 alpha-2 code -> common name."""
-    return {c.alpha_2: getattr(c, "common_name", c.name) for c in pycountry.countries}
+    """ISO 3166-1 alpha-2 code -> the name people use (ISO's common name, or a short form of it)."""
+    names: dict[str, str] = {c.alpha_2: getattr(c, "common_name", c.name) for c in pycountry.countries}
+    return names | _SHORT_NAMES
 
 
 def is_material(code: str) -> bool:

@@ -184,7 +184,10 @@ def test_export_licensing_dates_come_from_the_reference_list():
 def test_material_and_country_names_read_well_in_a_sentence():
     assert rules.material_name(REFERENCE["Ni"], "Ni") == "nickel"
     assert rules.material_name(REFERENCE["REE-heavy"], "REE-heavy") == "heavy rare earth elements"
-    assert rules.country_name("CD", NAMES) == "The Democratic Republic of the Congo"
+    assert rules.country_name("CD", NAMES) == "DR Congo"
+    # A comma in a name is part of it, not an inverted index entry.
+    assert rules.country_name("BQ", NAMES) == "Bonaire, Sint Eustatius and Saba"
+    assert rules.country_name("RU", NAMES) == "Russia"
     assert rules.country_name("CN", NAMES) == "China"
 
 
@@ -416,7 +419,7 @@ def test_the_summary_tells_the_five_largest_risks_in_plain_sentences(report):
         "China has licensed gallium exports since 2023-08.",
         "One facility, Jinlu, refines all of the programme's gallium that is traced to a named refiner "
         "(90 % of its mass).",
-        "75 % of the programme's cobalt is mined in The Democratic Republic of the Congo (HHI 5,625), "
+        "75 % of the programme's cobalt is mined in DR Congo (HHI 5,625), "
         "above the Critical Raw Materials Act's 65 % benchmark.",
         "3 of the programme's 6 component lines (50 %) are not declared: "
         "1 overdue, 1 declined, 1 with an unknown supplier.",
