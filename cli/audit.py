@@ -70,7 +70,13 @@ def audit(program: str, fmt: str, out: str, as_slug: str | None) -> None:
     if out == "-":
         click.echo(exported.content, nl=False)  # bytes go to the binary stream underneath stdout
     else:
-        with open(out, "wb") as handle:
-            handle.write(exported.content)
+        try:
+            with open(out, "wb") as handle:
+                handle.write(exported.content)
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot write {out}: {exc.strerror or exc}. "
+                "Choose a --out path in a folder you can write to."
+            ) from exc
     where = "stdout" if out == "-" else out
     progress(f"wrote {where} ({fmt}, {len(exported.content):,} bytes)")

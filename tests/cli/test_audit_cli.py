@@ -61,6 +61,36 @@ def test_audit_writes_one_csv_document_with_a_section_per_table(env, programme, 
     assert ["[materials]"] in rows and ["[gaps]"] in rows
 
 
+def test_an_out_file_that_cannot_be_written_fails_with_a_message_and_writes_nothing(env, programme, tmp_path):
+    out = tmp_path / "nonexist" / "a.json"
+    result = run(env, "ZEEHAVIK", "--format", "json", "--out", str(out))
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+    assert f"Error: cannot write {out}: No such file or directory." in result.stderr
+    assert not out.parent.exists()
+
+
+def test_the_csv_and_xlsx_tables_are_named_after_the_parts_of_the_report(env, programme, tmp_path):
+    names = ["report", "summary", "completeness", "risk", "materials", "country_shares", "countries"]
+    names += ["facilities", "tiers", "branches", "gaps", "declarations"]
+    assert run(env, "ZEEHAVIK", "--format", "csv", "--out", str(tmp_path / "a.csv")).exit_code == 0
+    assert run(env, "ZEEHAVIK", "--format", "xlsx", "--out", str(tmp_path / "a.xlsx")).exit_code == 0
+    rows = list(csv.reader(io.StringIO((tmp_path / "a.csv").read_text(encoding="utf-8"))))
+    assert [row[0][1:-1] for row in rows if len(row) == 1 and row[0].startswith("[")] == names
+    workbook = load_workbook(tmp_path / "a.xlsx")
+    assert workbook.sheetnames == names
+
+    def fields(sheet):
+        return {row[0]: row[1] for row in workbook[sheet].iter_rows(min_row=2, values_only=True)}
+
+    # DESIGN's report: program and roots in `report`, the completeness totals in `completeness`.
+    assert fields("report")["program"] == "ZEEHAVIK" and fields("report")["roots"] == programme.id
+    assert "components_total" not in fields("report")
+    totals = fields("completeness")
+    assert (totals["components_total"], totals["components_declared"], totals["max_tier"]) == (1, 1, 1)
+    assert workbook["risk"]["E2"].value == "CN"  # the ranked risks: gallium refined in China
+
+
 def test_every_run_is_audit_logged_with_who_ran_it(env, programme, session, tmp_path):
     assert run(env, "ZEEHAVIK", "--out", str(tmp_path / "a.json")).exit_code == 0
     assert run(env, "ZEEHAVIK", "--as", "ministry", "--out", str(tmp_path / "b.json")).exit_code == 0

@@ -1,7 +1,9 @@
 """The audit report as files: JSON, CSV and XLSX (`tiertrace.exports`), over the tables below.
 
-Tables: report (a field/value overview), summary, risks, materials, country_shares, countries,
-facilities, tiers, branches, gaps, declarations.
+Tables, named after the report's parts (DESIGN: program, roots, completeness, risk, gaps, summary):
+report (program, roots, when and from what data, field/value), summary, completeness (the totals,
+field/value), risk (the ranked risks), materials, country_shares, countries, facilities, tiers,
+branches, gaps, declarations.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ def export_report(report: Mapping[str, Any], fmt: str) -> ExportFile:
 def report_tables(report: Mapping[str, Any]) -> list[Table]:
     """The report as flat tables, in the order the exports list them.
 
-    report, summary, risks, materials, country_shares, countries, facilities, tiers, branches, gaps,
-    declarations.
+    report, summary, completeness, risk, materials, country_shares, countries, facilities, tiers,
+    branches, gaps, declarations.
     """
     completeness = report["completeness"]
     risk = report["risk"]
@@ -39,6 +41,12 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
         ("program", report["program"]),
         ("generated_at", report["generated_at"]),
         ("roots", " ".join(report["roots"])),
+        ("declarations_issued_from", vintage.get("issued_from")),
+        ("declarations_issued_to", vintage.get("issued_to")),
+        ("rollups_computed_at", vintage.get("rollups_computed_at")),
+        *((f"reference_{key}", value) for key, value in vintage.get("reference", {}).items()),
+    ]
+    totals = [
         ("components_total", completeness["components_total"]),
         ("components_declared", completeness["components_declared"]),
         ("share_declared", completeness["share_declared"]),
@@ -50,10 +58,6 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
         ("response_rate", requests["response_rate"]),
         *((f"gaps_{kind}", completeness["gaps"].get(kind, 0)) for kind in GAP_KINDS),
         ("tree_truncated", completeness["truncated"]),
-        ("declarations_issued_from", vintage.get("issued_from")),
-        ("declarations_issued_to", vintage.get("issued_to")),
-        ("rollups_computed_at", vintage.get("rollups_computed_at")),
-        *((f"reference_{key}", value) for key, value in vintage.get("reference", {}).items()),
     ]
     stage_columns = tuple(
         f"{stage}_{name}"
@@ -63,8 +67,9 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
     return [
         Table("report", ("field", "value"), overview),
         Table("summary", ("rank", "sentence"), list(enumerate(report["summary"], start=1))),
+        Table("completeness", ("field", "value"), totals),
         Table(
-            "risks",
+            "risk",
             ("rank", "kind", "material", "stage", "country", "facility", "share", "hhi", "score", "sentence"),
             [
                 (
