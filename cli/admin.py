@@ -6,6 +6,7 @@ import click
 from sqlalchemy import inspect
 
 import migrations
+from cli.console import display_url
 from cli.main import main
 from tiertrace.config import Settings
 from tiertrace.db import make_engine, make_session_factory
@@ -28,7 +29,7 @@ def upgrade() -> None:
     """
     settings = Settings.from_env()
     migrations.upgrade(settings.database_url)
-    click.echo(f"database is at the newest schema: {_display(settings.database_url)}", err=True)
+    click.echo(f"database is at the newest schema: {display_url(settings.database_url)}", err=True)
 
 
 @main.group()
@@ -76,11 +77,3 @@ def org_create(slug: str, name: str, country: str, kind: str) -> None:
         f"registered {organization.slug} ({organization.kind}, {organization.country}); API token:", err=True
     )
     click.echo(token)
-
-
-def _display(url: str) -> str:
-    # Never print a password that may be in the URL.
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://…@{rest.split('@', 1)[1]}"
-    return url

@@ -124,7 +124,7 @@ def _supplier_text(supplier: Mapping[str, Any] | None) -> str:
 
 def _node_text(node: Mapping[str, Any]) -> str:
     part = node["part_number"] if node["part_number"] is not None else "(part withheld)"
-    head = f"[{node['tier']}] {part} ×{_grams(node['quantity'])}"
+    head = f"[{node['tier']}] {part} ×{_number(node['quantity'])}"
     if node["kind"] == "gap":
         who = (
             ""
@@ -145,7 +145,7 @@ def _top_materials(rollup: Mapping[str, Any], limit: int = 3) -> str:
             f"{label} {_countries(figures[stage], figures['mass_g'], limit=2)}"
             for stage, label in (("extraction", "ext"), ("processing", "proc"))
         )
-        parts.append(f"{material} {_grams(figures['mass_g'])} g ({stages})")
+        parts.append(f"{material} {_number(figures['mass_g'])} g ({stages})")
     more = len(rollup) - len(top)
     return ", ".join(parts) + (f", +{more} more" if more > 0 else "")
 
@@ -168,8 +168,8 @@ def _rollup_table(rollup: Mapping[str, Any], part_number: str) -> list[str]:
         rows.append(
             (
                 material,
-                _grams(figures["mass_g"]),
-                _grams(figures["recycled_g"]),
+                _number(figures["mass_g"]),
+                _number(figures["recycled_g"]),
                 _countries(figures["extraction"], figures["mass_g"], limit=3),
                 _countries(figures["processing"], figures["mass_g"], limit=3),
             )
@@ -209,5 +209,9 @@ def _coverage_text(view: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _grams(value: float) -> str:
-    return f"{value:g}"
+def _number(value: float) -> str:
+    """A mass in grams or a quantity as people read it: never in scientific notation, thousands separated,
+    to six significant figures but at least to the unit (15,029,860; 0.84; 0.000125), no trailing zeros."""
+    decimals = max(0, 5 - math.floor(math.log10(abs(value)))) if value else 0
+    text = f"{value:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

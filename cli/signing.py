@@ -317,6 +317,10 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
         return None  # urllib then raises HTTPError with the 3xx status, handled like any refusal
 
 
+#: What --url is, for the messages that say it.
+_BASE_URL_HINT = "--url is the portal's base address (e.g. https://portal.example.org), not an API path"
+
+
 def _base_url(url: str) -> str:
     parts = urllib.parse.urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -324,6 +328,8 @@ def _base_url(url: str) -> str:
             f"{url!r} is not an http(s) address; give the portal's base URL, e.g. https://portal.example.org",
             param_hint="--url",
         )
+    if "/api/v1" in parts.path:
+        raise click.BadParameter(f"{url!r} holds /api/v1: {_BASE_URL_HINT}", param_hint="--url")
     return url.strip().rstrip("/")
 
 
@@ -337,6 +343,9 @@ def _http_error_message(exc: urllib.error.HTTPError, url: str, what: str) -> str
         )
     raw = exc.read()
     error = _error_object(raw)
+    if error is None and status == 404:
+        # The API answers every error in JSON: a page that is not is some other server's, or another path.
+        return f"no tiertrace API at {url} (404 Not Found, and not in the API's JSON): {_BASE_URL_HINT}."
     if error is None:
         return f"the portal refused {what} ({status} {exc.reason}): {_text(raw)}"
     code = error.get("code", "error")

@@ -47,18 +47,15 @@ class Settings:
         Raises ValueError for a value that is not of its setting's type (a number, a boolean).
         """
         env = os.environ if env is None else env
-        data_dir = Path(env.get("TIERTRACE_DATA_DIR", "tiertrace-data")).resolve()
-        database_url = env.get("TIERTRACE_DATABASE_URL") or ""
+        data_dir = _data_dir(env)
         secret_key = env.get("TIERTRACE_SECRET_KEY") or ""
-        if not database_url or not secret_key:
+        if not env.get("TIERTRACE_DATABASE_URL") or not secret_key:
             data_dir.mkdir(parents=True, exist_ok=True)
-        if not database_url:
-            database_url = f"sqlite:///{data_dir / 'tiertrace.sqlite3'}"
         if not secret_key:
             secret_key = _persistent_secret(data_dir / "secret_key")
         return cls(
             data_dir=data_dir,
-            database_url=database_url,
+            database_url=database_url_from_env(env),
             amqp_url=env.get("TIERTRACE_AMQP_URL") or None,
             secret_key=secret_key,
             tier_margin_days=int(env.get("TIERTRACE_TIER_MARGIN_DAYS", cls.tier_margin_days)),
@@ -71,6 +68,17 @@ class Settings:
             base_url=env.get("TIERTRACE_BASE_URL") or DEFAULT_BASE_URL,
             secure_cookies=parse_bool(env.get("TIERTRACE_SECURE_COOKIES")),
         )
+
+
+def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
+    """TIERTRACE_DATABASE_URL, else the SQLite file in TIERTRACE_DATA_DIR. Creates nothing, so a command
+    that only reads can check that the database is there first."""
+    env = os.environ if env is None else env
+    return env.get("TIERTRACE_DATABASE_URL") or f"sqlite:///{_data_dir(env) / 'tiertrace.sqlite3'}"
+
+
+def _data_dir(env: Mapping[str, str]) -> Path:
+    return Path(env.get("TIERTRACE_DATA_DIR", "tiertrace-data")).resolve()
 
 
 def parse_bool(text: str | None) -> bool | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from chain_support import ga_line
@@ -80,6 +81,24 @@ def test_chain_prints_the_rollup_table_and_the_coverage(env, chain):
     assert "Coverage: 2 of 4 components declared (50%); deepest tier: 2" in out
     assert "Ga: 80% of the mass traced to an extraction country, 98% to a processing country" in out
     assert "gaps: 1 open, 1 unknown supplier" in out
+
+
+def test_chain_prints_every_mass_readably_never_in_scientific_notation(env, make_org, make_payload, submit):
+    hull = make_org("noordhaven", name="Noordhaven Naval Shipyards")
+    lines = [
+        {"material": "Al", "mass_g": 15029860.3, "recycled_share": 0.25},
+        {"material": "Ga", "mass_g": 0.000125},
+    ]
+    declaration = submit(hull, make_payload("noordhaven", "HULL-1", materials=lines))
+
+    result = run(env, declaration.id)
+
+    assert result.exit_code == 0, result.output
+    assert not re.search(r"\de[+-]\d", result.stdout.replace(declaration.id, ""))  # the id may hold "3e-4"
+    assert "· Al 15,029,860 g (ext unknown 100%; proc unknown 100%), Ga 0.000125 g (" in result.stdout
+    table = result.stdout.split("Rollup per unit of HULL-1:\n", 1)[1].splitlines()
+    assert table[1].split()[:3] == ["Al", "15,029,860", "3,757,465"]
+    assert table[2].split()[:3] == ["Ga", "0.000125", "0"]
 
 
 def test_as_shows_the_organisations_redacted_view(env, chain):

@@ -305,6 +305,29 @@ def test_submit_reports_an_error_body_that_is_not_json(runner, portal, envelope_
     assert "Bad Gateway" in result.stderr
 
 
+@pytest.mark.parametrize("path", ["/api/v1", "/api/v1/", "/api/v1/declarations"])
+def test_submit_refuses_a_url_with_the_api_path_and_sends_nothing(runner, portal, envelope_file, path):
+    result = runner.invoke(main, ["submit", str(envelope_file), "--url", portal.url + path, "--token", "t"])
+    assert result.exit_code == 2
+    assert "--url is the portal's base address (e.g. https://portal.example.org), not an API path" in (
+        " ".join(result.stderr.split())
+    )
+    assert portal.requests == []
+
+
+def test_submit_to_an_address_that_is_no_portal_says_what_url_is(runner, portal, envelope_file):
+    portal.status = 404
+    portal.headers = {"Content-Type": "text/html"}
+    portal.body = b"<!doctype html><title>404 Not Found</title><h1>Not Found</h1>"
+    result = runner.invoke(main, ["submit", str(envelope_file), "--url", portal.url + "/v1", "--token", "t"])
+    assert result.exit_code == 1
+    assert (
+        f"no tiertrace API at {portal.url}/v1 (404 Not Found, and not in the API's JSON): --url is the "
+        "portal's base address (e.g. https://portal.example.org), not an API path." in result.stderr
+    )
+    assert "<h1>" not in result.stderr
+
+
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_submit_does_not_follow_a_redirect_with_the_token(runner, portal, envelope_file, status):
     portal.status = status
