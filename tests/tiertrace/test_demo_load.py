@@ -31,6 +31,7 @@ from tiertrace.declarations.models import Declaration
 from tiertrace.demo import expected_per_ship_rollup, load_programme, unfold
 from tiertrace.demo.loader import DemoClock, DemoSummary, load_demo, plan_timeline
 from tiertrace.disclosure.models import DisclosureRequest, Notification
+from tiertrace.errors import ConflictError
 from tiertrace.organizations.accounts import authenticate_user
 from tiertrace.organizations.models import Organization
 from tiertrace.organizations.services import require_organization
@@ -243,6 +244,22 @@ def test_the_demo_loads_through_the_bus_and_shows_the_figures_its_data_gives(loa
     assert (again.declarations_filed, again.organizations_created, again.requests_sent) == (0, 0, 0)
     assert after == before
     assert again.headline == summary.headline
+
+
+def test_the_demo_refuses_to_take_over_an_organisation_it_did_not_create_and_writes_nothing(
+    session_factory: sessionmaker[Session], settings: Settings, make_org: Any
+) -> None:
+    make_org(OEM, name="Impostor")
+    with session_factory() as session:
+        before = _snapshot(session)
+
+    with pytest.raises(ConflictError) as refused:
+        load_demo(session_factory, settings, drain=lambda: None)
+
+    assert f"{OEM} (Impostor, NL, company)" in refused.value.message
+    assert "load the demo into an empty data folder" in refused.value.message.lower()
+    with session_factory() as session:
+        assert _snapshot(session) == before
 
 
 def test_the_story_timeline_is_causal_and_files_every_declaration_once() -> None:

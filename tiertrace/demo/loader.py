@@ -26,6 +26,8 @@ open the loader has O-107 send that invitation (`create_request`, due `default_d
 Running it again is harmless: every step looks first (organisation by slug, account by email,
 declaration by its stable id, a pending request) and the sweep is idempotent, so a second run files
 nothing and `DemoSummary.already_loaded` says so. A run that stopped half-way resumes where it stopped.
+An organisation under a demo slug with another name, country or kind than the demo's is not the demo's:
+the load stops before it writes anything rather than take it over.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from tiertrace.demo import Filing, Programme, load_programme, payload_for
 from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.disclosure.overdue import run_overdue_sweep
 from tiertrace.disclosure.services import create_request
+from tiertrace.errors import ConflictError
 from tiertrace.organizations.accounts import accept_invite, create_user, normalize_email
 from tiertrace.organizations.models import Organization, User
 from tiertrace.organizations.services import create_organization, get_organization, register_key
@@ -218,8 +221,9 @@ def load_demo(
     `drain`, or a wait for the RabbitMQ workers). `now` is the present (default: the real clock): the
     overdue sweep and the sealed invitation use it. `clock`, when given, is the clock the bus's handlers
     read; the loader then replays the story at the data's 2025 dates (see the module docstring).
-    Commits after every step. Idempotent. Raises what the services raise (a TiertraceError when the
-    database holds conflicting non-demo data under a demo slug), TimeoutError from `drain`.
+    Commits after every step. Idempotent. Raises ConflictError, before writing anything, when an
+    organisation the demo did not create holds a demo slug; what the services raise (a TiertraceError
+    for other conflicting non-demo data); TimeoutError from `drain`.
     """
     programme = programme or load_programme()
     plan = {item.ref: (index, item.at) for index, item in enumerate(plan_timeline(programme))}
@@ -236,6 +240,7 @@ def load_demo(
         step_count(programme),
     )
 
+    _require_no_strangers(run)
     _register_organizations(run)
     _create_accounts(run)
     # Events a previous, interrupted run committed are handled before anything is looked at.
@@ -325,6 +330,31 @@ def plan_timeline(programme: Programme | None = None) -> tuple[PlannedFiling, ..
 
 
 # --- the steps ----------------------------------------------------------------------------------------
+
+
+def _require_no_strangers(run: _Run) -> None:
+    """Refuse to load over organisations the demo did not create that hold a demo slug.
+
+    Raises ConflictError: the demo would take such an organisation over (its people would get the demo's
+    key and declarations). One the demo created has the demo's name, country and kind.
+    """
+    demo = {org.slug: (org.name, org.country, org.kind) for org in run.programme.organizations}
+    with run.session_factory() as session:
+        found = session.execute(
+            select(Organization.slug, Organization.name, Organization.country, Organization.kind).where(
+                Organization.slug.in_(list(demo))
+            )
+        ).all()
+    strangers = sorted(
+        f"{slug} ({name}, {country}, {kind})"
+        for slug, name, country, kind in found
+        if (name, country, kind) != demo[slug]
+    )
+    if strangers:
+        raise ConflictError(
+            f"organisations the demo did not create hold its slugs: {'; '.join(strangers)}. Load the demo "
+            "into an empty data folder (a new TIERTRACE_DATA_DIR, or an empty database)"
+        )
 
 
 def _register_organizations(run: _Run) -> None:
