@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from tiertrace import signing
 from tiertrace.declarations.models import Declaration, DeclarationComponent
+from tiertrace.organizations.models import SigningKey
 from tiertrace.outbox.models import OutboxEvent
 
 GA_LINE = {
@@ -141,10 +142,31 @@ def test_an_unknown_key_is_422(client, make_org, make_payload, session_factory):
     assert stored_counts(session_factory) == (0, 0, 0)
 
 
-def test_a_revoked_key_is_422(client, make_org, make_payload, sign, session_factory):
+def test_a_revoked_key_is_422_and_its_owner_learns_when_it_was_revoked(
+    client, make_org, make_payload, sign, session_factory
+):
     supplier = make_org("lumen")
     assert client.delete(f"/api/v1/keys/{supplier.keyid}", headers=supplier.headers).status_code == 204
-    assert_rejected(post(client, supplier, sign(supplier, make_payload("lumen"))), 422, "signature")
+    with session_factory() as session:
+        revoked_at = session.scalar(select(SigningKey.revoked_at).where(SigningKey.keyid == supplier.keyid))
+    error = assert_rejected(post(client, supplier, sign(supplier, make_payload("lumen"))), 422, "signature")
+    assert (
+        error["message"]
+        == f"key {supplier.keyid} was revoked on {revoked_at:%Y-%m-%d}; sign with a current key"
+    )
+    assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def test_a_revoked_key_of_another_organisation_is_not_said_to_be_revoked(
+    client, make_org, make_payload, sign, session_factory
+):
+    supplier, other = make_org("lumen"), make_org("tatra")
+    assert client.delete(f"/api/v1/keys/{other.keyid}", headers=other.headers).status_code == 204
+    error = assert_rejected(post(client, supplier, sign(other, make_payload("lumen"))), 422, "signature")
+    assert (
+        error["message"]
+        == "the envelope is signed with a key that is unknown or revoked; register the key first"
+    )
     assert stored_counts(session_factory) == (0, 0, 0)
 
 

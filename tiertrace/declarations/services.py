@@ -159,6 +159,13 @@ def submit_declaration(
     session.flush()  # the caller's pending changes go first: what follows bypasses the unit of work
     connection = session.connection()
     key = connection.execute(_KEY_AND_ISSUER, {"keyid": parsed.keyid}).one_or_none()
+    if key is not None and key.revoked_at is not None and key.id == organization.id:
+        # Only the caller's own keys say so: another organisation's keys and their history stay unseen.
+        raise RuleViolationError(
+            f"key {parsed.keyid} was revoked on {key.revoked_at:%Y-%m-%d}; sign with a current key",
+            code="signature",
+            details={"keyid": parsed.keyid},
+        )
     if key is None or key.revoked_at is not None:
         raise RuleViolationError(
             "the envelope is signed with a key that is unknown or revoked; register the key first",
