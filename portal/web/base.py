@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import math
 import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -191,9 +193,59 @@ def _security_headers(response: Any) -> Any:
     return response
 
 
+@bp.app_template_filter("mass")
+def format_mass(grams: float | None) -> str:
+    """A mass in grams for people: mg below 1 g, kg from 1,000 g, three significant figures (but every
+    whole digit), thousands separators: "15,030 kg", "224 g", "32 mg"; "–" for None."""
+    if grams is None:
+        return "–"
+    if not grams:
+        return "0\u00a0g"
+    # The unit follows the rounded figure: 999.7 g is "1 kg", not "1,000 g".
+    rounded = abs(float(f"{grams:.3g}"))
+    unit, size = ("kg", 1000.0) if rounded >= 1000 else ("g", 1.0) if rounded >= 1 else ("mg", 0.001)
+    return f"{_significant(grams / size, 3)}\u00a0{unit}"  # a no-break space: "1,084 kg" stays on one line
+
+
+@bp.app_template_filter("quantity")
+def format_quantity(value: float) -> str:
+    """A quantity: at most four significant figures, thousands separators, "30" rather than "30.0"."""
+    return _significant(value, 4)
+
+
+def _significant(value: float, figures: int) -> str:
+    """`value` to `figures` significant figures (but every whole digit), with thousands separators and
+    without trailing zeros."""
+    if value == 0:
+        return "0"
+    decimals = max(0, figures - 1 - math.floor(math.log10(abs(value))))
+    text = f"{value:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@bp.app_template_filter("timestamp")
+def format_timestamp(value: datetime | str) -> str:
+    """A moment as "2025-02-03 09:00 UTC", from a datetime (naive ones are UTC) or RFC 3339 text."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def error_page(status: int, title: str, message: str, details: dict[str, Any] | None = None) -> Any:
-    """An HTML error page with `status`."""
-    return render_template("error.html", status=status, title=title, message=message, details=details), status
+    """An HTML error page with `status`, in the layout of the signed-in person (menu, "Sign out").
+
+    A URL that matches no route has no blueprint, so the blueprint's context processor does not run for
+    its page: the person is passed here.
+    """
+    try:
+        current_user()
+    except OperationalError:
+        g.web_user = None  # no database to look the person up in: the page goes without the menu
+    page = render_template(
+        "error.html", status=status, title=title, message=message, details=details, **_template_globals()
+    )
+    return page, status
 
 
 @bp.errorhandler(TiertraceError)
@@ -209,6 +261,7 @@ def _domain_error(error: TiertraceError) -> Any:
 @bp.errorhandler(OperationalError)
 def _database_unavailable(error: OperationalError) -> Any:
     current_app.logger.error("database unavailable: %s", error)
+    g.web_user = None  # the page cannot look the signed-in person up either
     message = "The portal cannot reach its database. Nothing was changed; try again."
     page, status = error_page(503, "Unavailable for a moment", message)
     return page, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}

@@ -72,7 +72,9 @@ def programme(name: str) -> Any:
         for root in found.roots
     ]
     session.commit()  # the authority's reads are audit-logged
-    return render_template("programme.html", programme=found, chains=chains, countries=reference.countries())
+    return render_template(
+        "programme.html", programme=found, chains=chains, countries=reference.countries(), formats=FORMATS
+    )
 
 
 @bp.get("/chains/<declaration_id>")

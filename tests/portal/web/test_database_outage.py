@@ -48,3 +48,14 @@ def test_readyz_says_503_while_the_database_is_out_of_reach(cut_off):
 def test_health_probes_answer_without_a_token_when_all_is_well(client):
     assert client.get("/healthz").get_json() == {"status": "ok"}
     assert client.get("/readyz").get_json() == {"status": "ready"}
+
+
+def test_a_signed_in_person_gets_pages_too_without_the_menu(client, cut_off, make_org, signed_in):
+    signed_in(make_org("supplier"))
+    cut_off.set_cookie("tiertrace_session", client.get_cookie("tiertrace_session").value)
+
+    answer = cut_off.get("/inbox")
+    assert answer.status_code == 503
+    assert "cannot reach its database" in answer.get_data(as_text=True)
+    missing = cut_off.get("/no-such-page")  # no route: the error page alone looks the person up
+    assert missing.status_code == 404 and "Sign out" not in missing.get_data(as_text=True)
