@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from portal.db import db_session
 from portal.errors import RETRY_AFTER_SECONDS, STATUS_BY_ERROR
+from portal.web.charts import coverage_band
 from tiertrace.errors import AuthenticationError, TiertraceError
 from tiertrace.organizations.accounts import credential_version, get_user
 from tiertrace.organizations.models import Organization, User
@@ -230,6 +231,10 @@ def format_timestamp(value: datetime | str) -> str:
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# The colour band of a traced share, as the tree draws it (in `portal.web.charts`).
+bp.app_template_filter("coverage_band")(coverage_band)
 
 
 def error_page(status: int, title: str, message: str, details: dict[str, Any] | None = None) -> Any:

@@ -7,47 +7,87 @@ these return. The figures are the chain view's; nothing is recomputed here excep
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from tiertrace.chains.merge import depth_first
 
-#: Country colours (Okabe–Ito's, then Tol's qualitative palettes: told apart with colour-vision
-#: deficiencies, the first ones best). A country has one colour on a page, in both stages' charts.
+#: Country colours, each with the text colour that reads on it: ten from Okabe–Ito's, Paul Tol's and
+#: IBM's colour-blind-safe palettes, every two at least 12 apart (CIELAB ΔE) for normal vision and for
+#: simulated protanopia, deuteranopia and tritanopia, and from the greys of "other" and "unknown".
 PALETTE = (
-    "#0072B2",
-    "#E69F00",
-    "#009E73",
-    "#CC79A7",
-    "#56B4E9",
-    "#D55E00",
-    "#882255",
-    "#44AA99",
-    "#999933",
-    "#332288",
-    "#AA4499",
-    "#DDCC77",
-    "#117733",
-    "#661100",
-    "#88CCEE",
-    "#6699CC",
+    ("#0072B2", "#FFFFFF"),
+    ("#222255", "#FFFFFF"),
+    ("#648FFF", "#000000"),
+    ("#99DDFF", "#000000"),
+    ("#009E73", "#000000"),
+    ("#EEDD88", "#000000"),
+    ("#AAAA00", "#000000"),
+    ("#CC79A7", "#000000"),
+    ("#225522", "#FFFFFF"),
+    ("#997700", "#000000"),
 )
-#: Each chart names at most this many of its largest countries; the rest of its bars is "other".
-COUNTRIES_PER_CHART = 10
-UNKNOWN_COLOUR = "#BBBBBB"
-OTHER_COLOUR = "#666666"
+#: The countries of each colour of PALETTE, in its order: every country of the CRM reference list, so that
+#: the countries it names for one material and stage never share a colour, nor do its ten largest
+#: producers (the first of each line). Fixed, so that a country has the same colour on every page.
+COUNTRY_GROUPS = (
+    "CN AM BA CZ IS KE PT",
+    "US ID TJ RW NO SE AE",
+    "ZA IR BE GN DZ CH GT",
+    "AU JP VN ES NG SG TW",
+    "BR KZ QA BO TH AT BG",
+    "RU MX GA IT KP GB GR",
+    "CL MY FR PH FI MN SL",
+    "TR CD KR MZ PL GH HK",
+    "IN PE ZW DE SN IL RO",
+    "MM CA MA AR UA LA NL",
+)
+_COUNTRY_COLOURS = {country: i for i, group in enumerate(COUNTRY_GROUPS) for country in group.split()}
+UNKNOWN_COLOUR = ("#BBBBBB", "#000000")
+OTHER_COLOUR = ("#666666", "#FFFFFF")
+#: A bar names a country with at least this share of the material's mass, and always its largest one;
+#: the rest of its known mass is "other". The heat map has a column for every country some bar names.
+MIN_SHARE = 0.05
+#: A segment at least this wide (percent of the bar) carries its country code.
+LABEL_MIN_WIDTH = 6.0
+#: The heat map's shades 1 to 9 (0 is none), by the share as printed: steps of 10 %.
+HEAT_LEVELS = ("under 20\u00a0%", *(f"{p}–{p + 9}\u00a0%" for p in range(20, 90, 10)), "90\u00a0% or more")
 STAGES = ("extraction", "processing")
 
 
+def country_colour(country: str) -> tuple[str, str]:
+    """The country's fill and text colour, the same on every page; "unknown" and "other" are greys."""
+    if country == "unknown":
+        return UNKNOWN_COLOUR
+    if country == "other":
+        return OTHER_COLOUR
+    # A country outside the table gets a colour from its code: arbitrary, but the same everywhere.
+    return PALETTE[_COUNTRY_COLOURS.get(country, sum(map(ord, country)) % len(PALETTE))]
+
+
 @dataclass(frozen=True)
-class Segment:
+class Share:
+    """One country's part of a material's mass at one stage."""
+
     country: str
     label: str
     grams: float
     share: float
+
+
+@dataclass(frozen=True)
+class Segment(Share):
     colour: str
+    text_colour: str
     #: Left edge and width in percent of the bar.
     x: float
     width: float
+
+    @property
+    def code(self) -> str:
+        """The country code printed on the segment: only a country's, and only when it fits."""
+        return (
+            self.country if self.width >= LABEL_MIN_WIDTH and self.country not in ("other", "unknown") else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -55,7 +95,10 @@ class Bar:
     material: str
     label: str
     mass_g: float
+    #: The bar: its named countries, then "other" and "unknown".
     segments: list[Segment]
+    #: The table: every country, the largest first, "unknown" last.
+    shares: list[Share]
 
 
 @dataclass(frozen=True)
@@ -66,10 +109,6 @@ class StackedChart:
     bars: list[Bar]
     legend: list[tuple[str, str, str]]
 
-    @property
-    def height(self) -> int:
-        return 28 * len(self.bars) + 8
-
 
 def stacked_charts(
     rollup: dict[str, Any],
@@ -77,73 +116,74 @@ def stacked_charts(
     material_names: dict[str, str] | None = None,
     country_names: dict[str, str] | None = None,
 ) -> list[StackedChart]:
-    """One chart per stage (extraction, processing), a country drawn in the same colour in both.
+    """One chart per stage (extraction, processing), each country in its own colour."""
+    return [_stacked_chart(rollup, stage, material_names or {}, country_names or {}) for stage in STAGES]
 
-    Each chart names its `COUNTRIES_PER_CHART` largest countries; the colours go to those of both charts
-    in order of their mass over both stages (the largest get the most distinct colours). Beyond the
-    palette, and beyond a chart's own largest, countries are "other".
-    """
-    named = {country for stage in STAGES for country in _ranked(rollup, (stage,))[:COUNTRIES_PER_CHART]}
-    ranked = [country for country in _ranked(rollup, STAGES) if country in named][: len(PALETTE)]
-    colours = {country: PALETTE[i] for i, country in enumerate(ranked)}
+
+def _by_mass(rollup: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The materials, the heaviest first."""
+    return sorted(rollup.items(), key=lambda item: (-item[1].get("mass_g", 0), item[0]))
+
+
+def _shares(figures: dict[str, Any], stage: str, country_names: dict[str, str]) -> list[Share]:
+    """Every country of `stage` with mass, the largest first (ties by code), "unknown" last."""
+    mass = float(figures.get("mass_g") or 0.0)
+    grams = {c: float(g) for c, g in (figures.get(stage) or {}).items() if float(g) > 0}
+    order = sorted(grams, key=lambda c: (c == "unknown", -grams[c], c))
     return [
-        _stacked_chart(rollup, stage, colours, material_names or {}, country_names or {}) for stage in STAGES
+        Share(c, _country_label(c, country_names), grams[c], grams[c] / mass if mass > 0 else 0.0)
+        for c in order
     ]
 
 
-def _ranked(rollup: dict[str, Any], stages: tuple[str, ...]) -> list[str]:
-    """Known countries of `stages`, the most mass first (ties by code)."""
-    totals: dict[str, float] = {}
-    for figures in rollup.values():
-        for stage in stages:
-            for country, grams in (figures.get(stage) or {}).items():
-                if country != "unknown":
-                    totals[country] = totals.get(country, 0.0) + float(grams)
-    return sorted(totals, key=lambda c: (-totals[c], c))
+def _named(shares: list[Share]) -> list[str]:
+    """The countries a bar names: the largest known one, and every other with at least `MIN_SHARE`."""
+    known = [s for s in shares if s.country != "unknown"]
+    return [s.country for i, s in enumerate(known) if i == 0 or s.share >= MIN_SHARE]
 
 
 def _stacked_chart(
-    rollup: dict[str, Any],
-    stage: str,
-    colours: dict[str, str],
-    material_names: dict[str, str],
-    country_names: dict[str, str],
+    rollup: dict[str, Any], stage: str, material_names: dict[str, str], country_names: dict[str, str]
 ) -> StackedChart:
     """The mass of each material by country of `stage`, as shares of the material's mass.
 
-    Materials come in order of mass, the heaviest first; countries in a bar largest first, "other"
-    (countries without a colour) and the "unknown" remainder last. The legend lists this stage's
-    countries, the largest first.
+    Materials come in order of mass, the heaviest first; a bar's named countries largest first, then
+    "other" (its remaining countries) and "unknown". The legend lists the chart's countries, the most
+    mass over the chart first, then "other" and "unknown".
     """
-    colours = {c: colours[c] for c in _ranked(rollup, (stage,))[:COUNTRIES_PER_CHART] if c in colours}
     bars = []
-    used: dict[str, tuple[str, str]] = {}
-    for material, figures in sorted(rollup.items(), key=lambda item: (-item[1].get("mass_g", 0), item[0])):
-        mass = float(figures.get("mass_g") or 0.0)
-        by_country: dict[str, float] = {}
-        for country, grams in (figures.get(stage) or {}).items():
-            key = country if country in colours or country == "unknown" else "other"
-            by_country[key] = by_country.get(key, 0.0) + float(grams)
-        order = sorted(by_country, key=lambda c: (c == "unknown", c == "other", -by_country[c], c))
+    totals: dict[str, float] = {}
+    for material, figures in _by_mass(rollup):
+        shares = _shares(figures, stage, country_names)
+        named = _named(shares)
+        parts = [s for s in shares if s.country in named]
+        other = [s for s in shares if s.country not in named and s.country != "unknown"]
+        if other:
+            grams = sum(s.grams for s in other)
+            share = sum(s.share for s in other)
+            parts.append(Share("other", _country_label("other", country_names), grams, share))
+        parts += [s for s in shares if s.country == "unknown"]
         segments = []
         x = 0.0
-        for country in order:
-            grams = by_country[country]
-            share = grams / mass if mass > 0 else 0.0
-            if share <= 0:
+        for part in parts:
+            if part.share <= 0:
                 continue
-            colour = colours.get(country, UNKNOWN_COLOUR if country == "unknown" else OTHER_COLOUR)
-            label = _country_label(country, country_names)
-            used[country] = (label, colour)
-            segments.append(Segment(country, label, grams, share, colour, x * 100, share * 100))
-            x += share
+            fill, text = country_colour(part.country)
+            segments.append(
+                Segment(
+                    part.country, part.label, part.grams, part.share, fill, text, x * 100, part.share * 100
+                )
+            )
+            totals[part.country] = totals.get(part.country, 0.0) + part.grams
+            x += part.share
         # The reference list's names carry qualifiers ("Graphite (natural graphite in 2023 study; …)") that
         # would run past the chart's edge: the label keeps the name up to its first parenthesis.
         name = material_names.get(material, material).split(" (", 1)[0]
-        bars.append(Bar(material, f"{material} ({name})" if name != material else material, mass, segments))
-    legend_order = [c for c in _ranked(rollup, (stage,)) if c in used]
-    legend_order += [c for c in ("other", "unknown") if c in used]
-    return StackedChart(stage, bars, [(c, *used[c]) for c in legend_order])
+        label = f"{material} ({name})" if name != material else material
+        bars.append(Bar(material, label, float(figures.get("mass_g") or 0.0), segments, shares))
+    order = sorted(totals, key=lambda c: (c in ("other", "unknown"), c == "unknown", -totals[c], c))
+    legend = [(c, _country_label(c, country_names), country_colour(c)[0]) for c in order]
+    return StackedChart(stage, bars, legend)
 
 
 def _country_label(country: str, names: dict[str, str]) -> str:
@@ -154,34 +194,53 @@ def _country_label(country: str, names: dict[str, str]) -> str:
     return f"{country} {names[country]}" if country in names else country
 
 
+def heat_level(share: float) -> int:
+    """The shade of a heat map cell, 0 (none) to 9, by the share rounded as the page prints it.
+
+    So a cell agrees with its figure and the legend (`HEAT_LEVELS`): 89.87 % is printed "90 %", and
+    shaded as 90 % or more.
+    """
+    if share <= 0:
+        return 0
+    return max(1, min(9, round(share * 100) // 10))
+
+
 @dataclass(frozen=True)
 class HeatMap:
     """Material x country: each cell the share of the material's mass from that country (one stage)."""
 
     stage: str
+    #: "unknown" first, then the countries some bar names, the most mass first, then "other" if any.
     countries: list[str]
+    #: Per material: code, mass, and per column its share and shade.
     rows: list[tuple[str, float, list[tuple[float, int]]]]
+    #: The legend: what shades 1 to 9 stand for.
+    levels: ClassVar[tuple[str, ...]] = HEAT_LEVELS
 
 
 def heat_map(rollup: dict[str, Any], stage: str) -> HeatMap:
-    """Shares per material and country of `stage`, with a shade from 0 (none) to 9 (all) per cell.
-
-    Countries are columns in order of their total mass, "unknown" last.
-    """
+    """Shares per material and country of `stage`, the countries no bar names summed as "other"."""
+    materials = [(material, figures, _shares(figures, stage, {})) for material, figures in _by_mass(rollup)]
     totals: dict[str, float] = {}
-    for figures in rollup.values():
-        for country, grams in (figures.get(stage) or {}).items():
-            totals[country] = totals.get(country, 0.0) + float(grams)
-    countries = sorted((c for c in totals if totals[c] > 0), key=lambda c: (c == "unknown", -totals[c], c))
+    for _, _, shares in materials:
+        named = _named(shares)
+        for s in shares:
+            if s.country in named:
+                totals[s.country] = totals.get(s.country, 0.0) + s.grams
     rows = []
-    for material, figures in sorted(rollup.items(), key=lambda item: (-item[1].get("mass_g", 0), item[0])):
-        mass = float(figures.get("mass_g") or 0.0)
-        cells = []
-        for country in countries:
-            share = float((figures.get(stage) or {}).get(country, 0.0)) / mass if mass > 0 else 0.0
-            cells.append((share, 0 if share <= 0 else min(9, 1 + int(share * 9))))
-        rows.append((material, mass, cells))
-    return HeatMap(stage, countries, rows)
+    for material, figures, shares in materials:
+        by_column: dict[str, float] = {}
+        for s in shares:
+            column = s.country if s.country in totals or s.country == "unknown" else "other"
+            by_column[column] = by_column.get(column, 0.0) + s.share
+        rows.append((material, float(figures.get("mass_g") or 0.0), by_column))
+    countries = sorted(totals, key=lambda c: (-totals[c], c))
+    columns = ["unknown", *countries, *(["other"] if any("other" in row[2] for row in rows) else [])]
+    cells = [
+        (material, mass, [(by_column.get(c, 0.0), heat_level(by_column.get(c, 0.0))) for c in columns])
+        for material, mass, by_column in rows
+    ]
+    return HeatMap(stage, columns, cells)
 
 
 def traced_share(rollup: dict[str, Any], stage: str) -> float | None:
@@ -194,12 +253,16 @@ def traced_share(rollup: dict[str, Any], stage: str) -> float | None:
 
 
 def coverage_band(share: float | None) -> str:
-    """A colour band for a traced share: "good" (at least 90 %), "partial" (50 %), "poor", or "none"."""
+    """A colour band for a traced share: "good" (90 % or more), "partial" (50 %), "poor", or "none".
+
+    By the share rounded as the page prints it, so "90 %" is never shown in the band below 90 %.
+    """
     if share is None:
         return "none"
-    if share >= 0.9:
+    printed = round(share * 100)
+    if printed >= 90:
         return "good"
-    return "partial" if share >= 0.5 else "poor"
+    return "partial" if printed >= 50 else "poor"
 
 
 @dataclass
@@ -210,6 +273,7 @@ class TreeNode:
     children: list[TreeNode] = field(default_factory=list)
     #: Known-origin shares of the node's own rollup, per stage (None without mass).
     traced: dict[str, float | None] = field(default_factory=dict)
+    #: The colour of the lower of the two shares (`coverage_band`).
     band: str = "none"
     #: Part numbers from the root down to this node (gaps are listed with it).
     path: list[str] = field(default_factory=list)
@@ -222,10 +286,12 @@ def build_tree(view: dict[str, Any]) -> tuple[list[TreeNode], list[TreeNode]]:
     gaps: list[TreeNode] = []
     for node, path in depth_first(view.get("nodes", [])):  # a parent comes before its children
         traced = {stage: traced_share(node.get("rollup") or {}, stage) for stage in STAGES}
+        mined, refined = traced["extraction"], traced["processing"]
         item = TreeNode(
             node,
             traced=traced,
-            band=coverage_band(traced["processing"]),
+            # The weaker figure: every refiner known says nothing of the mines.
+            band=coverage_band(None if mined is None or refined is None else min(mined, refined)),
             path=[part or "undisclosed part" for part in path],
         )
         by_id[node["id"]] = item
