@@ -35,6 +35,18 @@ from tiertrace.organizations.services import create_organization, register_key
 IN_CI = os.environ.get("CI") == "true"
 TEST_DB = os.environ.get("TIERTRACE_TEST_DB", "sqlite")
 PG_ADMIN_URL = os.environ.get("TIERTRACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+CHROMIUM = os.environ.get("TIERTRACE_CHROMIUM", "/usr/bin/chromium")
+#: The flags this machine's Chromium needs: no sandbox (root), and no background connections, which the
+#: closed network refuses (many at a time) and which would only slow the tests down.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def service_missing(reason: str) -> None:
@@ -42,6 +54,24 @@ def service_missing(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: a missing service is a failure)")
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """One headless Chromium (Debian's, scripts/browser-deps.sh) for the session; tests open their own
+    pages and contexts. Playwright's own browser download cannot work here."""
+    if not os.access(CHROMIUM, os.X_OK):
+        service_missing(f"no Chromium at {CHROMIUM}: run scripts/browser-deps.sh")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        service_missing("playwright is not installed: pip install -e '.[test]'")
+    with sync_playwright() as driver:
+        # headless=True adds --headless; launch() starts Chromium on a new, empty temporary profile (its own
+        # --user-data-dir), and every new_context() inside it is a fresh, incognito-like session.
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
 
 
 def _pg_admin_engine() -> Engine:

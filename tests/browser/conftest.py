@@ -8,7 +8,6 @@ with CI=true it fails. Screenshots go to test-artifacts/ (and the walkthrough's 
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -18,43 +17,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.serving import make_server
 
 from tiertrace.config import Settings
-
-CHROMIUM = os.environ.get("TIERTRACE_CHROMIUM", "/usr/bin/chromium")
-IN_CI = os.environ.get("CI") == "true"
-#: The flags this machine's Chromium needs: no sandbox (root), and no background connections, which the
-#: closed network refuses (many at a time) and which would only slow the tests down.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _missing(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: the browser tests must run; scripts/browser-deps.sh installs it)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """One headless Chromium for the session (each test opens its own contexts)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        _missing(f"no Chromium at {CHROMIUM}: run scripts/browser-deps.sh")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright is not installed: pip install -e '.[test]'")
-    with sync_playwright() as driver:
-        # headless=True adds --headless; launch() starts Chromium on a new, empty temporary profile (its own
-        # --user-data-dir), and every new_context() inside it is a fresh, incognito-like session.
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ the tree's colour band, and the audit's heat maps (also laid out in Chromium at 
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from portal.web.charts import country_colour
 from tiertrace import reference
 
 CSS = Path(__file__).resolve().parents[3] / "portal" / "web" / "static" / "portal.css"
-CHROMIUM = os.environ.get("TIERTRACE_CHROMIUM", "/usr/bin/chromium")
 # Aluminium, by far the heaviest, from twelve countries (Sweden 1 %); cobalt, 20 g, from DR Congo.
 ALUMINIUM = ["AU", "GN", "BR", "IN", "JM", "ID", "RU", "SA", "KZ", "US", "CA"]
 WIDE = [
@@ -116,26 +114,6 @@ def _wide_programme(make_org, make_payload, submit):
     oem = make_org("noordhaven")
     submit(oem, make_payload("noordhaven", "MANY-1", program="MANY", materials=materials))
     return make_org("mod-nl", kind="authority")
-
-
-@pytest.fixture
-def chromium():
-    if not os.access(CHROMIUM, os.X_OK):
-        _missing(f"no Chromium at {CHROMIUM}: run scripts/browser-deps.sh")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright is not installed: pip install -e '.[test]'")
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], headless=True)
-        yield browser
-        browser.close()
-
-
-def _missing(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the browser tests must run)")
-    pytest.skip(reason)
 
 
 @pytest.mark.browser

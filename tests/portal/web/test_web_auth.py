@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 from web_helpers import PASSWORD, csrf_of, field_error, log_in, page_csrf
@@ -183,55 +184,41 @@ def test_an_invitation_sets_the_password_once_and_signs_the_person_in(client, ma
     assert client.get(link).status_code == 404  # used up
 
 
+def change_password(client: Any, current: str, new: str, confirm: str) -> Any:
+    """Post the settings page's password form on `client`."""
+    token = csrf_of(client.get("/settings").get_data(as_text=True))
+    return client.post(
+        "/settings/password",
+        data={
+            "current_password": current,
+            "new_password": new,
+            "new_password_confirm": confirm,
+            "csrf_token": token,
+        },
+    )
+
+
 def test_a_changed_password_ends_the_other_sessions(app, make_org, make_person):
     person = make_person(make_org("lumen"))
     laptop, tablet = app.test_client(), app.test_client()
     log_in(laptop, person)
     log_in(tablet, person)
-    token = csrf_of(laptop.get("/settings").get_data(as_text=True))
     new = "a completely different passphrase"
-    answer = laptop.post(
-        "/settings/password",
-        data={
-            "current_password": person.password,
-            "new_password": new,
-            "new_password_confirm": new,
-            "csrf_token": token,
-        },
-    )
-    assert answer.status_code == 302
+    assert change_password(laptop, person.password, new, new).status_code == 302
     assert laptop.get("/settings").status_code == 200  # this session goes on
     assert tablet.get("/settings").status_code == 302  # the other one is over
 
 
 def test_a_wrong_current_password_is_shown_next_to_its_field(client, make_org, signed_in):
     signed_in(make_org("lumen"))
-    token = csrf_of(client.get("/settings").get_data(as_text=True))
-    answer = client.post(
-        "/settings/password",
-        data={
-            "current_password": "nope",
-            "new_password": PASSWORD,
-            "new_password_confirm": PASSWORD,
-            "csrf_token": token,
-        },
-    )
+    answer = change_password(client, "nope", PASSWORD, PASSWORD)
     assert answer.status_code == 422
     assert field_error(answer.get_data(as_text=True), "current_password") == "wrong password"
 
 
 def test_an_empty_current_password_is_asked_for(client, make_org, signed_in):
     signed_in(make_org("lumen"))
-    token = csrf_of(client.get("/settings").get_data(as_text=True))
-    answer = client.post(
-        "/settings/password",
-        data={
-            "current_password": "",
-            "new_password": PASSWORD,
-            "new_password_confirm": PASSWORD + "!",
-            "csrf_token": token,
-        },
-    )
+    answer = change_password(client, "", PASSWORD, PASSWORD + "!")
     assert answer.status_code == 422
     html = answer.get_data(as_text=True)
     assert field_error(html, "current_password") == "Enter your current password"
