@@ -64,6 +64,30 @@ def pae(payload_type: str, payload: bytes) -> bytes:
     return Envelope(bytes(payload), payload_type, {}).pae()
 
 
+#: The encodings of Ed25519's points of small order, sign bit cleared (libsodium's list: 0, 1, the two
+#: points of order 8, and p - 1, p, p + 1 written without reduction). Under such a "public key" a signature
+#: of a small-order R and S = 0 verifies for many messages (under 1, for every message): it proves nothing,
+#: and whoever holds the database could sign as its organisation.
+_SMALL_ORDER_POINTS = frozenset(
+    bytes.fromhex(point)
+    for point in (
+        "00" * 32,
+        "01" + "00" * 31,
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ec" + "ff" * 30 + "7f",
+        "ed" + "ff" * 30 + "7f",
+        "ee" + "ff" * 30 + "7f",
+    )
+)
+
+
+def is_small_order(public_key_raw: bytes) -> bool:
+    """Whether a raw 32-byte public key encodes a point of small order (a key anyone can sign for)."""
+    raw = bytes(public_key_raw)
+    return raw[:31] + bytes([raw[31] & 0x7F]) in _SMALL_ORDER_POINTS
+
+
 def keyid_for(public_key_raw: bytes) -> str:
     """Return "ed25519:<hex SHA-256>" of a raw public key; raises MalformedInputError unless 32 bytes."""
     _check_public_key_length(public_key_raw)

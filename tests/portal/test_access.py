@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tiertrace import signing
+from tiertrace.organizations.models import SigningKey
 
 CALLERS = ("owner", "customer", "unrelated", "authority", "operator", "anonymous")
 
@@ -170,3 +171,18 @@ def test_a_revoked_token_is_401(client, world, session_factory):
     assert (
         client.get("/api/v1/organizations/me", headers=world["members"]["owner"].headers).status_code == 401
     )
+
+
+@pytest.mark.parametrize(
+    "point",
+    ["01" + "00" * 31, "00" * 32, "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa"],
+    ids=["identity", "order-4", "order-8-sign-bit-set"],
+)
+def test_a_key_of_small_order_is_refused_and_not_stored(client, world, session_factory, point):
+    owner = world["members"]["owner"]
+    raw = bytes.fromhex(point)
+    answer = client.post("/api/v1/keys", json={"public_key": signing.encode_b64(raw)}, headers=owner.headers)
+    assert answer.status_code == 422
+    assert answer.get_json()["error"]["details"] == {"public_key": "small order"}
+    with session_factory() as session:
+        assert session.get(SigningKey, signing.keyid_for(raw)) is None

@@ -402,3 +402,22 @@ def test_reading_a_file_that_is_no_key_or_an_encrypted_key_says_so(tmp_path):
     )
     with pytest.raises(MalformedInputError, match="encrypted"):
         signing.read_private_key(encrypted)
+
+
+def test_under_the_identity_point_one_forged_signature_verifies_every_message():
+    # Why register_key refuses small-order keys: R = identity, S = 0 passes Ed25519 verification here.
+    identity = bytes([1]) + bytes(31)
+    forged = identity + bytes(32)
+    key = Ed25519PublicKey.from_public_bytes(identity)
+    for message in (b"any declaration", signing.pae(signing.PAYLOAD_TYPE, b'{"issuer": "someone"}')):
+        key.verify(forged, message)  # raises InvalidSignature if it does not verify
+    assert signing.is_small_order(identity)
+
+
+def test_generated_keys_are_not_of_small_order_and_the_sign_bit_does_not_hide_one():
+    for _ in range(20):
+        assert not signing.is_small_order(signing.public_key_raw(signing.generate_private_key()))
+    order_8 = bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05")
+    assert signing.is_small_order(order_8) and signing.is_small_order(
+        order_8[:31] + bytes([order_8[31] | 0x80])
+    )

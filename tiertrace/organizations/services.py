@@ -105,8 +105,8 @@ def register_key(
     """Register a raw Ed25519 public key (base64) for `organization`; returns (key, created).
 
     Registering a key the organisation already has returns it with created=False. Raises
-    RuleViolationError for a key that is not 32 bytes of base64, ConflictError when another
-    organisation registered the same key.
+    RuleViolationError for a key that is not 32 bytes of base64 or is of small order (anyone could
+    sign for it), ConflictError when another organisation registered the same key.
     """
     try:
         raw = signing.decode_b64(public_key_b64)
@@ -118,6 +118,12 @@ def register_key(
         raise RuleViolationError(
             "public_key must be the base64 of a raw 32-byte Ed25519 key",
             details={"public_key": f"{len(raw)} bytes, expected 32"},
+        )
+    if signing.is_small_order(raw):
+        raise RuleViolationError(
+            "this public key is a point of small order, under which anyone can make a valid signature; "
+            "generate a real key pair with `tiertrace keygen`",
+            details={"public_key": "small order"},
         )
     keyid = signing.keyid_for(raw)
     existing = session.get(SigningKey, keyid)
