@@ -217,6 +217,11 @@ class HeatMap:
     #: The legend: what shades 1 to 9 stand for.
     levels: ClassVar[tuple[str, ...]] = HEAT_LEVELS
 
+    @property
+    def has_other(self) -> bool:
+        """Whether a column sums the countries no bar names."""
+        return "other" in self.countries
+
 
 def heat_map(rollup: dict[str, Any], stage: str) -> HeatMap:
     """Shares per material and country of `stage`, the countries no bar names summed as "other"."""

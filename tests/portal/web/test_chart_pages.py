@@ -96,6 +96,16 @@ def test_the_audit_heat_map_shows_unknown_first_and_sums_minor_countries_as_othe
     assert header[:2] == ["Material", "unknown"] and header[-1] == "other"
     assert "CD" in header and "SE" not in header
     assert "Grams per one unit" not in html and "90\u00a0% or more" in html
+    assert "“other” sums" in html and ">unknown, other</li>" in html
+
+
+def test_the_heat_maps_promise_no_other_column_when_none_is_drawn(client, programmes, signed_in):
+    signed_in(programmes["ministry"])
+
+    html = client.get("/audit/NARROW").get_data(as_text=True)
+
+    assert 'id="heat-extraction"' in html and ">other</th>" not in html
+    assert "“other”" not in html and ">unknown</li>" in html
 
 
 def _wide_programme(make_org, make_payload, submit):

@@ -330,3 +330,17 @@ def test_the_issuer_and_the_authority_still_read_the_whole_declaration_and_its_e
     assert "Silesia Cell Works" in client.get(f"/declarations/{lumen_declaration}").get_data(as_text=True)
     envelope = client.get(f"/declarations/{lumen_declaration}/envelope.json")
     assert envelope.status_code == 200 and b"payloadType" in envelope.data
+
+
+def test_a_superseded_chain_links_the_chain_of_the_version_that_replaced_it(
+    client, make_org, make_payload, submit, signed_in
+):
+    oem = make_org("noordhaven")
+    old = submit(oem, make_payload("noordhaven", "FRIGATE-1"))
+    new = submit(oem, make_payload("noordhaven", "FRIGATE-1", supersedes=old.id))
+    signed_in(oem)
+
+    html = client.get(f"/chains/{old.id}").get_data(as_text=True)
+
+    assert "This version was superseded" in html and f'href="/chains/{new.id}"' in html
+    assert "This version was superseded" not in client.get(f"/chains/{new.id}").get_data(as_text=True)

@@ -231,3 +231,5 @@ def test_the_risk_table_does_not_pass_unknown_origin_off_as_low_concentration(cl
     # Aluminium: 90 % mined in Guinea, 10 % unknown; no refining country given at all.
     assert f"≥{NBSP}8,100 10{NBSP}% unknown" in row
     assert f"n/a 100{NBSP}% unknown" in row
+    # The CRMA benchmark counts non-EU countries only: the badge says so.
+    assert f"above 65{NBSP}% (non-EU)" in row
