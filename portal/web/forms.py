@@ -113,12 +113,17 @@ class DeclarationForm:
         return form
 
     def prune(self) -> DeclarationForm:
-        """Drop the rows left entirely blank (before building the payload, so indices match the fields)."""
+        """Drop the material and origin rows left entirely blank (before building the payload, so indices
+        match the fields).
+
+        The editor opens with a blank material row and blank origin rows nobody asked for; the page says
+        that blank ones are left out. A component row is only ever there because someone pressed "Add a
+        component", so it stays, blank or not, and comes back with its errors.
+        """
         for row in self.materials:
             for stage in STAGES:
                 setattr(row, stage, [origin for origin in getattr(row, stage) if not origin.blank()])
         self.materials = [row for row in self.materials if not row.blank()]
-        self.components = [row for row in self.components if not row.blank()]
         return self
 
     @classmethod
@@ -253,30 +258,36 @@ class DeclarationForm:
 
     def field_ids(self) -> set[str]:
         """The id of every field and row group the editor renders (where an error can be shown)."""
-        ids = {"part-number", "part-name", "part-unit", "program", "statement", "materials", "components"}
+        return set(self.field_order())
+
+    def field_order(self) -> list[str]:
+        """The ids of `field_ids` in the order the editor draws them (the error summary's order)."""
+        ids = ["part-number", "part-name", "part-unit", "program", "materials"]
         for i, row in enumerate(self.materials):
             prefix = f"materials-{i}"
-            ids.update({prefix, f"{prefix}-material", f"{prefix}-mass_g", f"{prefix}-recycled_share"})
+            ids += [prefix, f"{prefix}-material", f"{prefix}-mass_g", f"{prefix}-recycled_share"]
             for stage in STAGES:
-                ids.add(f"{prefix}-{stage}")
+                ids.append(f"{prefix}-{stage}")
                 for j, _origin in enumerate(getattr(row, stage)):
-                    ids.update(f"{prefix}-{stage}-{j}-{name}" for name in ("country", "share", "facility"))
-                    ids.add(f"{prefix}-{stage}-{j}")
+                    ids.append(f"{prefix}-{stage}-{j}")
+                    ids += [f"{prefix}-{stage}-{j}-{name}" for name in ("country", "share", "facility")]
+        ids.append("components")
         for i, _component in enumerate(self.components):
             prefix = f"components-{i}"
-            ids.add(prefix)
-            ids.update(
+            ids.append(prefix)
+            ids += [
                 f"{prefix}-{name}"
                 for name in (
                     "part_number",
                     "supplier",
+                    "quantity",
                     "supplier_name",
                     "supplier_country",
-                    "quantity",
                     "request_disclosure",
                     "disclose_supplier_to",
                 )
-            )
+            ]
+        ids += ["statement", "signing"]
         return ids
 
 
@@ -284,17 +295,21 @@ class DeclarationForm:
 SIGNATURE_KEYS = {"keyid", "expected_keyid", "signatures", "payloadType", "field", "signature", "envelope"}
 
 
-def field_errors(details: dict[str, Any], field_ids: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+def field_errors(
+    details: dict[str, Any], field_ids: set[str] | list[str]
+) -> tuple[dict[str, str], dict[str, str]]:
     """Split a domain error's details into errors by field id and errors for the whole form.
 
     "materials.0.mass_g" becomes the field "materials-0-mass_g"; a key naming a field the editor does not
     render falls back to its closest rendered ancestor ("components.3" for "components.3.foo"), then to
-    the whole form. Signature problems go to the "signing" field.
+    the whole form. Signature problems go to the "signing" field. Messages are put in plain words
+    (`plain_message`). Given `field_ids` as a list in page order (`DeclarationForm.field_order`), the
+    errors by field come in that order, as the error summary lists them.
     """
     by_field: dict[str, str] = {}
     general: dict[str, str] = {}
     for key, message in details.items():
-        text = message if isinstance(message, str) else str(message)
+        text = plain_message(message if isinstance(message, str) else str(message))
         if key in SIGNATURE_KEYS:
             by_field.setdefault("signing", f"{key}: {text}")
             continue
@@ -302,12 +317,42 @@ def field_errors(details: dict[str, Any], field_ids: set[str]) -> tuple[dict[str
         while parts:
             candidate = "-".join(parts)
             if candidate in field_ids:
-                by_field[candidate] = f"{by_field[candidate]}; {text}" if candidate in by_field else text
+                if candidate not in by_field:
+                    by_field[candidate] = text
+                elif text not in by_field[candidate].split("; "):
+                    by_field[candidate] = f"{by_field[candidate]}; {text}"
                 break
             parts.pop()
         else:
             general[str(key)] = text
+    if isinstance(field_ids, list):
+        position = {field_id: index for index, field_id in enumerate(field_ids)}
+        by_field = dict(sorted(by_field.items(), key=lambda item: position.get(item[0], len(position))))
     return by_field, general
+
+
+_COUNTRY_CODE = "Use a two-letter country code (ISO 3166-1 alpha-2), e.g. CN"
+#: The payload schema's and rules' common messages, as the editor says them (the API keeps the originals).
+_PLAIN_MESSAGES = (
+    (re.compile(r"Field may not be null\.|Missing data for required field\."), "Enter a value"),
+    (
+        re.compile(r"Must be greater than or equal to 0 and less than or equal to 1\."),
+        "Enter a share from 0 to 1 (0.9 = 90 %)",
+    ),
+    (re.compile(r"Must be greater than or equal to 0\."), "Enter 0 or more"),
+    (re.compile(r"Must be greater than 0\."), "Enter a number greater than 0"),
+    (re.compile(r"\bmust be a number\b"), "Enter a number, e.g. 0.84"),
+    (re.compile(r"unknown country code '[^']*'; use ISO 3166-1 alpha-2|Length must be 2\."), _COUNTRY_CODE),
+    (re.compile(r"Length must be between 1 and (\d+)\."), r"Enter a value (at most \1 characters)"),
+)
+
+
+def plain_message(text: str) -> str:
+    """A payload error message in the editor's words: "Field may not be null." is "Enter a value"."""
+    for pattern, replacement in _PLAIN_MESSAGES:
+        text = pattern.sub(replacement, text)
+    parts = text.split("; ")
+    return "; ".join(part for index, part in enumerate(parts) if part not in parts[:index])
 
 
 def _number(text: str) -> Any:

@@ -8,8 +8,14 @@ from flask import flash, redirect, render_template, request, url_for
 
 from portal.db import db_session
 from portal.web.base import bp, current_org, current_user, login_required, start_session
-from tiertrace.errors import TiertraceError
-from tiertrace.organizations.accounts import change_password, list_keys, list_tokens, list_users
+from tiertrace.errors import RuleViolationError, TiertraceError
+from tiertrace.organizations.accounts import (
+    change_password,
+    list_keys,
+    list_tokens,
+    list_users,
+    password_problem,
+)
 from tiertrace.organizations.services import create_token, register_key, revoke_key, revoke_token
 
 
@@ -66,10 +72,27 @@ def key_register() -> Any:
         key, created = register_key(session, current_org(), request.form.get("public_key", "").strip())
     except TiertraceError as error:
         session.rollback()
-        return _render({"public_key": error.message}, status=422 if error.code == "invalid" else 409)
+        return _render({"public_key": _key_problem(error)}, status=422 if error.code == "invalid" else 409)
     session.commit()
     flash(f"Key {key.keyid} {'registered' if created else 'was registered already'}.", "success")
     return redirect(url_for("web.settings"))
+
+
+NOT_A_PUBLIC_KEY = (
+    "This is not an Ed25519 public key: paste the public key tiertrace keygen printed, or choose the key file"
+)
+
+
+def _key_problem(error: TiertraceError) -> str:
+    # The core speaks of base64 and byte counts (the API keeps that); a person needs to know what to paste.
+    if isinstance(error, RuleViolationError):
+        if error.details.get("public_key") == "small order":
+            return (
+                "This public key is not safe to register (anyone could sign for it): make a key pair "
+                "with tiertrace keygen and paste the public key it prints"
+            )
+        return NOT_A_PUBLIC_KEY
+    return error.message
 
 
 @bp.post("/settings/keys/revoke")
@@ -90,7 +113,15 @@ def password_change() -> Any:
     user = current_user()
     assert user is not None
     current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
-    errors = {"current_password": "Enter your current password"} if not current else {}
+    # Every problem the form can see on its own is reported at once, not one per try.
+    errors: dict[str, str] = {}
+    if not current:
+        errors["current_password"] = "Enter your current password"
+    problem = password_problem(new)
+    if problem is not None:
+        errors["new_password"] = (
+            f"Choose a password {'of' if problem.startswith('at ') else 'that is'} {problem}"
+        )
     if new != request.form.get("new_password_confirm", ""):
         errors["new_password_confirm"] = "the two passwords differ"
     if errors:

@@ -16,10 +16,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import Response, flash, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from portal.db import db_session
 from portal.web.base import bp, current_org, login_required
-from portal.web.forms import DISCLOSURE_CHOICES, DeclarationForm, field_errors
+from portal.web.forms import DISCLOSURE_CHOICES, DeclarationForm, field_errors, field_label
 from tiertrace import reference
 from tiertrace.declarations.history import get_current_declaration, list_declarations, require_own_declaration
 from tiertrace.declarations.models import Declaration
@@ -32,8 +33,14 @@ from tiertrace.declarations.services import (
 )
 from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.disclosure.services import decline_request, list_requests, require_visible_request
-from tiertrace.errors import NotFoundError, RuleViolationError, TiertraceError
-from tiertrace.organizations.accounts import list_companies
+from tiertrace.errors import (
+    ConflictError,
+    MalformedInputError,
+    NotFoundError,
+    RuleViolationError,
+    TiertraceError,
+)
+from tiertrace.organizations.accounts import list_companies, list_keys
 from tiertrace.organizations.models import Organization
 from tiertrace.organizations.services import get_organization
 from tiertrace.signing import standard_envelope
@@ -95,14 +102,18 @@ def request_detail(request_id: str) -> Any:
 @bp.post("/requests/<request_id>/decline")
 @login_required("company")
 def request_decline(request_id: str) -> Any:
-    """Decline a request with a reason."""
+    """Decline a request with a reason; a request answered meanwhile says so on its page (409)."""
     session, organization = db_session(), current_org()
     reason = request.form.get("reason", "")
     try:
         item = decline_request(session, organization, request_id, reason)
-    except RuleViolationError:  # the one rule is a reason; other errors (404, 409) get the error page
+    except (RuleViolationError, ConflictError) as error:  # a missing reason, or answered already
         session.rollback()
         item = require_visible_request(session, organization, request_id)
+        if isinstance(error, ConflictError) or item.status == "answered":
+            return render_template(
+                "request.html", item=item, errors={}, reason=reason, decline_refused=True
+            ), 409
         errors = {"reason": "Give a reason for declining"}
         return render_template("request.html", item=item, errors=errors, reason=reason), 422
     session.commit()
@@ -215,8 +226,8 @@ def _editor(context: EditorContext, prefilled: DeclarationForm) -> Any:
             context,
             form,
             {
-                "signing": "choose your key file and press 'Sign and submit' (this needs JavaScript), or "
-                "download the payload, sign it with `tiertrace sign` and upload the envelope"
+                "signing": "Choose your key file and press Sign and submit (this needs JavaScript), or "
+                "download the payload, sign it with tiertrace sign and upload the envelope"
             },
             status=422,
         )
@@ -232,10 +243,80 @@ def _editor(context: EditorContext, prefilled: DeclarationForm) -> Any:
 
 def _render_error(context: EditorContext, form: DeclarationForm, error: TiertraceError) -> Any:
     """The editor with a domain error's details next to the fields they concern."""
-    errors, general = field_errors(error.details, form.field_ids())
+    errors, general = field_errors(error.details, form.field_order())
     # "the payload breaks the declaration rules" says less than the field errors listed below the heading.
     message = None if error.code == "payload_invalid" and errors else error.message
-    return _render_editor(context, form, errors, general, message=message, status=_status(error))
+    problem = envelope_problem(error, current_org())
+    if problem is not None:
+        # The envelope's form or signature: said in words next to the key file, not as the core's keys.
+        errors = {key: text for key, text in errors.items() if key != "signing"}
+        errors["signing"] = problem.text
+        message = None
+    return _render_editor(
+        context, form, errors, general, message=message, status=_status(error), key_problem=problem
+    )
+
+
+#: What the upload and the editor say about something that is not an envelope at all.
+NOT_AN_ENVELOPE = (
+    "This is not a signed envelope: paste the JSON that tiertrace sign printed, or choose its file"
+)
+
+
+@dataclass(frozen=True)
+class EnvelopeProblem:
+    """An envelope refused for its form or its signature, in words; `unregistered` when its key is not
+    one of the organisation's (the page then links to the settings' key section)."""
+
+    text: str
+    unregistered: bool = False
+
+    def html(self) -> Markup:
+        """The text, with "register its public key under Settings" a link to the settings' keys."""
+        if not self.unregistered:
+            return Markup.escape(self.text)
+        link = Markup('<a href="{}#keys-title">register its public key under Settings</a>').format(
+            url_for("web.settings")
+        )
+        head = self.text.removesuffix("register its public key under Settings")
+        return Markup.escape(head) + link
+
+
+def envelope_problem(error: TiertraceError, organization: Organization) -> EnvelopeProblem | None:
+    """Plain words for an envelope filing refused before reading its payload, or None for other errors.
+
+    The core names what is wrong with keys ("keyid", "payloadType"); a person needs to know what to do.
+    A key that is not one of the organisation's active keys, whoever else may have it, is "not registered
+    for" the organisation: that is what to fix, and it tells nothing about other organisations' keys.
+    """
+    if isinstance(error, MalformedInputError):
+        return EnvelopeProblem(NOT_AN_ENVELOPE)
+    if error.code == "payload_type":
+        return EnvelopeProblem(
+            "This envelope does not hold a tiertrace declaration: sign the payload file the editor gives "
+            "you (Download the payload) with tiertrace sign"
+        )
+    if error.code != "signature":
+        return None
+    keyid = error.details.get("keyid")
+    own = {key.keyid: key for key in list_keys(db_session(), organization)}
+    key = own.get(keyid) if isinstance(keyid, str) else None
+    if isinstance(keyid, str) and key is None:
+        return EnvelopeProblem(
+            f"This key is not registered for {organization.name}: register its public key under Settings",
+            unregistered=True,
+        )
+    if key is not None and key.revoked_at is not None:
+        return EnvelopeProblem(
+            f"This key was revoked on {key.revoked_at:%Y-%m-%d}: sign with a current key of "
+            f"{organization.name}"
+        )
+    if "does not verify" in error.message:
+        return EnvelopeProblem(
+            "The signature does not match this declaration: it was changed after signing, or another key "
+            "signed it. Sign it again"
+        )
+    return EnvelopeProblem(error.message)
 
 
 def _status(error: TiertraceError) -> int:
@@ -252,6 +333,7 @@ def _render_editor(
     *,
     message: str | None = None,
     status: int = 200,
+    key_problem: EnvelopeProblem | None = None,
 ) -> Any:
     return render_template(
         "editor.html",
@@ -260,6 +342,7 @@ def _render_editor(
         errors=errors or {},
         general=general or {},
         message=message,
+        key_problem=key_problem,
         materials=reference.materials(),
         countries=reference.countries(),
         companies=list_companies(db_session()),
@@ -273,27 +356,54 @@ def _render_editor(
 @bp.route("/declarations/upload", methods=["GET", "POST"])
 @login_required("company")
 def declaration_upload() -> Any:
-    """Submit an envelope signed with `tiertrace sign` (a file, or pasted text)."""
+    """Submit an envelope signed with `tiertrace sign` (a file, or pasted text, which a refusal keeps)."""
     if request.method == "GET":
-        return render_template("upload.html", errors={}, details={})
+        return _render_upload()
+    pasted = request.form.get("envelope_text", "")
     uploaded = request.files.get("envelope_file")
     envelope = uploaded.read(MAX_ENVELOPE_BYTES + 1) if uploaded is not None and uploaded.filename else b""
     if not envelope:
-        envelope = request.form.get("envelope_text", "").strip().encode("utf-8")
+        envelope = pasted.strip().encode("utf-8")
     if not envelope:
-        errors = {"envelope_file": "choose the envelope file that `tiertrace sign` printed"}
-        return render_template("upload.html", errors=errors, details={}), 422
-    session = db_session()
+        errors = {"envelope_file": "Choose the envelope file that tiertrace sign printed, or paste it"}
+        return _render_upload(errors, pasted=pasted, status=422)
+    session, organization = db_session(), current_org()
     try:
-        result = submit_declaration(session, current_org(), envelope)
+        result = submit_declaration(session, organization, envelope)
     except TiertraceError as error:
         session.rollback()
-        return render_template(
-            "upload.html", errors={"envelope_file": error.message}, details=error.details
-        ), _status(error)
+        problem = envelope_problem(error, organization)
+        details: list[str] = []
+        if problem is None and error.code == "payload_invalid":
+            # The payload's own rules: each as "Material 1: mass: Enter 0 or more", never a JSON path.
+            by_field, general = field_errors(error.details, _payload_paths(error.details))
+            details = [f"{field_label(key)}: {text}" for key, text in {**by_field, **general}.items()]
+        text = problem.text if problem is not None else error.message
+        return _render_upload(
+            {"envelope_file": text}, details=details, pasted=pasted, problem=problem, status=_status(error)
+        )
     session.commit()
     flash(f"Declaration of {result.part_number} filed.", "success")
     return redirect(url_for("web.declaration_detail", declaration_id=result.id))
+
+
+def _payload_paths(details: dict[str, Any]) -> list[str]:
+    # Every detail key is its own field on the upload page (which draws no fields): "materials.0.mass_g"
+    # is listed as "Material 1: mass".
+    return [str(key).replace(".", "-") for key in details]
+
+
+def _render_upload(
+    errors: dict[str, str] | None = None,
+    *,
+    details: list[str] | None = None,
+    pasted: str = "",
+    problem: EnvelopeProblem | None = None,
+    status: int = 200,
+) -> Any:
+    return render_template(
+        "upload.html", errors=errors or {}, details=details or [], pasted=pasted, key_problem=problem
+    ), status
 
 
 # --- history ----------------------------------------------------------------------------------------------

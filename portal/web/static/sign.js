@@ -54,9 +54,9 @@
     const match = /-----BEGIN PRIVATE KEY-----([A-Za-z0-9+/=\s]+)-----END PRIVATE KEY-----/.exec(pem);
     if (!match) {
       if (/ENCRYPTED PRIVATE KEY/.test(pem)) {
-        throw new Error("this key file is encrypted; use the unencrypted PEM file that `tiertrace keygen` writes");
+        throw new Error("this key file is encrypted; use the unencrypted PEM file that tiertrace keygen writes");
       }
-      throw new Error("this is not a PEM private key file (-----BEGIN PRIVATE KEY-----), as `tiertrace keygen` writes");
+      throw new Error("this is not a private key file (one that starts with -----BEGIN PRIVATE KEY-----) as tiertrace keygen writes");
     }
     return fromBase64(match[1].replace(/\s+/g, ""));
   }

@@ -248,3 +248,13 @@ def test_pages_carry_security_headers(client):
     assert "script-src 'self'" in answer.headers["Content-Security-Policy"]
     assert answer.headers["X-Frame-Options"] == "DENY"
     assert answer.headers["Referrer-Policy"] == "same-origin"
+
+
+def test_the_password_form_reports_all_its_errors_at_once(client, make_org, signed_in):
+    signed_in(make_org("lumen"))
+    answer = change_password(client, "", "short", "short!")
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert field_error(html, "current_password") == "Enter your current password"
+    assert field_error(html, "new_password") == "Choose a password of at least 12 characters"
+    assert field_error(html, "new_password_confirm") == "the two passwords differ"

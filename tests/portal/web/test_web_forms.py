@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from werkzeug.datastructures import MultiDict
 
-from portal.web.forms import DeclarationForm, field_errors
+from portal.web.forms import DeclarationForm, field_errors, plain_message
 
 
 def form_of(**fields: str) -> DeclarationForm:
@@ -102,7 +102,7 @@ def test_domain_error_keys_land_on_their_fields_or_the_nearest_rendered_group():
         form.field_ids(),
     )
     assert by_field == {
-        "materials-0-mass_g": "must be a number",
+        "materials-0-mass_g": "Enter a number, e.g. 0.84",
         "materials-0-extraction": "the extraction shares add up to 1.3, more than 1",
         "components-0": "Unknown field.",
         "part-number": "required",
@@ -132,3 +132,76 @@ def test_the_error_summary_names_fields_as_people_read_them():
     assert field_label("part-number") == "Part number"
     assert field_label("new_password") == "New password"
     assert field_label("reason") == "Why you decline"
+
+
+def test_the_schemas_common_messages_are_put_in_plain_words_for_the_editor():
+    assert plain_message("Field may not be null.") == "Enter a value"
+    assert plain_message("Missing data for required field.") == "Enter a value"
+    assert (
+        plain_message("Must be greater than or equal to 0 and less than or equal to 1.")
+        == "Enter a share from 0 to 1 (0.9 = 90 %)"
+    )
+    assert plain_message("unknown country code 'XX'; use ISO 3166-1 alpha-2") == (
+        "Use a two-letter country code (ISO 3166-1 alpha-2), e.g. CN"
+    )
+    assert plain_message("Length must be 2.") == "Use a two-letter country code (ISO 3166-1 alpha-2), e.g. CN"
+    assert plain_message("Must be greater than or equal to 0.") == "Enter 0 or more"
+    assert plain_message("Length must be between 1 and 100.") == "Enter a value (at most 100 characters)"
+    # a field with two messages that say the same in plain words says it once
+    assert plain_message("Length must be 2.; unknown country code 'X'; use ISO 3166-1 alpha-2") == (
+        "Use a two-letter country code (ISO 3166-1 alpha-2), e.g. CN"
+    )
+    # anything else is left as the core says it
+    assert plain_message("the extraction shares add up to 1.3, more than 1") == (
+        "the extraction shares add up to 1.3, more than 1"
+    )
+
+
+def test_field_errors_come_in_the_order_the_fields_appear_on_the_page():
+    form = form_of(
+        **{
+            "part-number": "P",
+            "materials-0-material": "Ga",
+            "materials-0-extraction-0-country": "XX",
+            "materials-0-processing-0-country": "CN",
+            "components-0-part_number": "",
+        }
+    )
+    by_field, _ = field_errors(
+        {
+            "statement": "too long",
+            "materials.0.mass_g": "Must be greater than or equal to 0.",
+            "materials.0.extraction.0.share": "must be a number",
+            "components.0.part_number": "Length must be between 1 and 100.",
+            "materials.0.processing.0.share": "must be a number",
+            "materials.0.recycled_share": "must be a number",
+            "materials.0.extraction.0.country": "unknown country code 'XX'; use ISO 3166-1 alpha-2",
+            "part.number": "required",
+        },
+        form.field_order(),
+    )
+    assert list(by_field) == [
+        "part-number",
+        "materials-0-mass_g",
+        "materials-0-recycled_share",
+        "materials-0-extraction-0-country",
+        "materials-0-extraction-0-share",
+        "materials-0-processing-0-share",
+        "components-0-part_number",
+        "statement",
+    ]
+
+
+def test_prune_keeps_a_component_row_someone_added_even_when_it_is_blank():
+    form = form_of(
+        **{
+            "materials-0-material": "",
+            "materials-0-extraction-0-country": "",
+            "components-0-part_number": "",
+            "components-0-quantity": "",
+            "components-0-disclose_supplier_to": "authority",
+        }
+    ).prune()
+    assert form.materials == []  # the blank row the editor opens with
+    assert len(form.components) == 1
+    assert "components-0-part_number" in form.field_ids()

@@ -50,7 +50,10 @@ def test_a_signing_key_is_registered_and_revoked_from_the_settings_page(client, 
     keyid = signing.keyid_for(raw)
     bad = client.post("/settings/keys", data={"public_key": "not a key", "csrf_token": token})
     assert bad.status_code == 422
-    assert "base64" in field_error(bad.get_data(as_text=True), "public_key")
+    assert field_error(bad.get_data(as_text=True), "public_key") == (
+        "This is not an Ed25519 public key: "
+        "paste the public key tiertrace keygen printed, or choose the key file"
+    )
 
     assert (
         client.post(
@@ -69,3 +72,15 @@ def test_the_settings_page_lists_the_organisations_people(client, make_org, make
     colleague = make_person(member)
     signed_in(member)
     assert colleague.email in client.get("/settings").get_data(as_text=True)
+
+
+def test_a_key_that_is_not_a_public_key_is_refused_in_plain_words(client, make_org, signed_in):
+    signed_in(make_org("lumen"))
+    token = csrf_of(client.get("/settings").get_data(as_text=True))
+    pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----"  # the wrong file
+    for wrong in ("not a key", signing.encode_b64(b"x" * 31), pem):
+        answer = client.post("/settings/keys", data={"public_key": wrong, "csrf_token": token})
+        assert answer.status_code == 422
+        html = answer.get_data(as_text=True)
+        assert field_error(html, "public_key").startswith("This is not an Ed25519 public key")
+        assert "base64 of a raw" not in html and "32-byte" not in html

@@ -187,12 +187,12 @@ def test_the_envelope_download_uses_standard_base64_whatever_was_filed(
 @pytest.mark.parametrize(
     ("changes", "field", "message"),
     [
-        ({"materials-0-mass_g": "a lot"}, "materials-0-mass_g", "must be a number"),
-        ({"materials-0-mass_g": "-3"}, "materials-0-mass_g", "greater than or equal to 0"),
+        ({"materials-0-mass_g": "a lot"}, "materials-0-mass_g", "Enter a number, e.g. 0.84"),
+        ({"materials-0-mass_g": "-3"}, "materials-0-mass_g", "Enter 0 or more"),
         (
             {"materials-0-extraction-0-share": "1.5"},
             "materials-0-extraction-0-share",
-            "less than or equal to 1",
+            "Enter a share from 0 to 1 (0.9 = 90 %)",
         ),
         (
             {"materials-0-extraction-1-country": "AU", "materials-0-extraction-1-share": "0.3"},
@@ -200,10 +200,15 @@ def test_the_envelope_download_uses_standard_base64_whatever_was_filed(
             "more than 1",
         ),
         ({"materials-0-material": "Xx"}, "materials-0-material", "unknown material code"),
-        ({"materials-0-processing-0-country": "QQ"}, "materials-0-processing-0-country", "unknown country"),
-        ({"components-0-quantity": "0"}, "components-0-quantity", "greater than 0"),
+        (
+            {"materials-0-processing-0-country": "QQ"},
+            "materials-0-processing-0-country",
+            "Use a two-letter country code (ISO 3166-1 alpha-2), e.g. CN",
+        ),
+        ({"components-0-quantity": "0"}, "components-0-quantity", "Enter a number greater than 0"),
+        ({"components-0-quantity": ""}, "components-0-quantity", "Enter a value"),
         ({"components-0-supplier": "ghost-corp"}, "components-0-supplier", "not a registered organisation"),
-        ({"part-number": ""}, "part-number", "between 1 and 100"),
+        ({"part-number": ""}, "part-number", "Enter a value (at most 100 characters)"),
     ],
 )
 def test_the_payload_is_checked_as_filing_would_and_a_broken_rule_shown_next_to_its_field(
@@ -232,7 +237,7 @@ def test_a_signed_payload_that_breaks_a_rule_shows_the_error_next_to_its_field(c
     answer = submit_form(client, "/declarations/new", FIELDS, world["supplier"], tamper=negative_mass)
     assert answer.status_code == 422
     html = answer.get_data(as_text=True)
-    assert "greater than or equal to 0" in field_error(html, "materials-0-mass_g")
+    assert field_error(html, "materials-0-mass_g") == "Enter 0 or more"
     # the heading points to the fields; the core's "the payload breaks the declaration rules" says less
     assert "Please correct what is marked below" in html
     assert "the payload breaks the declaration rules" not in html
@@ -243,8 +248,12 @@ def test_a_bad_signature_is_shown_next_to_the_key_file(client, world, signed_in,
     stranger = make_org("stranger")
     answer = submit_form(client, "/declarations/new", FIELDS, stranger)
     assert answer.status_code == 422
-    assert "not registered to the payload" in answer.get_data(as_text=True)
-    assert field_error(answer.get_data(as_text=True), "signing") is not None
+    html = answer.get_data(as_text=True)
+    # another organisation's key is simply not one of ours: the page says what to do, not whose key it is
+    assert field_error(html, "signing") == (
+        "This key is not registered for Lumen Compound GmbH: register its public key under Settings"
+    )
+    assert "keyid:" not in html
 
 
 def test_submitting_without_a_signature_asks_for_the_key_file(client, world, signed_in):
@@ -286,7 +295,9 @@ def test_an_envelope_signed_with_the_cli_can_be_uploaded(client, world, signed_i
     assert answer.status_code == 302
     again = client.post("/declarations/upload", data={"csrf_token": token, "envelope_text": "not json"})
     assert again.status_code == 400
-    assert "not JSON" in field_error(again.get_data(as_text=True), "envelope_file")
+    assert field_error(again.get_data(as_text=True), "envelope_file") == (
+        "This is not a signed envelope: paste the JSON that tiertrace sign printed, or choose its file"
+    )
 
 
 def test_the_history_lists_every_version_and_supersede_prefills_the_editor(
@@ -327,7 +338,152 @@ def test_every_field_error_of_the_payload_comes_in_one_answer(client, world, sig
         "components-0-supplier": "ghost-corp",  # the registered organisations
     }
     html = ask_for_payload(client, "/declarations/new", fields).get_data(as_text=True)
-    assert "greater than or equal to 0" in field_error(html, "materials-0-mass_g")
-    assert "unknown country code" in field_error(html, "materials-0-extraction-0-country")
+    assert field_error(html, "materials-0-mass_g") == "Enter 0 or more"
+    assert "two-letter country code" in field_error(html, "materials-0-extraction-0-country")
     assert "more than 1" in field_error(html, "materials-0-extraction")
     assert "not a registered organisation" in field_error(html, "components-0-supplier")
+
+
+def test_declining_a_request_answered_already_says_when_and_with_which_declaration(
+    client, world, signed_in, session_factory
+):
+    request_id = world["ask"]("TRM-2040")
+    signed_in(world["supplier"])
+    token = csrf_of(client.get(f"/requests/{request_id}").get_data(as_text=True))  # opened before answering
+    answered = submit_form(client, f"/requests/{request_id}/declare", FIELDS, world["supplier"])
+    declaration_id = answered.headers["Location"].rsplit("/", 1)[1]
+    with session_factory() as session:
+        day = session.get(DisclosureRequest, request_id).answered_at.strftime("%Y-%m-%d")
+
+    for reason in ("Export controlled", ""):  # with or without a reason, the answer is what matters
+        refused = client.post(f"/requests/{request_id}/decline", data={"reason": reason, "csrf_token": token})
+        assert refused.status_code == 409
+        html = refused.get_data(as_text=True)
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+        assert f"This request was answered on {day} with declaration {declaration_id[:8]}; " in text
+        assert "it can no longer be declined." in text
+        assert f'href="/declarations/{declaration_id}"' in html
+        assert "Request for TRM-2040" in html  # the request's own page, not an error page
+        assert "Conflict" not in html and "declaration_id" not in html
+    with session_factory() as session:
+        assert session.get(DisclosureRequest, request_id).status == "answered"
+
+
+def test_an_unregistered_signing_key_says_so_and_links_to_the_settings_keys(client, world, signed_in):
+    class Unregistered:
+        private_key = signing.generate_private_key()
+
+    signed_in(world["supplier"])
+    answer = submit_form(client, "/declarations/new", FIELDS, Unregistered)
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert field_error(html, "signing") == (
+        "This key is not registered for Lumen Compound GmbH: register its public key under Settings"
+    )
+    assert '<a href="/settings#keys-title">register its public key under Settings</a>' in html
+    assert 'id="keys-title"' in client.get("/settings").get_data(as_text=True)
+    assert "keyid:" not in html and "unknown or revoked" not in html
+
+
+def test_an_added_component_row_left_blank_stays_with_its_errors(client, world, signed_in):
+    signed_in(world["supplier"])
+    fields = {key: value for key, value in FIELDS.items() if not key.startswith("components-")}
+    token = csrf_of(client.get("/declarations/new").get_data(as_text=True))
+    added = client.post("/declarations/new", data={**fields, "csrf_token": token, "action": "add-component"})
+    blank_row = {
+        "components-0-part_number": "",
+        "components-0-supplier": "",
+        "components-0-quantity": "",
+        "components-0-supplier_name": "",
+        "components-0-supplier_country": "",
+        "components-0-disclose_supplier_to": "authority",
+    }
+    assert 'id="components-0-part_number"' in added.get_data(as_text=True)
+    answer = ask_for_payload(client, "/declarations/new", {**fields, **blank_row})
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert 'id="components-0-part_number"' in html  # the row is still there
+    assert field_error(html, "components-0-part_number") == "Enter a value (at most 100 characters)"
+    assert field_error(html, "components-0-quantity") == "Enter a value"
+
+
+def test_the_error_summary_lists_errors_in_the_order_of_the_fields_on_the_page(client, world, signed_in):
+    signed_in(world["supplier"])
+    fields = {
+        **FIELDS,
+        "materials-0-mass_g": "-5",
+        "materials-0-recycled_share": "2",
+        "materials-0-extraction-0-country": "XX",
+        "materials-0-extraction-0-share": "1.5",
+        "materials-0-processing-0-share": "abc",
+        "components-0-quantity": "0",
+    }
+    html = ask_for_payload(client, "/declarations/new", fields).get_data(as_text=True)
+    summary = html[html.index('id="error-summary"') : html.index("</ul>", html.index('id="error-summary"'))]
+    assert re.findall(r'href="#([^"]+)"', summary) == [
+        "materials-0-mass_g",
+        "materials-0-recycled_share",
+        "materials-0-extraction-0-country",
+        "materials-0-extraction-0-share",
+        "materials-0-processing-0-share",
+        "components-0-quantity",
+    ]
+    assert "Material 1, mined in 1: share: Enter a share from 0 to 1 (0.9 = 90 %)" in summary
+
+
+def test_the_api_keeps_the_schemas_own_messages(client, make_org, make_payload, sign):
+    supplier = make_org("lumen")
+    payload = make_payload("lumen")
+    payload["materials"] = [{"material": "Ga", "mass_g": None, "extraction": [{"country": "XX", "share": 2}]}]
+    answer = client.post("/api/v1/declarations", data=sign(supplier, payload), headers=supplier.headers)
+    assert answer.status_code == 422
+    details = json.dumps(answer.get_json())
+    assert "Field may not be null." in details
+    assert "use ISO 3166-1 alpha-2" in details
+    assert "Enter a" not in details
+
+
+def test_a_refused_upload_speaks_plainly_and_keeps_what_was_pasted(
+    client, world, signed_in, make_payload, sign
+):
+    signed_in(world["supplier"])
+    token = csrf_of(client.get("/declarations/upload").get_data(as_text=True))
+    pasted = '{"payloadType": "x", "payload": "e30=", "signatures": [{"keyid": "k", "sig": "AA=="}]} <oops>'
+    answer = client.post("/declarations/upload", data={"csrf_token": token, "envelope_text": pasted})
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 400
+    assert "Expecting value" not in html and "`" not in html
+    assert "&lt;oops&gt;</textarea>" in html  # the text is back in the box, escaped
+
+    wrong_type = json.loads(sign(world["supplier"], make_payload("lumen", "FOIL-3")))
+    wrong_type["payloadType"] = "application/vnd.tiertrace.declaration+json"
+    answer = client.post(
+        "/declarations/upload", data={"csrf_token": token, "envelope_text": json.dumps(wrong_type)}
+    )
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert field_error(html, "envelope_file").startswith(
+        "This envelope does not hold a tiertrace declaration"
+    )
+    assert "<code>payloadType</code>" not in html and "field:" not in html
+
+    unregistered = signing.sign_payload(
+        json.dumps(make_payload("lumen", "FOIL-4")).encode(), signing.generate_private_key()
+    ).decode()
+    answer = client.post("/declarations/upload", data={"csrf_token": token, "envelope_text": unregistered})
+    html = answer.get_data(as_text=True)
+    assert field_error(html, "envelope_file") == (
+        "This key is not registered for Lumen Compound GmbH: register its public key under Settings"
+    )
+    assert 'href="/settings#keys-title"' in html
+
+    broken = make_payload("lumen", "FOIL-5")
+    broken["materials"] = [{"material": "Ga", "mass_g": -1}]
+    answer = client.post(
+        "/declarations/upload",
+        data={"csrf_token": token, "envelope_text": sign(world["supplier"], broken).decode()},
+    )
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert "<li>Material 1: mass: Enter 0 or more</li>" in html
+    assert "materials.0.mass_g" not in html
