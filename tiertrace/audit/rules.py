@@ -518,9 +518,12 @@ def top_level(candidates: Sequence[str], descendants: Mapping[str, set[str]]) ->
 
 
 def percent(value: float) -> str:
-    """A share as a sentence shows it: "98 %", "<1 %" for a trace, half up."""
-    if 0 < value < 0.005:
-        return "<1 %"
+    """A share as a sentence shows it, and as the portal's pages print it: "98 %" (half up), one decimal
+    under 10 % ("1.4 %"), "<0.1 %" for a trace."""
+    if 0 < value < 0.0005:
+        return "<0.1 %"
+    if 0 < value < 0.0995:
+        return f"{value * 100:.1f} %"
     return f"{int(value * 100 + 0.5)} %"
 
 

@@ -162,11 +162,17 @@ def test_a_material_without_mass_is_fully_traced_and_has_no_shares():
     assert (figures["hhi"], figures["top_country"], figures["top_share"]) == (0, None, 0.0)
 
 
-def test_percentages_in_sentences_round_half_up_and_show_traces():
-    assert [rules.percent(v) for v in (0.0, 0.004, 0.005, 0.125, 0.98, 0.995, 1.0)] == [
+def test_percentages_in_sentences_read_as_the_pages_print_them():
+    # One decimal under 10 % (Jinlu refines 1.4 % of the demo's gallium: "1 %" in the sentence, "1.4 %"
+    # on the page, before), half up from 10 %, a trace as "<0.1 %".
+    values = (0.0, 0.0004, 0.004, 0.014, 0.0994, 0.0996, 0.125, 0.98, 0.995, 1.0)
+    assert [rules.percent(v) for v in values] == [
         "0 %",
-        "<1 %",
-        "1 %",
+        "<0.1 %",
+        "0.4 %",
+        "1.4 %",
+        "9.9 %",
+        "10 %",
         "13 %",
         "98 %",
         "100 %",
