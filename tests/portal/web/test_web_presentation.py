@@ -233,3 +233,11 @@ def test_the_risk_table_does_not_pass_unknown_origin_off_as_low_concentration(cl
     assert f"n/a 100{NBSP}% unknown" in row
     # The CRMA benchmark counts non-EU countries only: the badge says so.
     assert f"above 65{NBSP}% (non-EU)" in row
+
+
+def test_a_request_page_says_sent_to_its_requester(client, programme, signed_in, session_factory):
+    with session_factory() as session:
+        request_id = session.scalars(select(DisclosureRequest.id)).first()
+    signed_in(programme["oem"])
+    sent = _text(client.get(f"/requests/{request_id}").get_data(as_text=True))
+    assert " Sent " in sent and " Received " not in sent
