@@ -273,10 +273,18 @@ def parse_envelope(envelope_bytes: bytes) -> ParsedEnvelope:
 def verify_signature(parsed: ParsedEnvelope, public_key_raw: bytes) -> None:
     """Check the Ed25519 signature over PAE(type, payload); raises RuleViolationError("signature").
 
-    Also raises RuleViolationError("signature") when the envelope's keyid is not this key's, and
-    MalformedInputError when public_key_raw is not 32 bytes.
+    Also raises RuleViolationError("signature") when the envelope's keyid is not this key's or the key is
+    of small order (a signature under it proves nothing), and MalformedInputError when public_key_raw is
+    not 32 bytes. A signature that does not verify says so in `details["problem"]` ("does_not_verify").
     """
     expected_keyid = keyid_for(public_key_raw)
+    if is_small_order(public_key_raw):
+        raise RuleViolationError(
+            f"key {expected_keyid} is a point of small order, under which anyone can make a valid "
+            "signature; it proves nothing",
+            code="signature",
+            details={"keyid": parsed.keyid, "problem": "small_order"},
+        )
     if parsed.keyid != expected_keyid:
         # The keyid is not signed; insisting on it means "signed by <keyid>" is never a lie.
         raise RuleViolationError(
@@ -295,7 +303,7 @@ def verify_signature(parsed: ParsedEnvelope, public_key_raw: bytes) -> None:
             f"the signature does not verify with key {expected_keyid}: the payload or its type changed after "
             "signing, or another key signed it",
             code="signature",
-            details={"keyid": parsed.keyid},
+            details={"keyid": parsed.keyid, "problem": "does_not_verify"},
         ) from exc
 
 

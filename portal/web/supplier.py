@@ -311,7 +311,7 @@ def envelope_problem(error: TiertraceError, organization: Organization) -> Envel
             f"This key was revoked on {key.revoked_at:%Y-%m-%d}: sign with a current key of "
             f"{organization.name}"
         )
-    if "does not verify" in error.message:
+    if error.details.get("problem") == "does_not_verify":
         return EnvelopeProblem(
             "The signature does not match this declaration: it was changed after signing, or another key "
             "signed it. Sign it again"

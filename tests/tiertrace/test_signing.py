@@ -421,3 +421,18 @@ def test_generated_keys_are_not_of_small_order_and_the_sign_bit_does_not_hide_on
     assert signing.is_small_order(order_8) and signing.is_small_order(
         order_8[:31] + bytes([order_8[31] | 0x80])
     )
+
+
+def test_verifying_under_a_key_of_small_order_fails_even_for_the_forged_signature():
+    # `tiertrace verify --public-key` and submit both verify here: a forged envelope must not pass.
+    identity = bytes([1]) + bytes(31)
+    forged = {
+        "payloadType": signing.PAYLOAD_TYPE,
+        "payload": signing.encode_b64(b'{"issuer": "someone"}'),
+        "signatures": [
+            {"keyid": signing.keyid_for(identity), "sig": signing.encode_b64(identity + bytes(32))}
+        ],
+    }
+    with pytest.raises(RuleViolationError) as refused:
+        signing.verify_envelope(json.dumps(forged).encode(), identity)
+    assert refused.value.details["problem"] == "small_order"
