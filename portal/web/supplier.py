@@ -40,7 +40,7 @@ from tiertrace.errors import (
     RuleViolationError,
     TiertraceError,
 )
-from tiertrace.organizations.accounts import list_companies, list_keys
+from tiertrace.organizations.accounts import list_companies
 from tiertrace.organizations.models import Organization
 from tiertrace.organizations.services import get_organization
 from tiertrace.signing import standard_envelope
@@ -285,9 +285,9 @@ class EnvelopeProblem:
 def envelope_problem(error: TiertraceError, organization: Organization) -> EnvelopeProblem | None:
     """Plain words for an envelope filing refused before reading its payload, or None for other errors.
 
-    The core names what is wrong with keys ("keyid", "payloadType"); a person needs to know what to do.
-    A key that is not one of the organisation's active keys, whoever else may have it, is "not registered
-    for" the organisation: that is what to fix, and it tells nothing about other organisations' keys.
+    The core says which problem it is (`details["problem"]`); a person needs to know what to do. A key
+    that is not one of the organisation's (unknown, another's, or another's revoked one: the core does not
+    tell those apart) is "not registered for" the organisation: that is what to fix.
     """
     if isinstance(error, MalformedInputError):
         return EnvelopeProblem(NOT_AN_ENVELOPE)
@@ -298,20 +298,18 @@ def envelope_problem(error: TiertraceError, organization: Organization) -> Envel
         )
     if error.code != "signature":
         return None
-    keyid = error.details.get("keyid")
-    own = {key.keyid: key for key in list_keys(db_session(), organization)}
-    key = own.get(keyid) if isinstance(keyid, str) else None
-    if isinstance(keyid, str) and key is None:
+    problem = error.details.get("problem")
+    if problem in ("unknown_key", "not_issuers_key"):
         return EnvelopeProblem(
             f"This key is not registered for {organization.name}: register its public key under Settings",
             unregistered=True,
         )
-    if key is not None and key.revoked_at is not None:
+    if problem == "revoked":
         return EnvelopeProblem(
-            f"This key was revoked on {key.revoked_at:%Y-%m-%d}: sign with a current key of "
+            f"This key was revoked on {error.details['revoked_on']}: sign with a current key of "
             f"{organization.name}"
         )
-    if error.details.get("problem") == "does_not_verify":
+    if problem == "does_not_verify":
         return EnvelopeProblem(
             "The signature does not match this declaration: it was changed after signing, or another key "
             "signed it. Sign it again"

@@ -164,13 +164,13 @@ def submit_declaration(
         raise RuleViolationError(
             f"key {parsed.keyid} was revoked on {key.revoked_at:%Y-%m-%d}; sign with a current key",
             code="signature",
-            details={"keyid": parsed.keyid},
+            details={"keyid": parsed.keyid, "problem": "revoked", "revoked_on": f"{key.revoked_at:%Y-%m-%d}"},
         )
     if key is None or key.revoked_at is not None:
         raise RuleViolationError(
             "the envelope is signed with a key that is unknown or revoked; register the key first",
             code="signature",
-            details={"keyid": parsed.keyid},
+            details={"keyid": parsed.keyid, "problem": "unknown_key"},
         )
     signing.verify_signature(parsed, key.public_key)
 
@@ -180,7 +180,7 @@ def submit_declaration(
         raise RuleViolationError(
             "the signing key is not registered to the payload's issuer",
             code="signature",
-            details={"keyid": parsed.keyid, "issuer": issuer_slug},
+            details={"keyid": parsed.keyid, "issuer": issuer_slug, "problem": "not_issuers_key"},
         )
     if key.id != organization.id:
         raise ForbiddenError("the declaration's issuer is not the authenticated organisation")
