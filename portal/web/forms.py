@@ -256,12 +256,9 @@ class DeclarationForm:
             "statement": self.statement,
         }
 
-    def field_ids(self) -> set[str]:
-        """The id of every field and row group the editor renders (where an error can be shown)."""
-        return set(self.field_order())
-
     def field_order(self) -> list[str]:
-        """The ids of `field_ids` in the order the editor draws them (the error summary's order)."""
+        """The id of every field and row group the editor renders (where an error can be shown), in the
+        order it draws them (the error summary's order)."""
         ids = ["part-number", "part-name", "part-unit", "program", "materials"]
         for i, row in enumerate(self.materials):
             prefix = f"materials-{i}"
@@ -295,17 +292,16 @@ class DeclarationForm:
 SIGNATURE_KEYS = {"keyid", "expected_keyid", "signatures", "payloadType", "field", "signature", "envelope"}
 
 
-def field_errors(
-    details: dict[str, Any], field_ids: set[str] | list[str]
-) -> tuple[dict[str, str], dict[str, str]]:
+def field_errors(details: dict[str, Any], field_ids: list[str]) -> tuple[dict[str, str], dict[str, str]]:
     """Split a domain error's details into errors by field id and errors for the whole form.
 
     "materials.0.mass_g" becomes the field "materials-0-mass_g"; a key naming a field the editor does not
     render falls back to its closest rendered ancestor ("components.3" for "components.3.foo"), then to
     the whole form. Signature problems go to the "signing" field. Messages are put in plain words
-    (`plain_message`). Given `field_ids` as a list in page order (`DeclarationForm.field_order`), the
-    errors by field come in that order, as the error summary lists them.
+    (`plain_message`). `field_ids` are in page order (`DeclarationForm.field_order`): the errors by field
+    come in that order, as the error summary lists them.
     """
+    position = {field_id: index for index, field_id in enumerate(field_ids)}
     by_field: dict[str, str] = {}
     general: dict[str, str] = {}
     for key, message in details.items():
@@ -316,7 +312,7 @@ def field_errors(
         parts = str(key).split(".")
         while parts:
             candidate = "-".join(parts)
-            if candidate in field_ids:
+            if candidate in position:
                 if candidate not in by_field:
                     by_field[candidate] = text
                 elif text not in by_field[candidate].split("; "):
@@ -325,10 +321,7 @@ def field_errors(
             parts.pop()
         else:
             general[str(key)] = text
-    if isinstance(field_ids, list):
-        position = {field_id: index for index, field_id in enumerate(field_ids)}
-        by_field = dict(sorted(by_field.items(), key=lambda item: position.get(item[0], len(position))))
-    return by_field, general
+    return dict(sorted(by_field.items(), key=lambda item: position.get(item[0], len(position)))), general
 
 
 _COUNTRY_CODE = "Use a two-letter country code (ISO 3166-1 alpha-2), e.g. CN"

@@ -62,8 +62,8 @@ def test_blank_rows_are_pruned_before_the_payload_so_indices_match_the_fields():
             "recycled_share": 0.0,
         }
     ]
-    assert "materials-0-extraction-0-share" in form.field_ids()
-    assert "materials-1-mass_g" not in form.field_ids()
+    assert "materials-0-extraction-0-share" in form.field_order()
+    assert "materials-1-mass_g" not in form.field_order()
 
 
 def test_a_round_trip_through_the_payload_keeps_every_value():
@@ -99,7 +99,7 @@ def test_domain_error_keys_land_on_their_fields_or_the_nearest_rendered_group():
             "keyid": "ed25519:abc",
             "in_response_to": "bad",
         },
-        form.field_ids(),
+        form.field_order(),
     )
     assert by_field == {
         "materials-0-mass_g": "Enter a number, e.g. 0.84",
@@ -204,4 +204,4 @@ def test_prune_keeps_a_component_row_someone_added_even_when_it_is_blank():
     ).prune()
     assert form.materials == []  # the blank row the editor opens with
     assert len(form.components) == 1
-    assert "components-0-part_number" in form.field_ids()
+    assert "components-0-part_number" in form.field_order()
