@@ -14,6 +14,7 @@ from cli.main import main
 from tiertrace.chains.merge import UNKNOWN
 from tiertrace.chains.services import DEFAULT_MAX_NODES, chain_view
 from tiertrace.errors import NotFoundError
+from tiertrace.numbers import significant
 
 #: How a gap reads in the tree.
 GAP_LABELS = {
@@ -210,8 +211,5 @@ def _coverage_text(view: Mapping[str, Any]) -> list[str]:
 
 
 def _number(value: float) -> str:
-    """A mass in grams or a quantity as people read it: never in scientific notation, thousands separated,
-    to six significant figures but at least to the unit (15,029,860; 0.84; 0.000125), no trailing zeros."""
-    decimals = max(0, 5 - math.floor(math.log10(abs(value)))) if value else 0
-    text = f"{value:,.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    """A mass in grams or a quantity to six significant figures (15,029,860; 0.84; 0.000125)."""
+    return significant(value, 6)

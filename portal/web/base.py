@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import math
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from portal.db import db_session
 from portal.errors import RETRY_AFTER_SECONDS, STATUS_BY_ERROR
 from portal.web.charts import coverage_band
 from tiertrace.errors import AuthenticationError, TiertraceError
+from tiertrace.numbers import significant
 from tiertrace.organizations.accounts import credential_version, get_user
 from tiertrace.organizations.models import Organization, User
 
@@ -205,23 +205,13 @@ def format_mass(grams: float | None) -> str:
     # The unit follows the rounded figure: 999.7 g is "1 kg", not "1,000 g".
     rounded = abs(float(f"{grams:.3g}"))
     unit, size = ("kg", 1000.0) if rounded >= 1000 else ("g", 1.0) if rounded >= 1 else ("mg", 0.001)
-    return f"{_significant(grams / size, 3)}\u00a0{unit}"  # a no-break space: "1,084 kg" stays on one line
+    return f"{significant(grams / size, 3)}\u00a0{unit}"  # a no-break space: "1,084 kg" stays on one line
 
 
 @bp.app_template_filter("quantity")
 def format_quantity(value: float) -> str:
     """A quantity: at most four significant figures, thousands separators, "30" rather than "30.0"."""
-    return _significant(value, 4)
-
-
-def _significant(value: float, figures: int) -> str:
-    """`value` to `figures` significant figures (but every whole digit), with thousands separators and
-    without trailing zeros."""
-    if value == 0:
-        return "0"
-    decimals = max(0, figures - 1 - math.floor(math.log10(abs(value))))
-    text = f"{value:,.{decimals}f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    return significant(value, 4)
 
 
 @bp.app_template_filter("timestamp")
