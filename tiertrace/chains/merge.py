@@ -29,11 +29,9 @@ GAP_KINDS = ("open", "overdue", "declined", "unknown_supplier", "not_requested",
 #: The country key of mass whose origin the declarations do not name.
 UNKNOWN = "unknown"
 STAGES = ("extraction", "processing")
-#: Who, besides the defaults, may learn a component supplier's identity (DESIGN "disclose_supplier_to").
-DISCLOSURE_CHOICES = ("authority", "requester", "chain")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Origin:
     """One entry of a material line's extraction or processing list."""
 
@@ -41,8 +39,19 @@ class Origin:
     share: float
     facility: str | None = None
 
+    @classmethod
+    def from_payload(cls, origin: Mapping[str, Any]) -> Origin:
+        return cls(origin["country"], float(origin["share"]), origin.get("facility"))
 
-@dataclass(frozen=True)
+    def as_payload(self) -> dict[str, Any]:
+        """The origin as payload v1 writes it (facility only when named)."""
+        origin: dict[str, Any] = {"country": self.country, "share": self.share}
+        if self.facility:
+            origin["facility"] = self.facility
+        return origin
+
+
+@dataclass(frozen=True, slots=True)
 class MaterialLine:
     """Mass of one material the issuer adds itself, per unit of its part."""
 
@@ -51,6 +60,27 @@ class MaterialLine:
     extraction: tuple[Origin, ...] = ()
     processing: tuple[Origin, ...] = ()
     recycled_share: float = 0.0
+
+    @classmethod
+    def from_payload(cls, line: Mapping[str, Any]) -> MaterialLine:
+        """A payload v1 material line (already validated)."""
+        return cls(
+            material=line["material"],
+            mass_g=float(line["mass_g"]),
+            extraction=tuple(Origin.from_payload(o) for o in line.get("extraction", [])),
+            processing=tuple(Origin.from_payload(o) for o in line.get("processing", [])),
+            recycled_share=float(line.get("recycled_share", 0.0)),
+        )
+
+    def as_payload(self) -> dict[str, Any]:
+        """The material line as payload v1 writes it."""
+        return {
+            "material": self.material,
+            "mass_g": self.mass_g,
+            "extraction": [origin.as_payload() for origin in self.extraction],
+            "processing": [origin.as_payload() for origin in self.processing],
+            "recycled_share": self.recycled_share,
+        }
 
 
 @dataclass(frozen=True)

@@ -304,22 +304,7 @@ def _load_facts(session: Session, ids: Collection[str]) -> dict[str, Declaration
 def _facts(
     declaration_id: str, issuer_id: int, part: str, payload: dict[str, Any], rows: list[tuple[Any, ...]]
 ) -> DeclarationFacts:
-    materials = tuple(
-        merge.MaterialLine(
-            material=line["material"],
-            mass_g=float(line["mass_g"]),
-            extraction=tuple(
-                merge.Origin(o["country"], float(o["share"]), o.get("facility"))
-                for o in line.get("extraction", [])
-            ),
-            processing=tuple(
-                merge.Origin(o["country"], float(o["share"]), o.get("facility"))
-                for o in line.get("processing", [])
-            ),
-            recycled_share=float(line.get("recycled_share", 0.0)),
-        )
-        for line in payload.get("materials", [])
-    )
+    materials = tuple(merge.MaterialLine.from_payload(line) for line in payload.get("materials", []))
     # Component rows carry the resolved supplier id; the payload keeps who an unregistered supplier is.
     named = payload.get("components", [])
     components = tuple(

@@ -19,12 +19,12 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
+from schemas.declaration import DISCLOSURE_CHOICES, SHARE_TOLERANCE
+from tiertrace.chains.merge import MaterialLine, Origin
+
 DATA_FILE = "zeehavik.json"
 #: Namespace of the demo's declaration ids: uuid5(namespace, demo_ref) is stable across runs.
 DEMO_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://tiertrace.example.org/demo/zeehavik")
-DISCLOSURE_CHOICES = ("authority", "requester", "chain")
-#: Shares of one stage may exceed 1 by this much (the payload rules allow the same slack).
-SHARE_TOLERANCE = 1e-9
 
 #: Which version of a superseded declaration a walk uses: "first" is what the programme looked like
 #: before the supersession (demo-chain.md §5 is computed on it), "latest" what the chain view shows after
@@ -60,43 +60,6 @@ class Organization:
     def signing_seed(self) -> bytes:
         """32 bytes to derive the organisation's demo Ed25519 key from (deterministic, demo only)."""
         return hashlib.sha256(f"tiertrace-demo:{self.slug}".encode()).digest()
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """One country's share of a material at one stage (extraction or processing)."""
-
-    country: str
-    share: float
-    facility: str | None = None
-
-    def as_payload(self) -> dict[str, Any]:
-        """The origin as payload v1 writes it (facility only when named)."""
-        origin: dict[str, Any] = {"country": self.country, "share": self.share}
-        if self.facility:
-            origin["facility"] = self.facility
-        return origin
-
-
-@dataclass(frozen=True, slots=True)
-class MaterialLine:
-    """Mass of one material the issuer adds itself, per one unit of its part."""
-
-    material: str
-    mass_g: float
-    extraction: tuple[Origin, ...] = ()
-    processing: tuple[Origin, ...] = ()
-    recycled_share: float = 0.0
-
-    def as_payload(self) -> dict[str, Any]:
-        """The material line as payload v1 writes it."""
-        return {
-            "material": self.material,
-            "mass_g": self.mass_g,
-            "extraction": [origin.as_payload() for origin in self.extraction],
-            "processing": [origin.as_payload() for origin in self.processing],
-            "recycled_share": self.recycled_share,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,10 +260,6 @@ def _date(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
 
 
-def _origins(items: list[dict[str, Any]]) -> tuple[Origin, ...]:
-    return tuple(Origin(item["country"], float(item["share"]), item.get("facility")) for item in items)
-
-
 def _filing(org: Mapping[str, Any], item: Mapping[str, Any]) -> Filing:
     default = org.get("disclose_supplier_to")
     components = []
@@ -322,16 +281,7 @@ def _filing(org: Mapping[str, Any], item: Mapping[str, Any]) -> Filing:
                 note=raw.get("note"),
             )
         )
-    materials = tuple(
-        MaterialLine(
-            material=raw["material"],
-            mass_g=float(raw["mass_g"]),
-            extraction=_origins(raw.get("extraction", [])),
-            processing=_origins(raw.get("processing", [])),
-            recycled_share=float(raw.get("recycled_share", 0.0)),
-        )
-        for raw in item["materials"]
-    )
+    materials = tuple(MaterialLine.from_payload(raw) for raw in item["materials"])
     return Filing(
         ref=item["demo_ref"],
         org=org["slug"],
