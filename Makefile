@@ -12,8 +12,9 @@ install:  ## create .venv and install tiertrace with its test tools
 test:  ## the whole suite on SQLite, then PostgreSQL (what CI runs)
 	bash scripts/test.sh
 
-lint:  ## ruff, import contracts, alembic check
+lint:  ## ruff, import contracts, mypy (tiertrace, schemas, portal, worker, cli), alembic check
 	ruff check . && ruff format --check . && lint-imports && $(PY) -m mypy
+	TIERTRACE_DATABASE_URL="sqlite:///$$(mktemp -d)/check.sqlite3" sh -c 'alembic upgrade head >/dev/null && alembic check'
 
 migration:  ## autogenerate a migration: make migration m="what changed"
 	rm -f /tmp/tiertrace-migration.sqlite3

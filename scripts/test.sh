@@ -10,7 +10,7 @@ bash scripts/services.sh
 bash scripts/browser-deps.sh || [ "${CI:-}" != true ]
 export PATH="$PWD/.venv/bin:$PATH"
 
-echo "== lint: ruff, import contracts, mypy on the core, migrations match the models" >&2
+echo "== lint: ruff, import contracts, mypy (tiertrace, schemas, portal, worker, cli), migrations match the models" >&2
 ruff check .
 ruff format --check .
 lint-imports

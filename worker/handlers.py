@@ -17,10 +17,10 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -131,7 +131,8 @@ def build_handlers(
     return {"propagate": BatchHandler(propagate), "merge": BatchHandler(merge), "notify": notify}
 
 
-_processed = ProcessedMessage.__table__
+# The model is mapped to a Table; SQLAlchemy types `__table__` as the wider FromClause.
+_processed = cast(Table, ProcessedMessage.__table__)
 #: The ledger insert by dialect: ON CONFLICT DO NOTHING skips what was recorded before, and a key
 #: repeated inside the statement, and RETURNING tells which rows are new.
 _RECORD_PROCESSED: dict[str, Any] = {

@@ -75,8 +75,11 @@ SEALED_MESSAGE = (
 class LoaderSettings(Protocol):
     """The part of `tiertrace.config.Settings` the loader reads (the sweep and new requests' due dates)."""
 
-    escalation_grace_days: int
-    default_due_days: int
+    # Read-only members, so the frozen Settings dataclass satisfies the protocol.
+    @property
+    def escalation_grace_days(self) -> int: ...
+    @property
+    def default_due_days(self) -> int: ...
 
 
 class DemoClock:

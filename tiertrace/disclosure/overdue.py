@@ -40,7 +40,9 @@ BATCH = 500
 class OverdueSettings(Protocol):
     """The part of `tiertrace.config.Settings` the sweep reads."""
 
-    escalation_grace_days: int
+    # A read-only member, so the frozen Settings dataclass satisfies the protocol.
+    @property
+    def escalation_grace_days(self) -> int: ...
 
 
 @dataclass

@@ -40,8 +40,11 @@ CYCLE = "propagation.cycle"
 class PropagationSettings(Protocol):
     """The part of `tiertrace.config.Settings` propagation reads."""
 
-    tier_margin_days: int
-    default_due_days: int
+    # Read-only members, so the frozen Settings dataclass satisfies the protocol.
+    @property
+    def tier_margin_days(self) -> int: ...
+    @property
+    def default_due_days(self) -> int: ...
 
 
 @dataclass
