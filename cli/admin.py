@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import click
-from sqlalchemy import inspect
 
-import migrations
-from cli.console import display_url
+from cli.console import console_session, display_url, domain_failure, migrate_database
 from cli.main import main
-from tiertrace.config import Settings
-from tiertrace.db import make_engine, make_session_factory
 from tiertrace.errors import TiertraceError
 from tiertrace.organizations.models import ORGANIZATION_KINDS
 from tiertrace.organizations.services import create_organization
@@ -24,12 +20,12 @@ def db() -> None:
 def upgrade() -> None:
     """Migrate the database to the newest schema (alembic upgrade head).
 
-    The database is TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR.
-    Safe to run again: an up-to-date database is left as it is.
+    The database is TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR; a SQLite file
+    that is not there yet is created, with its folder. Safe to run again: an up-to-date database is
+    left as it is.
     """
-    settings = Settings.from_env()
-    migrations.upgrade(settings.database_url)
-    click.echo(f"database is at the newest schema: {display_url(settings.database_url)}", err=True)
+    url = migrate_database()
+    click.echo(f"database is at the newest schema: {display_url(url)}", err=True)
 
 
 @main.group()
@@ -52,27 +48,21 @@ def org_create(slug: str, name: str, country: str, kind: str) -> None:
     """Register an organisation and print its first API token.
 
     The token is printed once, alone on the last line of stdout; only a hash is stored, so keep it.
-    A database without the schema yet (a fresh TIERTRACE_DATA_DIR) is migrated first.
+    Writes to TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR; like `db upgrade`, it
+    migrates the database first (creating a new one), since registering the first organisations is how
+    a new portal starts.
 
     Example: tiertrace org create lumen-compound --name "Lumen Compound Semiconductors GmbH" --country DE
     """
-    settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
-    if "organizations" not in inspect(engine).get_table_names():
-        # A fresh database (the embedded mode's first command): give it the schema first. One that has it
-        # is left alone; its upgrades are `tiertrace db upgrade`'s business.
-        migrations.upgrade(settings.database_url)
+    migrate_database()
     try:
-        with make_session_factory(engine)() as session:
+        with console_session() as session:
             organization, token = create_organization(
                 session, slug=slug, name=name, country=country, kind=kind
             )
             session.commit()
     except TiertraceError as exc:
-        details = "; ".join(f"{k}: {v}" for k, v in exc.details.items())
-        raise click.ClickException(f"{exc.message}{' (' + details + ')' if details else ''}") from exc
-    finally:
-        engine.dispose()
+        raise domain_failure(exc) from exc
     click.echo(
         f"registered {organization.slug} ({organization.kind}, {organization.country}); API token:", err=True
     )

@@ -50,8 +50,9 @@ def chain(declaration_id: str, as_slug: str | None, depth: int | None, max_nodes
 
     Each line of the tree is a node: its tier, part number, quantity per unit of its parent, supplier
     (or "undisclosed" where the viewer may not learn it) and its top three materials with the main
-    countries per stage. Gaps (open, overdue or declined requests, unknown suppliers, cycles) are
-    marked "GAP". Reads TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR.
+    countries per stage. Gaps (open, overdue or declined requests, unknown suppliers, components not
+    requested, cycles) are marked "GAP". Reads TIERTRACE_DATABASE_URL, or the SQLite file in
+    TIERTRACE_DATA_DIR; a read in the authority view (the default) is written to the audit log.
 
     \b
     Examples:

@@ -1,5 +1,9 @@
-"""What the commands on the database share: the reading commands' session (`tiertrace audit`,
-`tiertrace chain`), whose view, who ran them, and how a database URL is printed."""
+"""What the commands on the database share: the session of every command that needs a migrated
+database, whose view, who ran them, how a domain error and a database URL are printed.
+
+Only `tiertrace db upgrade`, `org create`, `serve` and `demo` create or migrate a database; every other
+command opens one that is there and at the newest schema, or stops saying what to do.
+"""
 
 from __future__ import annotations
 
@@ -12,32 +16,29 @@ from pathlib import Path
 import click
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import make_url, select
 from sqlalchemy.orm import Session
 
+import migrations
 from migrations import alembic_config
 from tiertrace.audit.services import console_viewer
 from tiertrace.config import database_url_from_env
 from tiertrace.db import make_engine, make_session_factory
+from tiertrace.errors import TiertraceError
 from tiertrace.organizations.models import Organization
 
 
 @contextlib.contextmanager
 def console_session() -> Iterator[Session]:
     """A session on the configured database (TIERTRACE_DATABASE_URL, or the SQLite file in
-    TIERTRACE_DATA_DIR), its engine disposed afterwards.
+    TIERTRACE_DATA_DIR), its engine disposed afterwards. The caller commits.
 
     Creates nothing: a missing SQLite file, or a database without the newest schema, stops the command
     saying what to do. A database that cannot be reached is cli.main's business.
     """
     url = database_url_from_env()
-    path = _sqlite_path(url)
-    if path is not None and not path.exists():
-        # Connecting would create an empty file, which later commands would take for a database.
-        raise click.ClickException(
-            f"no database at {path}; run `tiertrace db upgrade` first, or point TIERTRACE_DATA_DIR "
-            "(or TIERTRACE_DATABASE_URL) at an existing one"
-        )
+    require_database_file(url)
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
@@ -53,12 +54,71 @@ def console_session() -> Iterator[Session]:
         engine.dispose()
 
 
+def migrate_database() -> str:
+    """Migrate the configured database to the newest schema, creating it (for SQLite: the file and its
+    folder) when there is none; returns its URL. What `db upgrade`, `org create`, `serve` and `demo`
+    start with.
+
+    Creates nothing else: they read the settings (which write a generated secret key into the data
+    folder) only afterwards, so a database that cannot be used leaves no folder behind.
+    """
+    url = database_url_from_env()
+    path = _sqlite_path(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its folder
+    migrations.upgrade(url)
+    return url
+
+
+def require_database_file(url: str) -> None:
+    """Stop (click.ClickException) when `url` names a SQLite file that does not exist; creates nothing."""
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        # Connecting would create an empty file, which later commands would take for a database.
+        raise click.ClickException(
+            f"no database at {path}; run `tiertrace db upgrade` first, or point TIERTRACE_DATA_DIR "
+            "(or TIERTRACE_DATABASE_URL) at an existing one"
+        )
+
+
+def domain_failure(exc: TiertraceError) -> click.ClickException:
+    """A refusal of the core as one line for the terminal: its message, then its details."""
+    details = "; ".join(f"{k}: {v}" for k, v in exc.details.items())
+    return click.ClickException(f"{exc.message}{' (' + details + ')' if details else ''}")
+
+
 def _sqlite_path(url: str) -> Path | None:
     """The file of a SQLite database URL; None for another database or an in-memory one."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
+
+
+#: The databases tiertrace runs on, as a URL that cannot be used is told.
+SUPPORTED_DATABASES = (
+    "tiertrace supports SQLite (sqlite:///FILE) and PostgreSQL (postgresql://USER:PASSWORD@HOST:PORT/NAME, "
+    "through psycopg)"
+)
+
+
+def missing_driver(url: str, error: Exception) -> str | None:
+    """Why no engine can be made for `url`, when `error` is that failure: no SQLAlchemy dialect for its
+    scheme, or the dialect's driver module not installed. None when `error` is about something else."""
+    # Make the engine again (it does not connect, so creates nothing) and compare the failures: a module
+    # missing elsewhere in a command must not be blamed on the database.
+    try:
+        make_engine(url).dispose()
+    except sa_exc.NoSuchModuleError as probe:
+        if isinstance(error, sa_exc.NoSuchModuleError) and str(probe) == str(error):
+            backend = make_url(url).get_backend_name()
+            return f"no driver for {backend} databases is installed; {SUPPORTED_DATABASES}"
+    except ModuleNotFoundError as probe:
+        if isinstance(error, ModuleNotFoundError) and probe.name is not None and probe.name == error.name:
+            return f"its driver, the Python module {probe.name}, is not installed; {SUPPORTED_DATABASES}"
+    except Exception:
+        return None  # the probe failed otherwise: the command's own error is the one to report
+    return None
 
 
 def display_url(url: str) -> str:

@@ -11,7 +11,7 @@ import click
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-import migrations
+from cli.console import migrate_database
 from cli.main import main
 from tiertrace.config import DEFAULT_BASE_URL, Settings
 from tiertrace.db import make_engine, make_session_factory
@@ -124,8 +124,8 @@ def demo(base_url: str | None, timeout: float) -> None:
     Safe to run again: a loaded demo is detected and left as it is. docs/walkthrough.md shows what to
     look at as each persona.
     """
+    migrate_database()
     settings = Settings.from_env()
-    migrations.upgrade(settings.database_url)
     engine = make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     bus: Any = None

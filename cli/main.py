@@ -7,7 +7,7 @@ from typing import Any
 import click
 from sqlalchemy import exc as sa_exc
 
-from cli.console import display_url
+from cli.console import display_url, missing_driver
 from tiertrace import __version__
 from tiertrace.config import database_url_from_env
 
@@ -18,14 +18,25 @@ class _Commands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        # ArgumentError: a URL SQLAlchemy cannot parse or has no dialect for (NoSuchModuleError);
-        # OperationalError: the server, the database, the file or the credentials are not there.
+        # NoSuchModuleError: no SQLAlchemy dialect for the URL's scheme; ModuleNotFoundError: the dialect's
+        # driver (DBAPI module) is not installed. Another missing module is a bug and stays a traceback.
+        except (sa_exc.NoSuchModuleError, ModuleNotFoundError) as exc:
+            url = database_url_from_env()
+            reason = missing_driver(url, exc)
+            if reason is None:
+                raise
+            raise _unusable(url, reason) from exc
+        # ArgumentError: a URL SQLAlchemy cannot parse; OperationalError: the server, the database, the
+        # file or the credentials are not there.
         except (sa_exc.ArgumentError, sa_exc.OperationalError) as exc:
-            reason = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
-            raise click.ClickException(
-                f"cannot use the database at {display_url(database_url_from_env())}: "
-                f"{' '.join(str(reason).split())}; check TIERTRACE_DATABASE_URL"
-            ) from exc
+            cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+            raise _unusable(database_url_from_env(), " ".join(str(cause).split())) from exc
+
+
+def _unusable(url: str, reason: str) -> click.ClickException:
+    return click.ClickException(
+        f"cannot use the database at {display_url(url)}: {reason}; check TIERTRACE_DATABASE_URL"
+    )
 
 
 @click.group(
@@ -36,8 +47,11 @@ def main() -> None:
     """tiertrace: signed critical-raw-material declarations, merged up the supply chain.
 
     Configuration comes from TIERTRACE_* environment variables (TIERTRACE_DATABASE_URL,
-    TIERTRACE_AMQP_URL, TIERTRACE_DATA_DIR, TIERTRACE_SECRET_KEY); without them everything runs
-    embedded, with a SQLite database in ./tiertrace-data.
+    TIERTRACE_AMQP_URL, TIERTRACE_DATA_DIR, TIERTRACE_SECRET_KEY; README.md lists them all); without
+    them everything runs embedded, with a SQLite database in ./tiertrace-data.
+
+    `db upgrade`, `org create`, `serve` and `demo` create the database and migrate it to the newest
+    schema; every other command that uses it needs it there already, and creates nothing.
     """
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import click
 from gunicorn.app.base import BaseApplication
 
-import migrations
+from cli.console import migrate_database
 from cli.main import main
 from tiertrace.config import Settings
 
@@ -51,11 +51,13 @@ def _start_embedded_bus(settings: Settings) -> Any:
 def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """Run the portal (API v1 and web pages) under gunicorn.
 
-    Migrates the database first. Without TIERTRACE_AMQP_URL the bus runs in-process (embedded mode:
-    SQLite in TIERTRACE_DATA_DIR, no other server needed); with it, run `tiertrace worker` beside it.
+    Migrates the database first (TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR,
+    created when there is none). Without TIERTRACE_AMQP_URL the bus runs in-process (embedded mode: no
+    other server needed); with it, run `tiertrace worker` beside it. Web sessions are signed with
+    TIERTRACE_SECRET_KEY, or else with a key generated once into TIERTRACE_DATA_DIR/secret_key.
     """
+    migrate_database()
     settings = Settings.from_env()
-    migrations.upgrade(settings.database_url)
     if settings.embedded:
         workers = 1
     bus: list[Any] = []

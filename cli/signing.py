@@ -49,8 +49,8 @@ def keygen(out: Path) -> None:
     Writes the private key to KEYFILE, readable only by you, and prints the public key (base64 of the raw
     32 bytes) and its keyid. The private key never leaves your organisation: keep it on the machine that
     signs, back it up, and never send it to the portal. Register the PUBLIC key with the portal
-    (POST /api/v1/keys with {"public_key": "<base64>"}) before you submit anything signed with it.
-    An existing KEYFILE is never overwritten.
+    (`tiertrace register-key KEYFILE`, or POST /api/v1/keys with {"public_key": "<base64>"}) before
+    you submit anything signed with it. An existing KEYFILE is never overwritten.
 
     \b
     Example:

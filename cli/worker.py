@@ -23,28 +23,51 @@ from cli.main import main
     show_default=True,
     help="POST queued webhook notifications from here.",
 )
+# At least 1: RabbitMQ reads a prefetch of 0 as "no limit", and a concurrency of 0 starts no handler thread.
 @click.option(
-    "--prefetch", default=32, show_default=True, type=int, help="Unacknowledged deliveries per consumer."
+    "--prefetch",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Unacknowledged deliveries per consumer.",
 )
-@click.option("--concurrency", default=1, show_default=True, type=int, help="Handler threads per consumer.")
-@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING or ERROR.")
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Handler threads per consumer.",
+)
+@click.option(
+    "--log-level",
+    default="INFO",
+    show_default=True,
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    help="How much to log on stderr.",
+)
 def worker(
     consumers: str, relay: bool, webhooks: bool, prefetch: int, concurrency: int, log_level: str
 ) -> None:
     """Run the bus: the outbox relay, the consumers and the webhook sender, against RabbitMQ.
 
-    Needs TIERTRACE_AMQP_URL and TIERTRACE_DATABASE_URL (PostgreSQL). Declares the exchange and queues
-    at start, reconnects after a broker restart, and on SIGTERM finishes the messages in hand before it
-    exits. Several workers may run at once. Without TIERTRACE_AMQP_URL the bus runs inside
-    `tiertrace serve` instead (embedded mode).
+    Needs TIERTRACE_AMQP_URL and TIERTRACE_DATABASE_URL (PostgreSQL), a database that exists (see
+    `tiertrace db upgrade`); TIERTRACE_BUS_PREFIX prefixes the exchange and queue names. Declares the
+    exchange and queues at start, reconnects after a broker restart, and on SIGTERM finishes the
+    messages in hand before it exits. Several workers may run at once. Without TIERTRACE_AMQP_URL the
+    bus runs inside `tiertrace serve` instead (embedded mode), and this command exits with status 2.
     """
-    from tiertrace.config import Settings
+    from cli.console import require_database_file
+    from tiertrace.config import Settings, database_url_from_env
     from worker.process import ALL_CONSUMERS, configure_logging, run_worker
 
     names = [name for name in consumers.split(",") if name]
     unknown = set(names) - set(ALL_CONSUMERS)
     if unknown:
         raise click.BadParameter(f"unknown consumers: {', '.join(sorted(unknown))}", param_hint="--consumers")
+    # Before the settings, which would create the data folder and a secret key file. The schema is not
+    # checked: `tiertrace serve` may be migrating right now (docker compose starts both at once), and the
+    # worker retries until the tables are there.
+    require_database_file(database_url_from_env())
     configure_logging(log_level)
     status = run_worker(
         Settings.from_env(),

@@ -65,7 +65,7 @@ class Settings:
                 env.get("TIERTRACE_OVERDUE_SWEEP_SECONDS", cls.overdue_sweep_seconds)
             ),
             bus_prefix=env.get("TIERTRACE_BUS_PREFIX", ""),
-            base_url=env.get("TIERTRACE_BASE_URL") or DEFAULT_BASE_URL,
+            base_url=base_url_from_env(env),
             secure_cookies=parse_bool(env.get("TIERTRACE_SECURE_COOKIES")),
         )
 
@@ -75,6 +75,12 @@ def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
     that only reads can check that the database is there first."""
     env = os.environ if env is None else env
     return env.get("TIERTRACE_DATABASE_URL") or f"sqlite:///{_data_dir(env) / 'tiertrace.sqlite3'}"
+
+
+def base_url_from_env(env: Mapping[str, str] | None = None) -> str:
+    """TIERTRACE_BASE_URL, else DEFAULT_BASE_URL. Creates nothing, like `database_url_from_env`."""
+    env = os.environ if env is None else env
+    return env.get("TIERTRACE_BASE_URL") or DEFAULT_BASE_URL
 
 
 def _data_dir(env: Mapping[str, str]) -> Path:

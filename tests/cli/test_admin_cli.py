@@ -60,7 +60,7 @@ def test_org_create_on_a_fresh_data_folder_migrates_first(tmp_path):
     create_lumen({"TIERTRACE_DATA_DIR": str(tmp_path / "fresh"), "TIERTRACE_DATABASE_URL": ""})
 
 
-def test_org_create_leaves_a_migrated_database_as_it_is(tmp_path):
+def test_org_create_adds_to_a_database_that_has_organisations_already(tmp_path):
     env = env_for(tmp_path)
     create_lumen(env)
     helder = ["org", "create", "helder", "--name", "Helder", "--country", "NL"]
