@@ -11,7 +11,6 @@ import contextlib
 import getpass
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import click
 from alembic.runtime.migration import MigrationContext
@@ -23,7 +22,7 @@ from sqlalchemy.orm import Session
 import migrations
 from migrations import alembic_config
 from tiertrace.audit.services import console_viewer
-from tiertrace.config import database_url_from_env
+from tiertrace.config import database_url_from_env, missing_database_file, sqlite_file
 from tiertrace.db import make_engine, make_session_factory
 from tiertrace.errors import TiertraceError
 from tiertrace.organizations.models import Organization
@@ -63,7 +62,7 @@ def migrate_database() -> str:
     folder) only afterwards, so a database that cannot be used leaves no folder behind.
     """
     url = database_url_from_env()
-    path = _sqlite_path(url)
+    path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its folder
     migrations.upgrade(url)
@@ -72,27 +71,15 @@ def migrate_database() -> str:
 
 def require_database_file(url: str) -> None:
     """Stop (click.ClickException) when `url` names a SQLite file that does not exist; creates nothing."""
-    path = _sqlite_path(url)
-    if path is not None and not path.exists():
-        # Connecting would create an empty file, which later commands would take for a database.
-        raise click.ClickException(
-            f"no database at {path}; run `tiertrace db upgrade` first, or point TIERTRACE_DATA_DIR "
-            "(or TIERTRACE_DATABASE_URL) at an existing one"
-        )
+    problem = missing_database_file(url)
+    if problem is not None:
+        raise click.ClickException(problem)
 
 
 def domain_failure(exc: TiertraceError) -> click.ClickException:
     """A refusal of the core as one line for the terminal: its message, then its details."""
     details = "; ".join(f"{k}: {v}" for k, v in exc.details.items())
     return click.ClickException(f"{exc.message}{' (' + details + ')' if details else ''}")
-
-
-def _sqlite_path(url: str) -> Path | None:
-    """The file of a SQLite database URL; None for another database or an in-memory one."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
 
 
 #: The databases tiertrace runs on, as a URL that cannot be used is told.

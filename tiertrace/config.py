@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import make_url
+
 #: Where people reach the portal unless TIERTRACE_BASE_URL says otherwise: `tiertrace serve`'s address.
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
@@ -75,6 +77,29 @@ def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
     that only reads can check that the database is there first."""
     env = os.environ if env is None else env
     return env.get("TIERTRACE_DATABASE_URL") or f"sqlite:///{_data_dir(env) / 'tiertrace.sqlite3'}"
+
+
+def missing_database_file(url: str) -> str | None:
+    """What to tell someone whose `url` names a SQLite file that is not there; None otherwise.
+
+    Connecting would create an empty file, which later commands would take for a database: a command
+    that must not create the database checks this first.
+    """
+    path = sqlite_file(url)
+    if path is None or path.exists():
+        return None
+    return (
+        f"no database at {path}; run `tiertrace db upgrade` first, or point TIERTRACE_DATA_DIR "
+        "(or TIERTRACE_DATABASE_URL) at an existing one"
+    )
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL; None for another database or an in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def base_url_from_env(env: Mapping[str, str] | None = None) -> str:

@@ -1,6 +1,11 @@
-"""`tiertrace worker`: its options are checked before anything starts."""
+"""`tiertrace worker` and `python -m worker`: one command; its options are checked before anything starts."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -32,3 +37,21 @@ def test_the_log_level_may_be_given_in_lower_case(tmp_path, monkeypatch):
     # The options pass; the missing database stops it next.
     assert result.exit_code == 1
     assert "no database at" in result.stderr
+
+
+def test_python_m_worker_is_the_same_command_with_the_same_checks(tmp_path):
+    """`python -m worker` had its own argparse copy of the options, without their range checks."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIERTRACE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "worker", "--concurrency", "0"],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    assert "Usage: python -m worker" in result.stderr
+    assert "Invalid value for '--concurrency'" in result.stderr
+    assert list(tmp_path.iterdir()) == []
