@@ -9,7 +9,7 @@ from sqlalchemy import exc as sa_exc
 
 from cli.console import display_url, missing_driver
 from tiertrace import __version__
-from tiertrace.config import database_url_from_env
+from tiertrace.config import ConfigurationError, database_url_from_env
 
 
 class _Commands(click.Group):
@@ -18,6 +18,8 @@ class _Commands(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except ConfigurationError as exc:
+            raise click.ClickException(str(exc)) from exc
         # NoSuchModuleError: no SQLAlchemy dialect for the URL's scheme; ModuleNotFoundError: the dialect's
         # driver (DBAPI module) is not installed. Another missing module is a bug and stays a traceback.
         except (sa_exc.NoSuchModuleError, ModuleNotFoundError) as exc:

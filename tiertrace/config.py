@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import make_url
 
 #: Where people reach the portal unless TIERTRACE_BASE_URL says otherwise: `tiertrace serve`'s address.
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,18 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read TIERTRACE_* variables; create the data folder and a persistent secret key when needed.
 
-        Raises ValueError for a value that is not of its setting's type (a number, a boolean).
+        Raises ConfigurationError, naming the variable, for a value that is not of its setting's type.
         """
         env = os.environ if env is None else env
+        days = "a whole number of days"
+        # Every value is checked before the data folder and the secret key are created.
+        margin = _typed(env, "TIERTRACE_TIER_MARGIN_DAYS", int, cls.tier_margin_days, days)
+        due = _typed(env, "TIERTRACE_DEFAULT_DUE_DAYS", int, cls.default_due_days, days)
+        grace = _typed(env, "TIERTRACE_ESCALATION_GRACE_DAYS", int, cls.escalation_grace_days, days)
+        sweep = _typed(
+            env, "TIERTRACE_OVERDUE_SWEEP_SECONDS", float, cls.overdue_sweep_seconds, "a number of seconds"
+        )
+        secure_cookies = _typed(env, "TIERTRACE_SECURE_COOKIES", parse_bool, None, "true or false")
         data_dir = _data_dir(env)
         secret_key = env.get("TIERTRACE_SECRET_KEY") or ""
         if not env.get("TIERTRACE_DATABASE_URL") or not secret_key:
@@ -60,16 +72,29 @@ class Settings:
             database_url=database_url_from_env(env),
             amqp_url=env.get("TIERTRACE_AMQP_URL") or None,
             secret_key=secret_key,
-            tier_margin_days=int(env.get("TIERTRACE_TIER_MARGIN_DAYS", cls.tier_margin_days)),
-            default_due_days=int(env.get("TIERTRACE_DEFAULT_DUE_DAYS", cls.default_due_days)),
-            escalation_grace_days=int(env.get("TIERTRACE_ESCALATION_GRACE_DAYS", cls.escalation_grace_days)),
-            overdue_sweep_seconds=float(
-                env.get("TIERTRACE_OVERDUE_SWEEP_SECONDS", cls.overdue_sweep_seconds)
-            ),
             bus_prefix=env.get("TIERTRACE_BUS_PREFIX", ""),
             base_url=base_url_from_env(env),
-            secure_cookies=parse_bool(env.get("TIERTRACE_SECURE_COOKIES")),
+            tier_margin_days=margin,
+            default_due_days=due,
+            escalation_grace_days=grace,
+            overdue_sweep_seconds=sweep,
+            secure_cookies=secure_cookies,
         )
+
+
+class ConfigurationError(ValueError):
+    """A TIERTRACE_* variable whose value is not of its setting's type; the message names it."""
+
+
+def _typed(env: Mapping[str, str], name: str, parse: Callable[[str], T], default: T, what: str) -> T:
+    """The variable `name` read by `parse`; `default` when unset or empty. `what` says what it must be."""
+    text = env.get(name)
+    if text is None or not text.strip():
+        return default
+    try:
+        return parse(text.strip())
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be {what}, not {text!r}") from exc
 
 
 def database_url_from_env(env: Mapping[str, str] | None = None) -> str:

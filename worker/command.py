@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from tiertrace.config import Settings, database_url_from_env, missing_database_file
+from tiertrace.config import ConfigurationError, Settings, database_url_from_env, missing_database_file
 from worker.process import ALL_CONSUMERS, configure_logging, run_worker
 from worker.rabbitmq import DEFAULT_PREFETCH
 
@@ -68,9 +68,13 @@ def worker(
     problem = missing_database_file(database_url_from_env())
     if problem is not None:
         raise click.ClickException(problem)
+    try:
+        settings = Settings.from_env()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from exc
     configure_logging(log_level)
     status = run_worker(
-        Settings.from_env(),
+        settings,
         consumers=names,
         relay=relay,
         webhooks=webhooks,

@@ -188,3 +188,20 @@ def test_a_migrating_command_that_cannot_use_the_database_leaves_nothing_behind(
     assert result.exit_code == 1
     assert result.stderr.startswith(f"Error: cannot use the database at {display_url(url)}: ")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["serve"], ["demo"], ["worker"]], ids=" ".join)
+def test_a_setting_of_the_wrong_type_stops_the_command_with_one_line_naming_it(tmp_path, command):
+    """Before: a ValueError traceback ("not a boolean: 'maybe'") that did not say which variable."""
+    env = {
+        "TIERTRACE_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "TIERTRACE_DATA_DIR": str(tmp_path / "data"),
+        "TIERTRACE_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/%2F",
+        "TIERTRACE_SECURE_COOKIES": "maybe",
+    }
+    assert CliRunner().invoke(main, ["db", "upgrade"], env=env).exit_code == 0
+    result = CliRunner().invoke(main, command, env=env)
+
+    assert result.exit_code == 1
+    assert result.stderr == "Error: TIERTRACE_SECURE_COOKIES must be true or false, not 'maybe'\n"
+    assert not (tmp_path / "data").exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tiertrace.config import DEFAULT_BASE_URL, Settings, database_url_from_env
+from tiertrace.config import DEFAULT_BASE_URL, ConfigurationError, Settings, database_url_from_env
 
 
 @pytest.fixture
@@ -30,9 +30,31 @@ def test_the_portal_address_and_the_cookie_flag_come_from_the_environment(env, t
     assert (settings.base_url, settings.secure_cookies) == ("https://tiertrace.example", secure)
 
 
-def test_a_cookie_flag_that_is_no_boolean_is_refused(env):
-    with pytest.raises(ValueError, match="not a boolean"):
-        Settings.from_env({**env, "TIERTRACE_SECURE_COOKIES": "maybe"})
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("TIERTRACE_SECURE_COOKIES", "maybe", "TIERTRACE_SECURE_COOKIES must be true or false, not 'maybe'"),
+        ("TIERTRACE_TIER_MARGIN_DAYS", "7.5", "TIERTRACE_TIER_MARGIN_DAYS must be a whole number of days"),
+        (
+            "TIERTRACE_OVERDUE_SWEEP_SECONDS",
+            "5m",
+            "TIERTRACE_OVERDUE_SWEEP_SECONDS must be a number of seconds",
+        ),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_by_name_before_anything_is_created(
+    tmp_path, name, text, message
+):
+    data = tmp_path / "data"
+    with pytest.raises(ConfigurationError) as refused:
+        Settings.from_env({"TIERTRACE_DATA_DIR": str(data), name: text})
+    assert str(refused.value).startswith(message)
+    assert not data.exists()
+
+
+def test_an_empty_variable_means_its_default(env):
+    settings = Settings.from_env({**env, "TIERTRACE_TIER_MARGIN_DAYS": "", "TIERTRACE_SECURE_COOKIES": " "})
+    assert (settings.tier_margin_days, settings.secure_cookies) == (Settings.tier_margin_days, None)
 
 
 def test_the_database_url_is_read_without_creating_the_data_folder(tmp_path):
@@ -44,7 +66,7 @@ def test_the_database_url_is_read_without_creating_the_data_folder(tmp_path):
 
 
 def test_the_settings_create_the_data_folder_and_keep_a_generated_secret_key(tmp_path):
-    """What `serve`, `db upgrade`, `org create` and `demo` rely on in a fresh data folder."""
+    """What `serve` and `demo` rely on in a fresh data folder (the web sessions need a lasting key)."""
     env = {"TIERTRACE_DATA_DIR": str(tmp_path / "data")}
     settings = Settings.from_env(env)
     assert settings.database_url == database_url_from_env(env)
