@@ -39,15 +39,19 @@ def _start_embedded_bus(settings: Settings) -> Any:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on."
+)
 @click.option(
     "--workers",
     default=None,
-    type=int,
+    type=click.IntRange(min=1),
     help="Gunicorn worker processes. Embedded mode always uses 1 (SQLite and the in-process bus "
     "live in one process); with TIERTRACE_AMQP_URL the default is 2.",
 )
-@click.option("--threads", default=8, show_default=True, type=int, help="Threads per worker process.")
+@click.option(
+    "--threads", default=8, show_default=True, type=click.IntRange(min=1), help="Threads per worker process."
+)
 def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """Run the portal (API v1 and web pages) under gunicorn.
 
@@ -59,6 +63,8 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     migrate_database()
     settings = Settings.from_env()
     if settings.embedded:
+        if workers not in (None, 1):
+            click.echo(f"embedded mode (no TIERTRACE_AMQP_URL): 1 worker process, not {workers}", err=True)
         workers = 1
     bus: list[Any] = []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, inspect, select
 
@@ -94,3 +95,16 @@ def test_every_command_has_help():
     for command in commands:
         result = runner.invoke(main, [command, "--help"])
         assert result.exit_code == 0 and len(result.output) > 80, command
+
+
+@pytest.mark.parametrize(
+    "option", [["--workers", "0"], ["--threads", "0"], ["--port", "0"], ["--port", "70000"]], ids=" ".join
+)
+def test_serve_refuses_an_option_out_of_range_before_it_touches_anything(tmp_path, option):
+    """Before: --workers 0 silently became 2, --threads 0 and --port 70000 reached gunicorn."""
+    env = {"TIERTRACE_DATA_DIR": str(tmp_path / "data"), "TIERTRACE_DATABASE_URL": None}
+    result = CliRunner().invoke(main, ["serve", *option], env=env)
+
+    assert result.exit_code == 2
+    assert f"Invalid value for '{option[0]}'" in result.stderr
+    assert not (tmp_path / "data").exists()
