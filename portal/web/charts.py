@@ -6,6 +6,7 @@ these return. The figures are the chain view's; nothing is recomputed here excep
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -28,7 +29,8 @@ PALETTE = (
 )
 #: The countries of each colour of PALETTE, in its order: every country of the CRM reference list, so that
 #: the countries it names for one material and stage never share a colour, nor do its ten largest
-#: producers (the first of each line). Fixed, so that a country has the same colour on every page.
+#: producers (the first of each line). A country's preferred colour, the same on every page; where two
+#: countries of one chart prefer the same colour, the one listed first keeps it (`chart_fills`).
 COUNTRY_GROUPS = (
     "CN AM BA CZ IS KE PT",
     "US ID TJ RW NO SE AE",
@@ -44,6 +46,9 @@ COUNTRY_GROUPS = (
 _COUNTRY_COLOURS = {country: i for i, group in enumerate(COUNTRY_GROUPS) for country in group.split()}
 UNKNOWN_COLOUR = ("#BBBBBB", "#000000")
 OTHER_COLOUR = ("#666666", "#FFFFFF")
+#: What a chart lays over a palette colour once its countries have used all ten plain: a chart has more
+#: countries than the palette has colours (a programme's chart can name twenty), and none may share a fill.
+PATTERNS = (None, "stripes", "dots", "cross")
 #: A bar names a country with at least this share of the material's mass, and always its largest one;
 #: the rest of its known mass is "other". The heat map has a column for every country some bar names.
 MIN_SHARE = 0.05
@@ -52,16 +57,97 @@ LABEL_MIN_WIDTH = 6.0
 #: The heat map's shades 1 to 9 (0 is none), by the share as printed: steps of 10 %.
 HEAT_LEVELS = ("under 20\u00a0%", *(f"{p}–{p + 9}\u00a0%" for p in range(20, 90, 10)), "90\u00a0% or more")
 STAGES = ("extraction", "processing")
+#: A gap of the chain view (its `gap`, the audit report's `kind`) in the words every page uses.
+GAP_LABELS = {
+    "open": "request open",
+    "overdue": "request overdue",
+    "declined": "declined",
+    "unknown_supplier": "supplier unknown or not on the portal",
+    "not_requested": "not requested",
+    "cycle": "cycle",
+}
 
 
 def country_colour(country: str) -> tuple[str, str]:
-    """The country's fill and text colour, the same on every page; "unknown" and "other" are greys."""
+    """The country's preferred fill and text colour, the same on every page; "unknown" and "other" are
+    greys. A chart may give a country another one (`chart_fills`)."""
     if country == "unknown":
         return UNKNOWN_COLOUR
     if country == "other":
         return OTHER_COLOUR
+    return PALETTE[_preferred(country)]
+
+
+def _preferred(country: str) -> int:
     # A country outside the table gets a colour from its code: arbitrary, but the same everywhere.
-    return PALETTE[_COUNTRY_COLOURS.get(country, sum(map(ord, country)) % len(PALETTE))]
+    return _COUNTRY_COLOURS.get(country, sum(map(ord, country)) % len(PALETTE))
+
+
+def _precedence(country: str) -> tuple[int, str]:
+    """Who keeps a colour that two countries of a chart prefer: the one listed earlier on their line of
+    COUNTRY_GROUPS (the first of a line is one of the largest producers), countries outside it last."""
+    line = COUNTRY_GROUPS[_COUNTRY_COLOURS[country]].split() if country in _COUNTRY_COLOURS else []
+    return (line.index(country) if country in line else len(_COUNTRY_COLOURS), country)
+
+
+@dataclass(frozen=True)
+class Fill:
+    """How a country is drawn in a chart: a colour of PALETTE (with the text colour that reads on it),
+    plain or with one of PATTERNS laid over it."""
+
+    colour: str
+    text_colour: str
+    pattern: str | None = None
+
+    @property
+    def pattern_id(self) -> str | None:
+        """The name of the pattern's definition: its shape, and its ink (white on a dark colour)."""
+        if self.pattern is None:
+            return None
+        return f"{self.pattern}-{'light' if self.text_colour == '#FFFFFF' else 'dark'}"
+
+
+def chart_fills(countries: Iterable[str]) -> dict[str, Fill]:
+    """A fill for every country of one chart, no two alike, each as stable across pages as they allow.
+
+    Every country gets its preferred colour (`country_colour`) unless another country of the chart that
+    prefers it too comes first (`_precedence`). Those left over take, in that order, the next colour after
+    their own that no country of the chart has, and once all ten are used, the colours again with a
+    pattern over them. Distinct for up to len(PALETTE) x len(PATTERNS) countries; beyond that (no
+    programme comes near) the rest get their preferred colour. "unknown" and "other" keep their greys.
+    """
+    size = len(PALETTE)
+    fills: dict[str, Fill] = {}
+    used: set[int] = set()
+    waiting = []
+    for country in sorted(set(countries) - {"unknown", "other"}, key=_precedence):
+        if _preferred(country) in used:
+            waiting.append(country)
+        else:
+            used.add(_preferred(country))
+            fills[country] = _fill(_preferred(country))
+    for country in waiting:
+        preferred = _preferred(country)
+        order = (
+            ring * size + (preferred + step) % size for ring in range(len(PATTERNS)) for step in range(size)
+        )
+        slot = next((s for s in order if s not in used), preferred)
+        used.add(slot)
+        fills[country] = _fill(slot)
+    return fills
+
+
+def _fill(slot: int) -> Fill:
+    """Fill number `slot`: PALETTE's colours plain, then with each of PATTERNS over them."""
+    pattern, colour = divmod(slot, len(PALETTE))
+    return Fill(*PALETTE[colour], PATTERNS[pattern])
+
+
+def fill_of(country: str, fills: dict[str, Fill]) -> Fill:
+    """The country's fill in a chart of `fills`: its own, or the grey of "unknown" and "other"."""
+    if country in fills:
+        return fills[country]
+    return Fill(*country_colour(country))
 
 
 @dataclass(frozen=True)
@@ -81,6 +167,12 @@ class Segment(Share):
     #: Left edge and width in percent of the bar.
     x: float
     width: float
+    #: The pattern over the colour (`Fill`), when the chart has used all colours plain.
+    pattern: str | None = None
+
+    @property
+    def pattern_id(self) -> str | None:
+        return Fill(self.colour, self.text_colour, self.pattern).pattern_id
 
     @property
     def code(self) -> str:
@@ -103,11 +195,17 @@ class Bar:
 
 @dataclass(frozen=True)
 class StackedChart:
-    """One stage: a 100 % bar per material, split by country; the legend lists the colours used."""
+    """One stage: a 100 % bar per material, split by country; the legend lists the fills used."""
 
     stage: str
     bars: list[Bar]
-    legend: list[tuple[str, str, str]]
+    #: Country code, label and fill.
+    legend: list[tuple[str, str, Fill]]
+
+    @property
+    def patterns(self) -> list[str]:
+        """The patterns the chart draws (`Fill.pattern_id`), for the page to define."""
+        return sorted({fill.pattern_id for _, _, fill in self.legend if fill.pattern_id})
 
 
 def stacked_charts(
@@ -116,8 +214,17 @@ def stacked_charts(
     material_names: dict[str, str] | None = None,
     country_names: dict[str, str] | None = None,
 ) -> list[StackedChart]:
-    """One chart per stage (extraction, processing), each country in its own colour."""
-    return [_stacked_chart(rollup, stage, material_names or {}, country_names or {}) for stage in STAGES]
+    """One chart per stage (extraction, processing), each country in a fill of its own (`chart_fills`):
+    the same in both charts, so that the two side by side agree."""
+    fills = chart_fills(
+        country
+        for figures in rollup.values()
+        for stage in STAGES
+        for country in _named(_shares(figures, stage, {}))
+    )
+    return [
+        _stacked_chart(rollup, stage, material_names or {}, country_names or {}, fills) for stage in STAGES
+    ]
 
 
 def _by_mass(rollup: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -143,7 +250,11 @@ def _named(shares: list[Share]) -> list[str]:
 
 
 def _stacked_chart(
-    rollup: dict[str, Any], stage: str, material_names: dict[str, str], country_names: dict[str, str]
+    rollup: dict[str, Any],
+    stage: str,
+    material_names: dict[str, str],
+    country_names: dict[str, str],
+    fills: dict[str, Fill],
 ) -> StackedChart:
     """The mass of each material by country of `stage`, as shares of the material's mass.
 
@@ -168,10 +279,18 @@ def _stacked_chart(
         for part in parts:
             if part.share <= 0:
                 continue
-            fill, text = country_colour(part.country)
+            fill = fill_of(part.country, fills)
             segments.append(
                 Segment(
-                    part.country, part.label, part.grams, part.share, fill, text, x * 100, part.share * 100
+                    part.country,
+                    part.label,
+                    part.grams,
+                    part.share,
+                    fill.colour,
+                    fill.text_colour,
+                    x * 100,
+                    part.share * 100,
+                    fill.pattern,
                 )
             )
             totals[part.country] = totals.get(part.country, 0.0) + part.grams
@@ -182,7 +301,7 @@ def _stacked_chart(
         label = f"{material} ({name})" if name != material else material
         bars.append(Bar(material, label, float(figures.get("mass_g") or 0.0), segments, shares))
     order = sorted(totals, key=lambda c: (c in ("other", "unknown"), c == "unknown", -totals[c], c))
-    legend = [(c, _country_label(c, country_names), country_colour(c)[0]) for c in order]
+    legend = [(c, _country_label(c, country_names), fill_of(c, fills)) for c in order]
     return StackedChart(stage, bars, legend)
 
 

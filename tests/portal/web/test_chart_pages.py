@@ -151,3 +151,22 @@ def test_the_heat_maps_keep_the_page_narrow_and_unknown_in_view(
         )
         assert lines < 2  # no "88 / %" on two lines
     page.close()
+
+
+def test_a_chart_of_twenty_countries_draws_each_in_a_fill_of_its_own(
+    client, make_org, make_payload, submit, signed_in
+):
+    signed_in(_wide_programme(make_org, make_payload, submit))
+
+    html = client.get("/audit/MANY").get_data(as_text=True)
+
+    mined = html[html.index('id="audit-extraction"') : html.index('id="audit-processing"')]
+    segment = re.compile(
+        r'fill="(#\w+)" stroke="#ffffff" stroke-width="1"><title>\S+ (\w\w) [^<]*</title></rect>\s*'
+        r'(?:<rect [^>]*fill="url\(#([\w-]+)\)")?'
+    )
+    fills = {country: (colour, pattern) for colour, country, pattern in segment.findall(mined)}
+    assert len(fills) == 20 and len(set(fills.values())) == 20
+    patterns = {pattern for _, pattern in fills.values() if pattern}
+    assert patterns and all(f'<pattern id="{pattern}"' in mined for pattern in patterns)
+    assert fills["CN"] == (country_colour("CN")[0], "")  # the first of its line keeps its colour, plain

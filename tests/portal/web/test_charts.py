@@ -11,11 +11,15 @@ from pathlib import Path
 import pytest
 
 from portal.web.charts import (
+    COUNTRY_GROUPS,
     HEAT_LEVELS,
     OTHER_COLOUR,
     PALETTE,
+    PATTERNS,
     UNKNOWN_COLOUR,
+    Fill,
     build_tree,
+    chart_fills,
     country_colour,
     coverage_band,
     heat_level,
@@ -84,6 +88,50 @@ def test_a_country_has_the_same_colour_on_every_page_whatever_else_the_page_show
 
     assert colours[0]["CN"] == colours[1]["CN"] == colours[3]["CN"] == country_colour("CN")[0]
     assert country_colour("CL") != country_colour("RU")
+
+
+def fills_of(chart):
+    """Each country's fill in the chart's bars: colour and pattern."""
+    return {s.country: (s.colour, s.pattern) for bar in chart.bars for s in bar.segments}
+
+
+def test_two_countries_of_a_chart_that_prefer_one_colour_get_two():
+    """Chile and Finland prefer the same colour: the chart keeps Chile's (listed first), Finland moves."""
+    assert country_colour("CL") == country_colour("FI")
+    rollup = {
+        "Cu": {"mass_g": 10.0, "extraction": {"CL": 9.0, "unknown": 1.0}, "processing": {"CL": 10.0}},
+        "Ni": {"mass_g": 5.0, "extraction": {"FI": 3.0, "RU": 2.0}, "processing": {"FI": 5.0}},
+    }
+
+    extraction, processing = stacked_charts(rollup)
+
+    fills = fills_of(extraction)
+    assert fills["CL"] == (country_colour("CL")[0], None)
+    assert fills["FI"][0] != fills["CL"][0] and fills["FI"][0] in {fill for fill, _ in PALETTE}
+    assert len(set(fills.values())) == len(fills)
+    assert fills_of(processing)["FI"] == fills["FI"]  # the chart beside it agrees
+    legend = {code: fill.colour for code, _, fill in extraction.legend}
+    assert legend["FI"] == fills["FI"][0] and legend["CL"] == fills["CL"][0]
+
+
+def test_a_country_without_a_rival_in_its_chart_keeps_its_colour_on_every_page():
+    alone = {"Ni": {"mass_g": 1.0, "extraction": {"FI": 1.0}}}
+    with_others = {"Ni": {"mass_g": 1.0, "extraction": {"FI": 0.5, "CN": 0.3, "AU": 0.2}}}
+
+    first, second = (stacked_charts(rollup)[0] for rollup in (alone, with_others))
+
+    assert fills_of(first)["FI"] == fills_of(second)["FI"] == (country_colour("FI")[0], None)
+
+
+def test_every_country_of_a_crowded_chart_has_a_fill_of_its_own():
+    """Forty countries, four to a colour: ten plain colours, then the same with patterns over them."""
+    countries = [country for line in COUNTRY_GROUPS for country in line.split()[:4]]
+
+    fills = chart_fills(countries)
+
+    assert len(set(fills.values())) == len(countries) == len(PALETTE) * len(PATTERNS)
+    assert [fills[line.split()[0]] for line in COUNTRY_GROUPS] == [Fill(*colour) for colour in PALETTE]
+    assert chart_fills(reversed(countries)) == fills  # whatever order the chart meets them in
 
 
 @pytest.mark.parametrize("stage", ["extraction_shares", "processing_shares"])
