@@ -63,9 +63,14 @@ def init_app(app: Flask) -> None:
         OPENAPI_SWAGGER_UI_URL="/api/v1/docs/assets/",
         API_SPEC_OPTIONS={
             "info": {
+                # Swagger UI draws this CommonMark at the top of the docs page: the page's way back to the
+                # portal, by relative links that work on any host and offline. It opens Markdown links in
+                # a new tab; "back" is raw HTML (CommonMark allows it) so that it stays in this one.
                 "description": "Signed critical-raw-material declarations, disclosure requests that travel "
                 "up the supply chain, and the merged chain view. Authenticate with "
-                "`Authorization: Bearer <token>`.",
+                "`Authorization: Bearer <token>`; create a token in the portal under "
+                "[Settings → API tokens](/settings#tokens-title).\n\n"
+                '<a href="/">← Back to the tiertrace portal</a>',
             },
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearer": []}],

@@ -23,7 +23,7 @@ from werkzeug.exceptions import HTTPException
 
 from portal.db import db_session
 from portal.errors import RETRY_AFTER_SECONDS, STATUS_BY_ERROR
-from portal.web.charts import coverage_band
+from portal.web.charts import GAP_LABELS, coverage_band
 from tiertrace.errors import AuthenticationError, TiertraceError
 from tiertrace.numbers import significant
 from tiertrace.organizations.accounts import credential_version, get_user
@@ -225,6 +225,12 @@ def format_timestamp(value: datetime | str) -> str:
 
 # The colour band of a traced share, as the tree draws it (in `portal.web.charts`).
 bp.app_template_filter("coverage_band")(coverage_band)
+
+
+@bp.app_template_filter("gap_label")
+def gap_label(kind: str | None) -> str:
+    """A gap in words, the same on the chain pages and the audit: "request open", not "open"."""
+    return GAP_LABELS.get(kind or "", str(kind).replace("_", " "))
 
 
 def error_page(status: int, title: str, message: str, details: dict[str, Any] | None = None) -> Any:

@@ -18,6 +18,7 @@ from portal.web.base import bp, current_org, login_required
 from tiertrace import reference
 from tiertrace.audit.exports import export_report
 from tiertrace.audit.services import build_report, list_programs
+from tiertrace.declarations.history import require_programme
 from tiertrace.exports import FORMATS
 
 
@@ -49,6 +50,7 @@ def audit(program: str) -> Any:
     """The audit report of a programme: summary, completeness, charts, heat maps, overdue list, exports."""
     session = db_session()
     report = build_report(session, program, current_org(), via="web")
+    roots = require_programme(session, current_org(), program).roots  # for the links to their chains
     session.commit()  # keeps the audit-log entries of this read
     rollup = charts.rollup_from_report(report)
     material_names = {code: m.name for code, m in reference.materials().items()}
@@ -56,6 +58,7 @@ def audit(program: str) -> Any:
     return render_template(
         "audit.html",
         report=report,
+        roots=roots,
         charts=charts.stacked_charts(rollup, material_names=material_names, country_names=countries),
         heat_maps=[charts.heat_map(rollup, stage) for stage in charts.STAGES],
         overdue=overdue_list(report, datetime.now(UTC).date()),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
+from html import unescape
 
 import pytest
 from sqlalchemy import select
@@ -128,7 +129,7 @@ def programme(make_org, make_payload, submit, bus, session_factory):
         ),
     )
     bus.drain(20)
-    return {"oem": oem, "ministry": ministry, "root": root.id, "module": module.id}
+    return {"oem": oem, "lumen": lumen, "ministry": ministry, "root": root.id, "module": module.id}
 
 
 def _ministry_page(app, make_person, programme, path: str) -> str:
@@ -188,9 +189,31 @@ def test_the_programme_page_links_each_root_to_its_chain_page_and_exports(client
     signed_in(programme["oem"])
     html = client.get(f"/programmes/{PROGRAM}").get_data(as_text=True)
     root = programme["root"]
-    assert f'href="/chains/{root}">Chain view' in html
+    assert f'href="/chains/{root}">Chain<span class="visually-hidden"> of FRIGATE-1</span></a>' in html
     for fmt in ("json", "csv", "xlsx"):
         assert f'href="/chains/{root}/export.{fmt}" download>Export {fmt.upper()}' in html
+
+
+def _chain_links(html: str) -> set[str]:
+    """The text (tags dropped) of every link to a chain page (not to its exports)."""
+    return {_text(text).strip() for text in re.findall(r'href="/chains/[^"/]+">(.*?)</a>', html, re.S)}
+
+
+def test_every_link_to_a_chain_page_reads_chain_and_names_its_part(
+    app, client, programme, signed_in, make_person
+):
+    """One wording, as the chain page's own title ("Chain of …") and docs/web.md have it."""
+    signed_in(programme["oem"])
+    pages = {
+        path: client.get(path).get_data(as_text=True)
+        for path in (f"/programmes/{PROGRAM}", f"/declarations/{programme['root']}", "/declarations")
+    }
+    pages["audit"] = _ministry_page(app, make_person, programme, f"/audit/{PROGRAM}")
+
+    for path, html in pages.items():
+        assert _chain_links(html) == {"Chain of FRIGATE-1"}, path
+        assert f'href="/chains/{programme["root"]}">Chain<' in html, path
+    assert "<h1>Chain of FRIGATE-1" in client.get(f"/chains/{programme['root']}").get_data(as_text=True)
 
 
 def test_the_ministry_menu_names_pages_as_their_titles_do(client, programme, signed_in):
@@ -241,3 +264,53 @@ def test_a_request_page_says_sent_to_its_requester(client, programme, signed_in,
     signed_in(programme["oem"])
     sent = _text(client.get(f"/requests/{request_id}").get_data(as_text=True))
     assert " Sent " in sent and " Received " not in sent
+
+
+@pytest.mark.parametrize("path", ["/settings", "/declarations/upload", "/outbox"])
+def test_pages_that_send_people_to_the_api_link_to_its_documentation(client, programme, signed_in, path):
+    signed_in(programme["oem"])
+    html = client.get(path).get_data(as_text=True)
+    main = html[html.index("<main") : html.index("</main>")]  # not only the footer's link
+    assert '<a href="/api/v1/docs">API documentation</a>' in main
+    assert '<a href="/api/v1/docs">API documentation</a>' in html[html.index("</main>") :]
+
+
+def test_the_audit_names_gaps_as_the_chain_page_does(app, client, programme, signed_in, make_person):
+    """ "declined" and "supplier unknown or not on the portal", not the report's codes with spaces."""
+    signed_in(programme["oem"])
+    chain = _text(client.get(f"/chains/{programme['root']}").get_data(as_text=True))
+    audit = _text(_ministry_page(app, make_person, programme, f"/audit/{PROGRAM}"))
+    index = _text(_ministry_page(app, make_person, programme, "/audit"))
+
+    gaps = audit[audit.index("All gaps") :]
+    for text in (chain, gaps):
+        assert "supplier unknown or not on the portal" in text and " declined " in text
+    assert "unknown supplier" not in gaps
+    assert "1 supplier unknown or not on the portal" in index and "unknown supplier" not in index
+
+
+def test_a_declaration_says_in_words_who_may_learn_each_component_supplier(client, programme, signed_in):
+    signed_in(programme["oem"])
+    root = _text(client.get(f"/declarations/{programme['root']}").get_data(as_text=True))
+    module = _text(unescape(client.get(f"/declarations/{programme['module']}").get_data(as_text=True)))
+
+    assert "Asked to declare Supplier named to" in root
+    assert "TRM-2040 30 Lumen Compound GmbH yes the ministry only" in root
+    assert "the ministry and the issuer's customers" in module
+    for text in (root, module):
+        assert "identity to" not in text and "requester" not in text
+
+
+def test_an_answered_request_links_its_declaration_by_part(client, programme, signed_in):
+    """Read out of context (a screen reader's list of links), "Declaration" alone would not say which."""
+    signed_in(programme["lumen"])
+    html = client.get("/inbox?tab=answered").get_data(as_text=True)
+    assert f'href="/declarations/{programme["module"]}">Declaration of TRM-2040</a>' in _link_texts(html)
+
+
+def _link_texts(html: str) -> set[str]:
+    """Each link as `href="…">text</a>`, its text without tags."""
+    return {
+        f'href="{href}">{_text(text).strip()}</a>'
+        for href, text in re.findall(r'href="([^"]+)">(.*?)</a>', html, re.S)
+    }
