@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -77,6 +78,13 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
         for running in bus:
             running.stop()
 
+    if not settings.embedded and not os.environ.get("TIERTRACE_SECRET_KEY"):
+        click.echo(
+            f"warning: TIERTRACE_SECRET_KEY is not set; web sessions are signed with the key generated in "
+            f"{settings.data_dir / 'secret_key'}, so portals on other hosts will not accept them: set the "
+            "same long random TIERTRACE_SECRET_KEY on every portal",
+            err=True,
+        )
     click.echo(
         f"tiertrace portal on http://{host}:{port}/ "
         f"({'embedded bus' if settings.embedded else 'RabbitMQ bus: run tiertrace worker too'})",
@@ -93,5 +101,8 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
             "post_worker_init": post_worker_init,
             "worker_exit": worker_exit,
             "graceful_timeout": 20,
+            # gunicorn's control socket has one path per user (~/.gunicorn/gunicorn.ctl): a second portal
+            # on the host took it over, and the first one to stop deleted it. tiertrace does not use it.
+            "control_socket_disable": True,
         },
     ).run()

@@ -134,7 +134,7 @@ def sign(payload_file: Path, key_file: Path, out: Path | None) -> None:
         _fail(f"cannot write {out}: {exc.strerror or exc}")
     keyid = signing.keyid_for(signing.public_key_raw(private_key))
     click.echo(f"Signed {payload_file} with {keyid}; wrote the envelope to {out}.")
-    click.echo(f"Submit it with: tiertrace submit {out} --url PORTAL_URL --token TOKEN")
+    click.echo(f"Submit it with: TIERTRACE_TOKEN=... tiertrace submit {out} --url PORTAL_URL")
 
 
 @main.command()

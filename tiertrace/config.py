@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 from sqlalchemy import make_url
 
@@ -39,6 +40,8 @@ class Settings:
     base_url: str = DEFAULT_BASE_URL
     #: The web session cookie's Secure flag; None: Secure except on a loopback host.
     secure_cookies: bool | None = None
+    #: Whether webhooks may be delivered to loopback, private and link-local addresses (off: no SSRF).
+    webhook_allow_private: bool = False
 
     @property
     def embedded(self) -> bool:
@@ -61,6 +64,8 @@ class Settings:
             env, "TIERTRACE_OVERDUE_SWEEP_SECONDS", float, cls.overdue_sweep_seconds, "a number of seconds"
         )
         secure_cookies = _typed(env, "TIERTRACE_SECURE_COOKIES", parse_bool, None, "true or false")
+        allow_private = _typed(env, "TIERTRACE_WEBHOOK_ALLOW_PRIVATE", parse_bool, None, "true or false")
+        amqp_url = _typed(env, "TIERTRACE_AMQP_URL", _amqp_url, None, "an amqp:// or amqps:// URL")
         data_dir = _data_dir(env)
         secret_key = env.get("TIERTRACE_SECRET_KEY") or ""
         if not env.get("TIERTRACE_DATABASE_URL") or not secret_key:
@@ -70,7 +75,7 @@ class Settings:
         return cls(
             data_dir=data_dir,
             database_url=database_url_from_env(env),
-            amqp_url=env.get("TIERTRACE_AMQP_URL") or None,
+            amqp_url=amqp_url,
             secret_key=secret_key,
             bus_prefix=env.get("TIERTRACE_BUS_PREFIX", ""),
             base_url=base_url_from_env(env),
@@ -79,6 +84,7 @@ class Settings:
             escalation_grace_days=grace,
             overdue_sweep_seconds=sweep,
             secure_cookies=secure_cookies,
+            webhook_allow_private=bool(allow_private),
         )
 
 
@@ -135,6 +141,13 @@ def base_url_from_env(env: Mapping[str, str] | None = None) -> str:
 
 def _data_dir(env: Mapping[str, str]) -> Path:
     return Path(env.get("TIERTRACE_DATA_DIR", "tiertrace-data")).resolve()
+
+
+def _amqp_url(text: str) -> str:
+    # pika takes any URL (http://host:5672/ reached the broker's default vhost as guest); refuse the rest.
+    if urlsplit(text).scheme not in ("amqp", "amqps"):
+        raise ValueError(text)
+    return text
 
 
 def parse_bool(text: str | None) -> bool | None:

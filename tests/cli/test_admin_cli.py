@@ -1,13 +1,15 @@
-"""`tiertrace db upgrade` and `tiertrace org create`."""
+"""`tiertrace db upgrade`, `tiertrace org create` and what `tiertrace serve` hands gunicorn."""
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, inspect, select
 
+import cli.serve as serve_module
 from cli.main import main
 from tiertrace.config import Settings
 from tiertrace.db import make_engine, make_session_factory
@@ -108,3 +110,26 @@ def test_serve_refuses_an_option_out_of_range_before_it_touches_anything(tmp_pat
     assert result.exit_code == 2
     assert f"Invalid value for '{option[0]}'" in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+def _serve_options(monkeypatch, env: dict[str, str | None]) -> tuple[dict[str, Any], str]:
+    """What `tiertrace serve` hands gunicorn (its run() stubbed out), and what it printed."""
+    captured: dict[str, Any] = {}
+    monkeypatch.setattr(serve_module._PortalServer, "run", lambda self: captured.update(self.options))
+    result = CliRunner().invoke(main, ["serve"], env=env)
+    assert result.exit_code == 0, result.output
+    return captured, result.stderr
+
+
+def test_serve_creates_no_gunicorn_control_socket_shared_with_other_portals(tmp_path, monkeypatch):
+    """gunicorn 27's socket is one path per user: the first portal on a host to stop deleted another's."""
+    options, _ = _serve_options(monkeypatch, {**env_for(tmp_path), "TIERTRACE_AMQP_URL": None})
+    assert options["control_socket_disable"] is True
+
+
+def test_serve_with_a_broker_warns_when_the_secret_key_is_generated_per_host(tmp_path, monkeypatch):
+    env = {**env_for(tmp_path), "TIERTRACE_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2F"}
+    _, said = _serve_options(monkeypatch, {**env, "TIERTRACE_SECRET_KEY": None})
+    assert "warning: TIERTRACE_SECRET_KEY is not set" in said
+    _, said = _serve_options(monkeypatch, {**env, "TIERTRACE_SECRET_KEY": "a-long-random-shared-secret"})
+    assert "warning" not in said

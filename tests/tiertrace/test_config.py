@@ -40,6 +40,22 @@ def test_the_portal_address_and_the_cookie_flag_come_from_the_environment(env, t
             "5m",
             "TIERTRACE_OVERDUE_SWEEP_SECONDS must be a number of seconds",
         ),
+        # pika took http://host:5672/ and reached the broker's default vhost as guest.
+        (
+            "TIERTRACE_AMQP_URL",
+            "http://localhost:5672/",
+            "TIERTRACE_AMQP_URL must be an amqp:// or amqps:// URL",
+        ),
+        (
+            "TIERTRACE_AMQP_URL",
+            "postgresql://x@h/db",
+            "TIERTRACE_AMQP_URL must be an amqp:// or amqps:// URL",
+        ),
+        (
+            "TIERTRACE_WEBHOOK_ALLOW_PRIVATE",
+            "perhaps",
+            "TIERTRACE_WEBHOOK_ALLOW_PRIVATE must be true or false",
+        ),
     ],
 )
 def test_a_value_of_the_wrong_type_is_refused_by_name_before_anything_is_created(
@@ -72,3 +88,13 @@ def test_the_settings_create_the_data_folder_and_keep_a_generated_secret_key(tmp
     assert settings.database_url == database_url_from_env(env)
     assert (tmp_path / "data" / "secret_key").read_text() == settings.secret_key
     assert Settings.from_env(env).secret_key == settings.secret_key
+
+
+def test_webhooks_to_private_addresses_are_off_unless_the_operator_allows_them(env):
+    assert Settings.from_env(env).webhook_allow_private is False
+    assert Settings.from_env({**env, "TIERTRACE_WEBHOOK_ALLOW_PRIVATE": "true"}).webhook_allow_private is True
+
+
+@pytest.mark.parametrize("url", ["amqp://guest:guest@127.0.0.1:5672/%2F", "amqps://u:p@broker.example/tt"])
+def test_an_amqp_url_is_taken_as_given(env, url):
+    assert Settings.from_env({**env, "TIERTRACE_AMQP_URL": url}).amqp_url == url
