@@ -14,8 +14,9 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
+from schemas.declaration import DISCLOSURE_CHOICES
+
 STAGES = ("extraction", "processing")
-DISCLOSURE_CHOICES = ("authority", "requester", "chain")
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _ROW_KEY = re.compile(r"^(materials|components)-(\d+)-(.+)$")
 _ORIGIN_KEY = re.compile(r"^(extraction|processing)-(\d+)-(country|share|facility)$")

@@ -20,7 +20,8 @@ from markupsafe import Markup
 
 from portal.db import db_session
 from portal.web.base import bp, current_org, login_required
-from portal.web.forms import DISCLOSURE_CHOICES, DeclarationForm, field_errors, field_label
+from portal.web.forms import DeclarationForm, field_errors, field_label
+from schemas.declaration import DISCLOSURE_CHOICES
 from tiertrace import reference
 from tiertrace.declarations.history import get_current_declaration, list_declarations, require_own_declaration
 from tiertrace.declarations.models import Declaration
