@@ -223,6 +223,12 @@ def format_timestamp(value: datetime | str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+@bp.app_template_global("plural")
+def plural(count: float, word: str, words: str | None = None) -> str:
+    """`word` for a count of one, else its plural (`words`, or `word` + "s"): "1 gap", "0 gaps", "2 gaps"."""
+    return word if count == 1 else (words or f"{word}s")
+
+
 # The colour band of a traced share, as the tree draws it (in `portal.web.charts`).
 bp.app_template_filter("coverage_band")(coverage_band)
 

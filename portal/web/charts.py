@@ -428,8 +428,14 @@ def build_tree(view: dict[str, Any]) -> tuple[list[TreeNode], list[TreeNode]]:
 
 def rollup_from_report(report: dict[str, Any]) -> dict[str, Any]:
     """The programme's material figures of an audit report, in the chain view's rollup shape."""
+    return rollup_from_materials(report.get("risk", {}).get("materials") or {})
+
+
+def rollup_from_materials(materials: dict[str, Any]) -> dict[str, Any]:
+    """Per-material risk figures (an audit report's `risk.materials`, the observatory's `materials`:
+    per stage `countries` with their `mass_g`) in the chain view's rollup shape, for the charts."""
     rollup: dict[str, Any] = {}
-    for code, figures in (report.get("risk", {}).get("materials") or {}).items():
+    for code, figures in materials.items():
         rollup[code] = {
             "mass_g": figures.get("mass_g", 0.0),
             "recycled_g": figures.get("recycled_g", 0.0),

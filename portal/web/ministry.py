@@ -1,7 +1,9 @@
-"""The ministry's pages: every programme's completeness at a glance, and the audit report with its exports.
+"""The ministry's pages: every programme's completeness at a glance, the audit report with its exports,
+and the observatory (every programme's materials and their countries, with no supplier identity).
 
 The report is `build_report`'s, the files are `export_report`'s: the same as API v1 and `tiertrace audit`.
-Every read of a report is audit-logged by the service (the web's reads say `via="web"`).
+Every read of a report is audit-logged by the service (the web's reads say `via="web"`); the observatory
+is `observatory`'s, the body of `GET /api/v1/observatory`, and each read of it is audit-logged too.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from portal.web import charts
 from portal.web.base import bp, current_org, login_required
 from tiertrace import reference
 from tiertrace.audit.exports import export_report
-from tiertrace.audit.services import build_report, list_programs
+from tiertrace.audit.rules import export_licensing_since
+from tiertrace.audit.services import build_report, list_programs, observatory
 from tiertrace.declarations.history import require_programme
-from tiertrace.exports import FORMATS
+from tiertrace.exports import FORMATS, MEDIA_TYPES, ExportFile, to_json
 
 
 @bp.get("/audit")
@@ -78,3 +81,71 @@ def audit_export(fmt: str, program: str) -> Any:
     report = build_report(session, program, current_org(), via=f"web:{fmt}")
     session.commit()
     return download(export_report(report, fmt))
+
+
+def dependence_rows(countries: dict[str, Any], stage: str) -> list[dict[str, Any]]:
+    """The observatory's country dependence at one stage, as table rows: the countries that supply some
+    material at `stage`, the largest supply-risk-weighted share first, then the largest mean share, then
+    by code. Each row has the country's figures of that stage and its `materials` as (code, share) pairs,
+    the largest share first."""
+    rows = []
+    for code, entry in countries.items():
+        block = entry.get(stage) or {}
+        shares = block.get("materials") or {}
+        if not shares:
+            continue
+        rows.append(
+            {
+                **block,
+                "country": code,
+                "materials": sorted(shares.items(), key=lambda item: (-item[1], item[0])),
+            }
+        )
+    return sorted(
+        rows,
+        key=lambda r: (-(r.get("sr_weighted_share") or 0.0), -(r.get("mean_share") or 0.0), r["country"]),
+    )
+
+
+@bp.get("/observatory", endpoint="observatory")
+@login_required("authority")
+def observatory_page() -> Any:
+    """Every programme's materials summed, by mining and refining country, with no supplier identity."""
+    session = db_session()
+    figures = observatory(session, current_org())
+    session.commit()  # keeps the audit-log entry of this read (and rollups the service may have stored)
+    materials = figures["materials"]
+    return render_template(
+        "observatory.html",
+        figures=figures,
+        charts=charts.stacked_charts(
+            charts.rollup_from_materials(materials),
+            material_names={code: m["name"] for code, m in materials.items()},
+            country_names=reference.countries(),
+        ),
+        dependence={stage: dependence_rows(figures["countries"], stage) for stage in charts.STAGES},
+        above_benchmark=[
+            code
+            for code, m in materials.items()
+            if any(m[stage]["above_benchmark"] for stage in charts.STAGES)
+        ],
+        # The reference's note is free text ("not controlled as element" is a note too): the badge is for
+        # the materials whose exports China licenses, read from it as the audit's summary reads it.
+        licensed_since={
+            code: since
+            for code in materials
+            if (since := export_licensing_since(reference.materials().get(code))) is not None
+        },
+        countries=reference.countries(),
+    )
+
+
+@bp.get("/observatory/export.json", endpoint="observatory_export")
+@login_required("authority")
+def observatory_download() -> Any:
+    """The observatory's figures as a JSON download: the body of `GET /api/v1/observatory`."""
+    session = db_session()
+    figures = observatory(session, current_org())
+    session.commit()
+    day = str(figures["generated_at"])[:10]
+    return download(ExportFile(to_json(figures), MEDIA_TYPES["json"], f"tiertrace-observatory-{day}.json"))

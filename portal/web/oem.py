@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import abort, render_template, request
+from sqlalchemy.orm import Session
 
 from portal.db import db_session
 from portal.files import download
@@ -19,8 +20,10 @@ from tiertrace import reference
 from tiertrace.chains.exports import export_chain
 from tiertrace.chains.services import chain_view
 from tiertrace.declarations.history import list_programmes, require_programme
+from tiertrace.declarations.models import Declaration
 from tiertrace.declarations.services import readable_ids
 from tiertrace.exports import FORMATS
+from tiertrace.organizations.models import Organization
 
 #: A page lists at most this many nodes (the figures stay complete); `?depth=` cuts the tree at a tier.
 WEB_MAX_NODES = 2000
@@ -77,15 +80,34 @@ def programme(name: str) -> Any:
     )
 
 
+def audited_programme(session: Session, viewer: Organization, declaration_id: str) -> str | None:
+    """The programme whose audit report the viewer may open from a chain page: the root declaration's
+    `program`, for the authority only, and only while some current declaration still carries it (the
+    audit of a programme nobody carries any more is a 404)."""
+    if viewer.kind != "authority":
+        return None
+    root = session.get(Declaration, declaration_id)
+    program = root.program if root is not None else None
+    if not program or not list_programmes(session, viewer, name=program):
+        return None
+    return program
+
+
 @bp.get("/chains/<declaration_id>")
 @login_required("company", "authority")
 def chain(declaration_id: str) -> Any:
-    """The chain below any declaration the viewer may read (a supplier's own subtree, say)."""
-    session = db_session()
-    view = chain_view(session, declaration_id, current_org(), max_nodes=WEB_MAX_NODES, depth=_depth())
+    """The chain below any declaration the viewer may read (a supplier's own subtree, say); the ministry
+    also gets a way to the audit of the root's programme."""
+    session, organization = db_session(), current_org()
+    view = chain_view(session, declaration_id, organization, max_nodes=WEB_MAX_NODES, depth=_depth())
+    program = audited_programme(session, organization, view["root"])
     session.commit()  # the authority's reads are audit-logged
     return render_template(
-        "chain.html", chain=chain_figures(view), countries=reference.countries(), formats=FORMATS
+        "chain.html",
+        chain=chain_figures(view),
+        countries=reference.countries(),
+        formats=FORMATS,
+        audit_program=program,
     )
 
 

@@ -38,6 +38,7 @@ def test_every_page_sends_anonymous_visitors_to_the_login(client, filed):
         f"/chains/{filed['declaration']}",
         "/programmes",
         "/audit",
+        "/observatory",
         "/settings",
     ):
         answer = client.get(path)
@@ -77,6 +78,8 @@ def test_a_company_cannot_open_the_ministrys_audit(client, filed, signed_in):
     assert client.get("/audit").status_code == 404
     assert client.get("/audit/ANY").status_code == 404
     assert client.get("/audit/export/xlsx/ANY").status_code == 404
+    assert client.get("/observatory").status_code == 404
+    assert client.get("/observatory/export.json").status_code == 404
 
 
 def test_the_authority_cannot_file_declarations(client, make_org, signed_in):

@@ -205,6 +205,7 @@ def _web_paths(world: dict[str, Any]) -> list[str]:
     paths = ["/", "/inbox", "/inbox?tab=answered", "/outbox", "/declarations", "/programmes", "/settings"]
     paths += [f"/programmes/{PROGRAM}", "/programmes/BRAVO-P", "/audit", f"/audit/{PROGRAM}"]
     paths += [f"/audit/export/{fmt}/{PROGRAM}" for fmt in FORMATS]
+    paths += ["/observatory", "/observatory/export.json"]
     for declaration_id in world["declarations"]:
         paths += [
             f"/declarations/{declaration_id}",

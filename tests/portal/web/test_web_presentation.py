@@ -220,8 +220,10 @@ def test_the_ministry_menu_names_pages_as_their_titles_do(client, programme, sig
     signed_in(programme["ministry"])
     audit = client.get("/audit").get_data(as_text=True)
     programmes = client.get("/programmes").get_data(as_text=True)
+    observatory = client.get("/observatory").get_data(as_text=True)
     assert ">Audit</a>" in audit and "<h1>Audit</h1>" in audit
     assert ">Programmes</a>" in programmes and "<h1>Programmes</h1>" in programmes
+    assert ">Observatory</a>" in observatory and "<h1>Observatory</h1>" in observatory
     assert ">Chains</a>" not in audit
 
 
