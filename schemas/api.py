@@ -146,7 +146,14 @@ class NotificationPageSchema(Schema):
 
 
 class WebhookSchema(_Body):
-    url = fields.String(required=True, metadata={"example": "https://erp.example.org/tiertrace-hook"})
+    url = fields.String(
+        required=True,
+        metadata={
+            "example": "https://erp.example.org/tiertrace-hook",
+            "description": "http(s) URL, at most 500 characters, whose host is and resolves to public "
+            "addresses only (unless the deployment allows private ones); see docs/webhooks.md",
+        },
+    )
 
 
 class WebhookCreatedSchema(Schema):

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tiertrace.audit.models import AuditLogEntry
 from tiertrace.db import utcnow
-from tiertrace.disclosure.propagation import PropagationSettings
+from tiertrace.config import Settings
 from tiertrace.outbox.models import OutboxEvent
 from worker.handlers import (
     DELIVERY_LIMIT,
@@ -42,7 +42,7 @@ from worker.handlers import (
 )
 from worker.relay import OutboxWaker, encode_event
 from worker.scheduler import OverdueScheduler
-from worker.webhooks import Poster, WebhookSender, post_json
+from worker.webhooks import Poster, WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,14 @@ class EmbeddedBus:
 
     def __init__(
         self,
-        settings: PropagationSettings,
+        settings: Settings,
         session_factory: sessionmaker[Session],
         *,
         poll_interval: float = 1.0,
         batch_size: int = 200,
         delivery_limit: int = DELIVERY_LIMIT,
         webhooks: bool = True,
-        post: Poster = post_json,
+        post: Poster | None = None,
         backoff: Backoff | None = None,
         overdue_interval: float | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -84,7 +84,11 @@ class EmbeddedBus:
         self.delivery_limit = delivery_limit
         self.backoff = backoff or Backoff(first=0.05, cap=2.0)
         self.stopping = threading.Event()
-        self.webhook_sender = WebhookSender(session_factory, post=post) if webhooks else None
+        self.webhook_sender = (
+            WebhookSender(session_factory, post=post, allow_private=settings.webhook_allow_private)
+            if webhooks
+            else None
+        )
         handlers = build_handlers(
             settings,
             clock=clock,
@@ -92,15 +96,11 @@ class EmbeddedBus:
         )
         self.dispatcher = Dispatcher(session_factory, handlers, stop=self.stopping, backoff=self.backoff)
         # None: the settings' interval; 0 turns the sweep off (tests and the demo drive it themselves).
-        interval = (
-            overdue_interval
-            if overdue_interval is not None
-            else getattr(settings, "overdue_sweep_seconds", 0)
-        )
+        interval = overdue_interval if overdue_interval is not None else settings.overdue_sweep_seconds
         self.overdue = (
             OverdueScheduler(
                 session_factory,
-                settings,  # type: ignore[arg-type]  # Settings carries the escalation grace too
+                settings,
                 interval=interval,
                 on_webhooks_queued=self.webhook_sender.wake if self.webhook_sender else None,
             )
@@ -301,7 +301,7 @@ class EmbeddedBus:
 
 
 def start_embedded_bus(
-    settings: PropagationSettings, session_factory: sessionmaker[Session], **options: Any
+    settings: Settings, session_factory: sessionmaker[Session], **options: Any
 ) -> EmbeddedBus:
     """Start the in-process bus for the embedded mode; `stop()` it when the process shuts down.
 

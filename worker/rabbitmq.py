@@ -760,7 +760,9 @@ class RabbitWorker:
         self.session_factory = session_factory
         self.topo = topology(settings.bus_prefix)
         self.stop_event = threading.Event()
-        self.webhook_sender = WebhookSender(session_factory) if webhooks else None
+        self.webhook_sender = (
+            WebhookSender(session_factory, allow_private=settings.webhook_allow_private) if webhooks else None
+        )
         handlers = build_handlers(
             settings, on_webhook_queued=self.webhook_sender.wake if self.webhook_sender else None
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response
+from flask import Response, current_app
 from flask_smorest import Blueprint
 
 from portal.auth import current_organization
@@ -45,10 +45,14 @@ def set_webhook(body: dict[str, Any]) -> dict[str, Any]:
     """Register the URL that receives each notification as a signed JSON POST; returns its secret once.
 
     Each POST carries `X-Tiertrace-Signature: sha256=<hex HMAC-SHA256 of the body>` made with the secret.
+    The host must be, and resolve to, public internet addresses only (422 otherwise), unless the
+    deployment allows private ones (TIERTRACE_WEBHOOK_ALLOW_PRIVATE). Deliveries still pending go to the
+    new URL. See docs/webhooks.md.
     """
     session = db_session()
     organization = current_organization()
-    secret = register_webhook(session, organization, body["url"])
+    allow_private = current_app.extensions["tiertrace"].settings.webhook_allow_private
+    secret = register_webhook(session, organization, body["url"], allow_private=allow_private)
     session.commit()
     return {"url": organization.webhook_url, "secret": secret}
 
@@ -56,7 +60,7 @@ def set_webhook(body: dict[str, Any]) -> dict[str, Any]:
 @blp.delete("/organizations/me/webhook")
 @blp.response(204)
 def remove_webhook() -> Response:
-    """Stop sending notifications to a webhook."""
+    """Stop sending notifications to a webhook; deliveries still pending are dropped (they stay listed)."""
     session = db_session()
     register_webhook(session, current_organization(), None)
     session.commit()

@@ -3,23 +3,31 @@
 A webhook delivery is a JSON POST of `webhook_body` signed with HMAC-SHA256 over the exact body bytes
 (`sign_webhook`). The bookkeeping lives on the Notification row: `next_attempt_at` set means "queued",
 `delivery_attempts` counts tries, `delivered_at` records success. Failed tries back off exponentially,
-capped, and stop after `MAX_DELIVERY_ATTEMPTS`. The HTTP call itself is the worker's business; nothing
-here does IO beyond the session.
+capped, and stop after `MAX_DELIVERY_ATTEMPTS`. The HTTP call itself is the worker's business.
+
+Webhooks go to public internet addresses only (`public_addresses`): a URL whose host is, or resolves to,
+a loopback, private, link-local or other non-global address is refused at registration, and the worker
+checks again the addresses it connects to. `allow_private` (TIERTRACE_WEBHOOK_ALLOW_PRIVATE) lifts
+the rule for deployments whose receivers are internal. The DNS lookup is the only IO here besides the
+session.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import logging
 import secrets
-from collections.abc import Mapping, Sequence
+import socket
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from tiertrace.db import new_id
@@ -27,6 +35,8 @@ from tiertrace.disclosure.models import DisclosureRequest, Notification
 from tiertrace.errors import RuleViolationError
 from tiertrace.organizations.models import Organization
 from tiertrace.pagination import PAGE_SIZE, Page, newest_first
+
+log = logging.getLogger(__name__)
 
 #: Notification kinds.
 REQUEST_CREATED = "request.created"
@@ -188,27 +198,118 @@ def ensure_request_notification(
     return notification, queued
 
 
-def register_webhook(session: Session, organization: Organization, url: str | None) -> str | None:
+class WebhookAddressError(RuleViolationError):
+    """A webhook host that is, or resolves to, an address webhooks may not go to (or does not resolve)."""
+
+
+def is_public_address(address: str) -> bool:
+    """Whether webhooks may go to the IP `address`: a global unicast address (IPv4-mapped IPv6 unwrapped).
+
+    Loopback, private (RFC 1918, fc00::/7), link-local (169.254.0.0/16, fe80::/10), shared (100.64.0.0/10),
+    unspecified, documentation, reserved and multicast addresses are not.
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone ("%eth0") is no part of the address
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def public_addresses(host: str, port: int) -> list[str]:
+    """The addresses `host` (a name or an IP literal) resolves to, every one of them public.
+
+    Raises WebhookAddressError when any address is not public or the name does not resolve: one answer
+    for both, so that nobody learns from the portal how its internal names resolve.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        infos = []
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses or not all(is_public_address(address) for address in addresses):
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise WebhookAddressError(f"{host} does not resolve to public addresses only") from None
+        raise WebhookAddressError(f"{host} is not a public address")
+    return addresses
+
+
+def _check_webhook_url(url: str, *, allow_private: bool) -> None:
+    """Raise RuleViolationError unless `url` is an http(s) URL that webhooks may go to."""
+    try:
+        parsed = urlsplit(url)
+        port = parsed.port  # ValueError unless a number in 0-65535
+    except ValueError:
+        parsed, port = None, None
+    if (
+        parsed is None
+        or parsed.scheme not in ("http", "https")
+        or not parsed.hostname
+        or len(url) > 500
+        or not url.isprintable()
+        or " " in url
+    ):
+        raise RuleViolationError(
+            "not a webhook URL",
+            details={"url": "an http:// or https:// URL without spaces, at most 500 characters"},
+        )
+    if allow_private:
+        return
+    try:
+        public_addresses(parsed.hostname, port or (443 if parsed.scheme == "https" else 80))
+    except WebhookAddressError as exc:
+        raise WebhookAddressError(
+            "webhooks go to public internet addresses only",
+            details={
+                "url": f"{exc.message}: loopback, private, link-local and other non-public addresses are "
+                "refused, and so is a name that does not resolve"
+            },
+        ) from exc
+
+
+def register_webhook(
+    session: Session, organization: Organization, url: str | None, *, allow_private: bool = False
+) -> str | None:
     """Set (or, with None, remove) the organisation's webhook URL; returns a new signing secret.
 
     The secret is generated here and shown once: the receiver keeps it to check X-Tiertrace-Signature.
-    Raises RuleViolationError for a URL that is not http(s). Flushes.
+    Raises RuleViolationError for a URL that is not http(s), and WebhookAddressError (one) for a host that
+    is or resolves to a non-public address, or does not resolve, unless `allow_private`. A new URL takes
+    over the deliveries still pending; removing the webhook drops them (they stay listed). Flushes.
     """
     if url is None:
         organization.webhook_url = None
         organization.webhook_secret = None
+        session.execute(
+            update(Notification)
+            .where(
+                Notification.organization_id == organization.id,
+                Notification.delivered_at.is_(None),
+                Notification.next_attempt_at.is_not(None),
+            )
+            .values(next_attempt_at=None)
+        )
         session.flush()
         return None
-    parsed = urlsplit(url) if isinstance(url, str) else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 500:
-        raise RuleViolationError(
-            "not a webhook URL", details={"url": "an http:// or https:// URL, at most 500 characters"}
-        )
+    _check_webhook_url(url, allow_private=allow_private)
     secret = "whsec_" + secrets.token_urlsafe(32)
     organization.webhook_url = url
     organization.webhook_secret = secret
     session.flush()
     return secret
+
+
+def url_for_log(url: str) -> str:
+    """`scheme://host[:port]` of a webhook URL: no credentials, path or query, which may hold a token."""
+    try:
+        parsed = urlsplit(url)
+        host = parsed.hostname or "?"
+        port = f":{parsed.port}" if parsed.port else ""
+    except ValueError:
+        return "<unparsable URL>"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parsed.scheme}://{host}{port}"
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -265,14 +366,18 @@ class WebhookDelivery:
     attempt: int
 
 
-def claim_due_deliveries(session: Session, *, now: datetime, limit: int = 20) -> list[WebhookDelivery]:
-    """Claim queued deliveries that are due: count the attempt and lease them for `DELIVERY_LEASE`.
+def claim_due_deliveries(
+    session: Session, *, now: datetime, limit: int = 20, busy_urls: Collection[str] = ()
+) -> list[WebhookDelivery]:
+    """Claim due deliveries, at most one per URL and none to `busy_urls`: count the attempt, lease them.
 
-    Several workers may claim at once: rows are locked with SKIP LOCKED on PostgreSQL, and the lease
-    (a `next_attempt_at` in the future) keeps others off while the POST is in flight; if the worker dies,
-    the lease runs out and the delivery is tried again. The caller commits before POSTing.
+    `busy_urls` are the URLs the caller has a POST in flight to, so that a slow receiver holds up no
+    other organisation's deliveries. Several workers may claim at once: rows are locked with SKIP LOCKED
+    on PostgreSQL, and the lease (a `next_attempt_at` `DELIVERY_LEASE` ahead) keeps others off while the
+    POST is in flight; if the worker dies, the lease runs out and the delivery is tried again. The caller
+    commits before POSTing.
     """
-    rows = session.execute(
+    query = (
         select(Notification, Organization)
         .join(Organization, Organization.id == Notification.organization_id)
         .where(
@@ -285,26 +390,27 @@ def claim_due_deliveries(session: Session, *, now: datetime, limit: int = 20) ->
         .order_by(Notification.next_attempt_at)
         .limit(limit)
         .with_for_update(of=Notification, skip_locked=True)
-    ).all()
-    deliveries = []
-    for notification, organization in rows:
+    )
+    if busy_urls:
+        query = query.where(Organization.webhook_url.not_in(list(busy_urls)))
+    deliveries: dict[str, WebhookDelivery] = {}
+    for notification, organization in session.execute(query).all():
+        url, secret = organization.webhook_url, organization.webhook_secret
+        assert url is not None and secret is not None
+        if url in deliveries:
+            continue  # left queued: the next claim takes it once this URL's POST is done
         notification.delivery_attempts += 1
         notification.next_attempt_at = now + DELIVERY_LEASE
         body = webhook_body(notification, organization, sent_at=now)
-        assert organization.webhook_url is not None and organization.webhook_secret is not None
-        deliveries.append(
-            WebhookDelivery(
-                notification_id=notification.id,
-                url=organization.webhook_url,
-                body=body,
-                headers=sign_webhook(
-                    organization.webhook_secret, body, notification_id=notification.id, sent_at=now
-                ),
-                attempt=notification.delivery_attempts,
-            )
+        deliveries[url] = WebhookDelivery(
+            notification_id=notification.id,
+            url=url,
+            body=body,
+            headers=sign_webhook(secret, body, notification_id=notification.id, sent_at=now),
+            attempt=notification.delivery_attempts,
         )
     session.flush()
-    return deliveries
+    return list(deliveries.values())
 
 
 def record_delivery(
@@ -312,7 +418,8 @@ def record_delivery(
 ) -> Notification | None:
     """Record the outcome of a POST: delivered, or the next try after a capped backoff, or given up.
 
-    Flushes. Returns the notification (None if it no longer exists).
+    A failed delivery whose organisation removed its webhook meanwhile is dropped, not retried. Flushes.
+    Returns the notification (None if it no longer exists).
     """
     notification = session.get(Notification, notification_id)
     if notification is None:
@@ -320,8 +427,20 @@ def record_delivery(
     if ok:
         notification.delivered_at = now
         notification.next_attempt_at = None
+        session.flush()
+        return notification
+    organization = session.get(Organization, notification.organization_id)
+    if organization is None or organization.webhook_url is None:
+        notification.next_attempt_at = None  # the webhook was removed meanwhile: dropped
     elif notification.delivery_attempts >= MAX_DELIVERY_ATTEMPTS:
         notification.next_attempt_at = None  # given up; still listed, never POSTed again
+        log.warning(
+            "webhook delivery %s (%s) to %s given up after %d failed attempts",
+            notification.id,
+            notification.kind,
+            organization.slug,
+            notification.delivery_attempts,
+        )
     else:
         notification.next_attempt_at = now + retry_delay(notification.delivery_attempts)
     session.flush()
