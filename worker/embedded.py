@@ -28,16 +28,19 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from tiertrace.audit.models import AuditLogEntry
-from tiertrace.db import utcnow
 from tiertrace.config import Settings
+from tiertrace.db import utcnow
 from tiertrace.outbox.models import OutboxEvent
 from worker.handlers import (
+    CONSUMERS,
     DELIVERY_LIMIT,
     Backoff,
+    DeliveryInfo,
     Dispatcher,
     Disposition,
     build_handlers,
     consumers_for,
+    describe_error,
     is_transient,
 )
 from worker.relay import OutboxWaker, encode_event
@@ -94,7 +97,13 @@ class EmbeddedBus:
             clock=clock,
             on_webhook_queued=self.webhook_sender.wake if self.webhook_sender else None,
         )
-        self.dispatcher = Dispatcher(session_factory, handlers, stop=self.stopping, backoff=self.backoff)
+        self.dispatcher = Dispatcher(
+            session_factory,
+            handlers,
+            stop=self.stopping,
+            backoff=self.backoff,
+            dead_letter_queues={spec.name: f"the audit log ({DEAD_LETTER_ACTION})" for spec in CONSUMERS},
+        )
         # None: the settings' interval; 0 turns the sweep off (tests and the demo drive it themselves).
         interval = overdue_interval if overdue_interval is not None else settings.overdue_sweep_seconds
         self.overdue = (
@@ -187,7 +196,7 @@ class EmbeddedBus:
                 except Exception as exc:
                     failures += 1
                     if is_transient(exc):
-                        log.warning("embedded bus pass failed: %s", exc)
+                        log.warning("embedded bus pass failed: %s", describe_error(exc))
                     else:
                         log.exception("embedded bus pass failed")
                     self.stopping.wait(self.backoff.delay(failures))
@@ -258,7 +267,9 @@ class EmbeddedBus:
             key = (message.message_id, spec.name)
             if key in self._done:
                 continue
-            disposition = self.dispatcher.deliver(spec.name, message.body)
+            disposition = self.dispatcher.deliver(
+                spec.name, message.body, DeliveryInfo(message.message_id, self._attempts[key])
+            )
             if disposition is Disposition.RETRY:
                 if self.stopping.is_set():
                     return time.monotonic()

@@ -14,7 +14,8 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -30,6 +31,7 @@ from tiertrace.db import utcnow
 from tiertrace.disclosure.notifications import ensure_request_notification
 from tiertrace.disclosure.propagation import PropagationSettings, propagate_declarations
 from tiertrace.outbox.models import ProcessedMessage
+from worker.errors import BusError
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +213,28 @@ def is_transient(error: BaseException) -> bool:
     return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
 
 
+def describe_error(error: BaseException) -> str:
+    """`error` on one line for a log: its class and message, never empty.
+
+    Unwraps what only wraps the cause: SQLAlchemy's `orig`, and pika's connection errors, whose str()
+    is empty (the cause sits in `args`, `exception` or `exceptions`), so a refused port reads
+    "ConnectionRefusedError: [Errno 111] Connection refused".
+    """
+    for _ in range(5):
+        inner = getattr(error, "orig", None) or getattr(error, "exception", None)
+        if inner is None and getattr(error, "exceptions", None):
+            inner = error.exceptions[-1]  # type: ignore[attr-defined]
+        if inner is None and len(error.args) == 1:
+            inner = error.args[0]
+        if not isinstance(inner, BaseException):
+            break
+        error = inner
+    text = " ".join(str(error).split())  # psycopg's messages span lines
+    if isinstance(error, BusError) and text:
+        return text  # the bus's own errors say what failed already
+    return f"{type(error).__name__}: {text}" if text else repr(error)
+
+
 class Disposition(enum.Enum):
     """What the transport does with a delivery once the dispatcher is done with it."""
 
@@ -220,6 +244,19 @@ class Disposition(enum.Enum):
     DEAD_LETTER = "dead-letter"
     #: Failed for now: give it back; the broker counts deliveries and dead-letters at its limit.
     RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class DeliveryInfo:
+    """What the transport knows of a delivery besides its body; only the log lines use it."""
+
+    #: The AMQP message_id property: names a message whose body cannot be read.
+    message_id: str | None = None
+    #: Deliveries of this message before this one (a quorum queue's x-delivery-count header).
+    redeliveries: int = 0
+
+
+_FIRST_DELIVERY = DeliveryInfo()
 
 
 @dataclass
@@ -241,6 +278,11 @@ class Dispatcher:
     message is not failing, the database is away), but only until `stop` is set. Other exceptions are
     retried `attempts` times in place (a unique-key race with a concurrent handler clears on retry),
     then the delivery is handed back (`RETRY`) for the broker to count.
+
+    A delivery handed back gets one WARNING, with the traceback on the message's first delivery only
+    (every try's at DEBUG); one dead-lettered at once, or handed back for the last time before the
+    broker's `delivery_limit`, gets one ERROR naming its dead-letter queue. At DEBUG every delivery gets
+    a line: consumer, message id, event type, outcome and milliseconds.
     """
 
     def __init__(
@@ -251,66 +293,105 @@ class Dispatcher:
         stop: threading.Event | None = None,
         attempts: int = 3,
         backoff: Backoff | None = None,
+        delivery_limit: int | None = None,
+        dead_letter_queues: Mapping[str, str] | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.handlers = dict(handlers)
         self.stop = stop or threading.Event()
         self.attempts = attempts
         self.backoff = backoff or Backoff()
+        #: The queues' x-delivery-limit when the transport counts deliveries (RabbitMQ): a delivery
+        #: that many redeliveries in is the last before the broker dead-letters the message.
+        self.delivery_limit = delivery_limit
+        #: Consumer name -> its dead-letter queue, for the log lines.
+        self.dead_letter_queues = dict(dead_letter_queues or {})
 
-    def validate(self, consumer: str, body: bytes) -> dict[str, Any] | None:
+    def validate(
+        self, consumer: str, body: bytes, info: DeliveryInfo = _FIRST_DELIVERY
+    ) -> dict[str, Any] | None:
         """The parsed message, or None (logged) when it must be dead-lettered: invalid, or not ours."""
         try:
             message = load_message(body)
         except ValidationError as exc:
-            log.error("%s: dead-lettering an invalid message: %s", consumer, exc.messages)
+            log.error(
+                "%s: message %s is invalid (%s); dead-lettering it to %s",
+                consumer,
+                info.message_id or "without a message_id",
+                exc.messages,
+                self._dead_letter_queue(consumer),
+            )
             return None
         key = routing_key(message["type"], message["version"])
         spec = CONSUMERS_BY_NAME.get(consumer)
         if spec is None or key not in spec.routing_keys:
-            log.error("%s: dead-lettering %s, which is not for this consumer", consumer, key)
+            log.error(
+                "%s: message %s is %s, which is not for this consumer; dead-lettering it to %s",
+                consumer,
+                message["message_id"],
+                key,
+                self._dead_letter_queue(consumer),
+            )
             return None
         return message
 
-    def deliver(self, consumer: str, body: bytes) -> Disposition:
+    def deliver(self, consumer: str, body: bytes, info: DeliveryInfo = _FIRST_DELIVERY) -> Disposition:
         """Handle one delivery of `body` to `consumer`; never raises for a bad message or a failed handler."""
-        message = self.validate(consumer, body)
+        started = time.perf_counter()
+        message = self.validate(consumer, body, info)
         if message is None:
+            self._trace(consumer, None, info, "dead-lettered", started)
             return Disposition.DEAD_LETTER
-        return self._run(consumer, message)
+        disposition, outcome = self._run(consumer, message, info)
+        self._trace(consumer, message, info, outcome, started)
+        return disposition
 
-    def deliver_many(self, consumer: str, bodies: list[bytes]) -> list[Disposition]:
+    def deliver_many(
+        self, consumer: str, bodies: list[bytes], infos: Sequence[DeliveryInfo] | None = None
+    ) -> list[Disposition]:
         """Handle deliveries that arrived together in one transaction (one commit instead of one each).
 
         If the batch fails in any way, its messages are handled one by one instead, each with the
         retries of `deliver`, so a poison message only ever fails alone.
         """
+        infos = infos if infos is not None else [_FIRST_DELIVERY] * len(bodies)
+        started = time.perf_counter()
         dispositions: list[Disposition | None] = [None] * len(bodies)
         valid: list[tuple[int, dict[str, Any]]] = []
         for i, body in enumerate(bodies):
-            message = self.validate(consumer, body)
+            message = self.validate(consumer, body, infos[i])
             if message is None:
                 dispositions[i] = Disposition.DEAD_LETTER
+                self._trace(consumer, None, infos[i], "dead-lettered", started)
             else:
                 valid.append((i, message))
         if len(valid) > 1:
             try:
-                run_handler_batch(
+                outcomes = run_handler_batch(
                     self.session_factory, consumer, self.handlers[consumer], [m for _, m in valid]
                 )
             except Exception as exc:
-                log.warning(
-                    "%s: a batch of %d failed (%s); handling them one by one", consumer, len(valid), exc
+                # Each message's own outcome is logged below.
+                log.debug(
+                    "%s: a batch of %d failed (%s); handling them one by one",
+                    consumer,
+                    len(valid),
+                    describe_error(exc),
                 )
             else:
-                for i, _ in valid:
+                for (i, message), done in zip(valid, outcomes, strict=True):
                     dispositions[i] = Disposition.ACK
+                    self._trace(consumer, message, infos[i], done.value, started, batch=len(valid))
                 valid = []
         for i, message in valid:
-            dispositions[i] = self._run(consumer, message)
+            alone = time.perf_counter()
+            disposition, outcome = self._run(consumer, message, infos[i])
+            dispositions[i] = disposition
+            self._trace(consumer, message, infos[i], outcome, alone)
         return [d if d is not None else Disposition.RETRY for d in dispositions]
 
-    def _run(self, consumer: str, message: dict[str, Any]) -> Disposition:
+    def _run(self, consumer: str, message: dict[str, Any], info: DeliveryInfo) -> tuple[Disposition, str]:
+        """Run the handler with the retries in place; the disposition and the outcome for the log."""
         handler = self.handlers[consumer]
         failures = 0
         transient = 0
@@ -320,20 +401,30 @@ class Dispatcher:
             except Exception as exc:
                 if is_transient(exc):
                     transient += 1
-                    log.warning(
-                        "%s: %s failed transiently (%s); retrying", consumer, message["message_id"], exc
-                    )
                     delay = self.backoff.delay(transient)
+                    log.warning(
+                        "%s: %s failed transiently (%s); retrying in %.2g s",
+                        consumer,
+                        message["message_id"],
+                        describe_error(exc),
+                        delay,
+                    )
                 else:
                     failures += 1
-                    log.exception(
-                        "%s: handler failed on %s (try %d)", consumer, message["message_id"], failures
+                    log.debug(
+                        "%s: handler failed on %s (try %d of %d)",
+                        consumer,
+                        message["message_id"],
+                        failures,
+                        self.attempts,
+                        exc_info=True,
                     )
                     if failures >= self.attempts:
-                        return Disposition.RETRY
+                        self._handed_back(consumer, message, info, exc)
+                        return Disposition.RETRY, "handed back"
                     delay = self.backoff.delay(failures)
                 if self.stop.wait(delay):
-                    return Disposition.RETRY
+                    return Disposition.RETRY, "handed back (stopping)"
                 continue
             if outcome is Outcome.DUPLICATE:
                 log.info(
@@ -341,4 +432,64 @@ class Dispatcher:
                     consumer,
                     message["message_id"],
                 )
-            return Disposition.ACK
+            return Disposition.ACK, outcome.value
+
+    def _handed_back(
+        self, consumer: str, message: dict[str, Any], info: DeliveryInfo, error: Exception
+    ) -> None:
+        """One line for a delivery the handler failed on every try."""
+        key = routing_key(message["type"], message["version"])
+        delivery = info.redeliveries + 1
+        if self.delivery_limit is not None and info.redeliveries >= self.delivery_limit:
+            log.error(
+                "%s: handler failed %d times on %s (%s) on its last delivery (%d): %s; "
+                "the broker dead-letters it to %s",
+                consumer,
+                self.attempts,
+                message["message_id"],
+                key,
+                delivery,
+                describe_error(error),
+                self._dead_letter_queue(consumer),
+            )
+            return
+        limit = f" of at most {self.delivery_limit + 1}" if self.delivery_limit is not None else ""
+        log.warning(
+            "%s: handler failed %d times on %s (%s), delivery %d%s: %s; handing it back",
+            consumer,
+            self.attempts,
+            message["message_id"],
+            key,
+            delivery,
+            limit,
+            describe_error(error),
+            # The traceback once per message (at DEBUG every try has its own).
+            exc_info=error if delivery == 1 and not log.isEnabledFor(logging.DEBUG) else None,
+        )
+
+    def _dead_letter_queue(self, consumer: str) -> str:
+        return self.dead_letter_queues.get(consumer, "its dead-letter queue")
+
+    def _trace(
+        self,
+        consumer: str,
+        message: dict[str, Any] | None,
+        info: DeliveryInfo,
+        outcome: str,
+        started: float,
+        *,
+        batch: int = 1,
+    ) -> None:
+        """The DEBUG line of one handled delivery."""
+        if not log.isEnabledFor(logging.DEBUG):
+            return
+        log.debug(
+            "%s: %s %s %s in %.1f ms (delivery %d%s)",
+            consumer,
+            message["message_id"] if message else info.message_id,
+            routing_key(message["type"], message["version"]) if message else "(invalid)",
+            outcome,
+            (time.perf_counter() - started) * 1000,
+            info.redeliveries + 1,
+            f", batch of {batch}" if batch > 1 else "",
+        )

@@ -16,13 +16,18 @@ ALL_CONSUMERS = tuple(CONSUMERS_BY_NAME)
 
 
 def configure_logging(level: str = "INFO") -> None:
-    """Log lines to stderr; pika's own INFO chatter (every connect and close) is kept at WARNING."""
+    """Log lines to stderr.
+
+    pika logs every failed connection attempt at ERROR, with tracebacks, on every thread (hundreds of
+    lines a minute while the broker is down); worker.rabbitmq logs each failure itself, one line with
+    the reason. So pika shows its CRITICAL lines, and at DEBUG its WARNING ones and up.
+    """
     logging.basicConfig(
         level=level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s",
     )
-    logging.getLogger("pika").setLevel(logging.WARNING)
+    logging.getLogger("pika").setLevel(logging.WARNING if level.upper() == "DEBUG" else logging.CRITICAL)
 
 
 def run_worker(
@@ -36,7 +41,8 @@ def run_worker(
 ) -> int:
     """Run the relay, the consumers and the webhook sender until SIGTERM/SIGINT; returns an exit status.
 
-    Exits 2 without TIERTRACE_AMQP_URL: the embedded bus runs inside `tiertrace serve` instead.
+    Exits 2 without TIERTRACE_AMQP_URL: the embedded bus runs inside `tiertrace serve` instead; 1 after
+    a topology mismatch (logged in one line).
     """
     if not settings.amqp_url:
         print(
@@ -60,7 +66,6 @@ def run_worker(
             prefetch=prefetch,
             concurrency=concurrency,
         )
-        worker.run()
+        return worker.run()
     finally:
         engine.dispose()
-    return 0

@@ -26,15 +26,17 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from tiertrace.config import Settings
@@ -45,9 +47,11 @@ from worker.handlers import (
     DELIVERY_LIMIT,
     Backoff,
     ConsumerSpec,
+    DeliveryInfo,
     Dispatcher,
     Disposition,
     build_handlers,
+    describe_error,
 )
 from worker.relay import OutboxRelay, OutgoingMessage
 from worker.scheduler import OverdueScheduler
@@ -64,6 +68,12 @@ HEARTBEAT = 30
 
 #: What pika raises when the broker is away, the connection broke, or a channel was closed on us.
 PIKA_ERRORS = (pika.exceptions.AMQPError, OSError)
+
+
+def broker_address(url: str) -> str:
+    """``host:port/vhost`` of an AMQP URL, for logs: no user, no password."""
+    parameters = pika.URLParameters(url)
+    return f"{parameters.host}:{parameters.port}/{quote(parameters.virtual_host, safe='')}"
 
 
 def connection_parameters(url: str, *, name: str) -> pika.URLParameters:
@@ -133,25 +143,31 @@ def declare_topology(channel: BlockingChannel, topo: Topology) -> None:
     Raises TopologyMismatchError when something exists with other arguments (PRECONDITION_FAILED), and
     BusUnavailable for any other broker error.
     """
+    declaring = f"exchange {topo.exchange}"
     try:
         channel.exchange_declare(topo.exchange, exchange_type="topic", durable=True)
+        declaring = f"exchange {topo.dead_letter_exchange}"
         channel.exchange_declare(topo.dead_letter_exchange, exchange_type="direct", durable=True)
         for q in topo.queues:
+            declaring = f"queue {q.dead_letter_queue}"
             channel.queue_declare(q.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"})
             channel.queue_bind(
                 q.dead_letter_queue, topo.dead_letter_exchange, routing_key=q.dead_letter_queue
             )
+            declaring = f"queue {q.name}"
             channel.queue_declare(q.name, durable=True, arguments=queue_arguments(q, topo))
             for key in q.routing_keys:
                 channel.queue_bind(q.name, topo.exchange, routing_key=key)
     except pika.exceptions.ChannelClosedByBroker as exc:
         if exc.reply_code == 406:
             raise TopologyMismatchError(
-                f"the broker has a queue or exchange with other arguments: {exc.reply_text}"
+                f"topology mismatch: the broker has {declaring} with other arguments than this version "
+                f"declares ({exc.reply_text}); drain it, delete it and start the worker again "
+                "(docs/operations.md, Topology)"
             ) from exc
-        raise BusUnavailable(f"declaring the topology failed: {exc}") from exc
+        raise BusUnavailable(f"declaring {declaring} failed: {describe_error(exc)}") from exc
     except PIKA_ERRORS as exc:
-        raise BusUnavailable(f"declaring the topology failed: {exc}") from exc
+        raise BusUnavailable(f"declaring {declaring} failed: {describe_error(exc)}") from exc
 
 
 def ensure_topology(url: str, prefix: str = "") -> Topology:
@@ -160,11 +176,11 @@ def ensure_topology(url: str, prefix: str = "") -> Topology:
     try:
         connection = pika.BlockingConnection(connection_parameters(url, name="tiertrace-topology"))
     except PIKA_ERRORS as exc:
-        raise BusUnavailable(f"cannot connect to the broker: {exc}") from exc
+        raise BusUnavailable(f"cannot connect: {describe_error(exc)}") from exc
     try:
         declare_topology(connection.channel(), topo)
     except PIKA_ERRORS as exc:
-        raise BusUnavailable(f"declaring the topology failed: {exc}") from exc
+        raise BusUnavailable(f"declaring the topology failed: {describe_error(exc)}") from exc
     finally:
         _close_quietly(connection)
     return topo
@@ -239,6 +255,7 @@ class ConfirmingPublisher:
         self._thread: threading.Thread | None = None
         # Only touched on the I/O thread:
         self._opened = False
+        self._lost = False  # a connection failed since the last one that worked: say when it is back
         self._next_tag = 0
         self._pending: dict[int, tuple[PublishConfirms, str]] = {}
         self._returned: set[str] = set()
@@ -274,7 +291,7 @@ class ConfirmingPublisher:
         except Exception as exc:  # the ioloop may be closing underneath us
             with self._queued_lock:
                 self._queued.discard(confirms)
-            raise BusUnavailable(f"the publisher is not connected: {exc}") from exc
+            raise BusUnavailable(f"the publisher is not connected: {describe_error(exc)}") from exc
         return confirms
 
     def close(self, timeout: float = 5.0) -> None:
@@ -326,14 +343,16 @@ class ConfirmingPublisher:
         connection.channel(on_open_callback=self._on_channel_open)
 
     def _on_open_error(self, connection: Any, error: BaseException) -> None:
-        log.warning("publisher cannot connect: %s", error)
+        self._lost = True
+        log.warning("publisher cannot connect (%s); retrying", describe_error(error))
         connection.ioloop.stop()
 
     def _on_closed(self, connection: Any, reason: BaseException) -> None:
         self._ready.clear()
         self._channel = None
         if not self._closing.is_set():
-            log.warning("publisher connection closed: %s; reconnecting", reason)
+            self._lost = True
+            log.warning("publisher connection closed (%s); reconnecting", describe_error(reason))
         connection.ioloop.stop()
 
     def _on_channel_open(self, channel: Any) -> None:
@@ -347,13 +366,18 @@ class ConfirmingPublisher:
         self._next_tag = 0
         self._pending.clear()
         self._returned.clear()
+        if self._lost:
+            self._lost = False
+            log.info("publisher reconnected")
         self._ready.set()
 
     def _on_channel_closed(self, _channel: Any, reason: BaseException) -> None:
         # A closed channel (e.g. the exchange does not exist: 404) is unusable; start over on a fresh
         # connection rather than juggling a half-open one.
-        if not self._closing.is_set():
-            log.warning("publisher channel closed: %s", reason)
+        # A channel closed with its connection says nothing more than _on_closed does.
+        if not self._closing.is_set() and not isinstance(reason, pika.exceptions.ConnectionClosed):
+            self._lost = True
+            log.warning("publisher channel closed (%s); reconnecting", describe_error(reason))
         self._ready.clear()
         self._channel = None
         self._fail_pending()
@@ -439,6 +463,7 @@ class _Delivery:
     channel: Any
     delivery_tag: int
     body: bytes
+    info: DeliveryInfo
 
 
 @dataclass
@@ -508,7 +533,9 @@ class QueueConsumer:
         batch_size: int = DEFAULT_BATCH,
         shutdown_timeout: float = 60.0,
         priority: PriorityGate | None = None,
+        on_failure: Callable[[], None] | None = None,
     ) -> None:
+        """`on_failure` is called (on the I/O thread) when the consumer stops by itself: see `failure`."""
         self.spec = spec
         self.priority = priority
         self.queue_name = queue_name
@@ -517,6 +544,11 @@ class QueueConsumer:
         self.prefetch = prefetch
         self.concurrency = concurrency
         self.parameters = connection_parameters(url, name=f"tiertrace-{spec.name}")
+        self.address = broker_address(url)
+        self.on_failure = on_failure
+        #: Why the consumer stopped by itself: a topology mismatch, which no retry can fix.
+        self.failure: TopologyMismatchError | None = None
+        self._lost = False  # a connection failed since the last one that worked: say when it is back
         self.stop_event = threading.Event()
         self.connected = threading.Event()
         self.stats = ConsumerStats()
@@ -563,12 +595,25 @@ class QueueConsumer:
             try:
                 self._consume()
                 failures = 0
-            except TopologyMismatchError:
-                log.exception("%s: topology mismatch; fix the broker, retrying", self.spec.name)
-                failures += 1
+            except TopologyMismatchError as exc:
+                # The queues were declared with other arguments meanwhile (another release): no retry
+                # can fix that, an operator must (docs/operations.md). Stop; the worker exits non-zero.
+                log.error("%s: %s", self.spec.name, exc)
+                self.failure = exc
+                self.stop_event.set()
+                if self.on_failure is not None:
+                    self.on_failure()
             except (BusUnavailable, *PIKA_ERRORS) as exc:
-                failures += 1
-                log.warning("%s: connection lost (%s); reconnecting", self.spec.name, exc)
+                failures = 1 if self.connected.is_set() else failures + 1
+                self._lost = True
+                log.warning(
+                    "%s: %s %s (%s); retrying in %.2g s",
+                    self.spec.name,
+                    "lost the broker at" if self.connected.is_set() else "cannot reach the broker at",
+                    self.address,
+                    describe_error(exc),
+                    self.backoff.delay(failures),
+                )
             finally:
                 self.connected.clear()
             self.stop_event.wait(self.backoff.delay(max(failures, 1)))
@@ -591,6 +636,9 @@ class QueueConsumer:
                 auto_ack=False,
             )
             self.connected.set()
+            if self._lost:
+                self._lost = False
+                log.info("%s: reconnected to the broker at %s", self.spec.name, self.address)
             while not self.stop_event.is_set():
                 # Wakes up for deliveries and for the handlers' threadsafe callbacks (acks).
                 connection.process_data_events(time_limit=0.5)
@@ -611,14 +659,18 @@ class QueueConsumer:
             return self._busy[generation] > 0
 
     def _on_message(
-        self, connection: Any, generation: int, channel: Any, method: Any, _properties: Any, body: bytes
+        self, connection: Any, generation: int, channel: Any, method: Any, properties: Any, body: bytes
     ) -> None:
         with self._busy_lock:
             self._busy[generation] += 1
         if self.spec.urgent and self.priority is not None:
             self.priority.enter()
         self._unsettled.add(method.delivery_tag)
-        self._work.put(_Delivery(generation, connection, channel, method.delivery_tag, body))
+        # A quorum queue counts the earlier deliveries of a message in x-delivery-count.
+        headers = getattr(properties, "headers", None) or {}
+        count = headers.get("x-delivery-count", 0)
+        info = DeliveryInfo(getattr(properties, "message_id", None), count if isinstance(count, int) else 0)
+        self._work.put(_Delivery(generation, connection, channel, method.delivery_tag, body, info))
 
     def _settle(self, settled: list[tuple[_Delivery, Disposition]]) -> None:
         # Runs on the I/O thread. A delivery tag is only meaningful on the channel that delivered it: after
@@ -689,9 +741,11 @@ class QueueConsumer:
             if not live:
                 continue
             if len(live) == 1:
-                dispositions = [self.dispatcher.deliver(self.spec.name, live[0].body)]
+                dispositions = [self.dispatcher.deliver(self.spec.name, live[0].body, live[0].info)]
             else:
-                dispositions = self.dispatcher.deliver_many(self.spec.name, [d.body for d in live])
+                dispositions = self.dispatcher.deliver_many(
+                    self.spec.name, [d.body for d in live], [d.info for d in live]
+                )
             # All deliveries of a batch came on one connection (its generation was checked above).
             try:
                 live[0].connection.add_callback_threadsafe(
@@ -766,7 +820,13 @@ class RabbitWorker:
         handlers = build_handlers(
             settings, on_webhook_queued=self.webhook_sender.wake if self.webhook_sender else None
         )
-        self.dispatcher = Dispatcher(session_factory, handlers, stop=self.stop_event)
+        self.dispatcher = Dispatcher(
+            session_factory,
+            handlers,
+            stop=self.stop_event,
+            delivery_limit=DELIVERY_LIMIT,
+            dead_letter_queues={q.consumer: q.dead_letter_queue for q in self.topo.queues},
+        )
         # Propagation first: merge and notify wait while it has deliveries in hand.
         self.priority = PriorityGate()
         self.consumers = [
@@ -779,6 +839,7 @@ class RabbitWorker:
                 prefetch=prefetch,
                 concurrency=concurrency,
                 priority=self.priority,
+                on_failure=self.stop_event.set,
             )
             for name in consumers
         ]
@@ -814,23 +875,80 @@ class RabbitWorker:
         engine = self.engine
         return engine.dialect.name if engine is not None else None
 
-    def start(self) -> None:
-        """Declare the topology (waiting for the broker if need be), then start everything."""
+    @property
+    def database_address(self) -> str:
+        """The database URL with its password masked (SQLAlchemy's ``***``)."""
+        engine = self.engine
+        return engine.url.render_as_string(hide_password=True) if engine is not None else "?"
+
+    def describe(self) -> str:
+        """What this worker runs against, for the log: no passwords."""
+        return ", ".join(
+            [
+                f"broker {broker_address(self.url)}",
+                f"prefix {self.settings.bus_prefix!r}",
+                f"database {self.database_address}",
+                f"consumers {', '.join(c.spec.name for c in self.consumers) or 'none'}",
+                f"relay {f'{len(self.relays)} lane(s)' if self.relays else 'off'}",
+            ]
+        )
+
+    def _check_database(self) -> None:
+        with self.session_factory() as session:
+            session.execute(text("SELECT 1"))
+
+    def _wait_for(
+        self,
+        what: str,
+        where: str,
+        attempt: Callable[[], object],
+        errors: type[Exception] | tuple[type[Exception], ...],
+    ) -> bool:
+        """Call `attempt` until it does not raise one of `errors`, one line per failure; False if stop
+        was asked for meanwhile (SIGTERM)."""
         failures = 0
         while not self.stop_event.is_set():
             try:
-                ensure_topology(self.url, self.settings.bus_prefix)
-                break
+                attempt()
+                return True
             except TopologyMismatchError:
-                raise
-            except BusUnavailable as exc:
+                raise  # a BusUnavailable that no retry can fix
+            except errors as exc:
                 failures += 1
-                log.warning("broker not available yet (%s); retrying", exc)
-                self.stop_event.wait(Backoff(first=0.5, cap=5.0).delay(failures))
+                delay = Backoff(first=0.5, cap=5.0).delay(failures)
+                log.warning(
+                    "%s not available yet at %s (%s); retrying in %.2g s",
+                    what,
+                    where,
+                    describe_error(exc),
+                    delay,
+                )
+                self.stop_event.wait(delay)
+        return False
+
+    def start(self) -> None:
+        """Wait for the database and the broker (declaring the topology), then start everything.
+
+        A worker that cannot reach the database takes no deliveries: they would only wait in its hands
+        while other workers idle. Returns without starting anything when stop is asked for while it
+        waits. Raises TopologyMismatchError.
+        """
+        if not self._wait_for(
+            "database", self.database_address, self._check_database, sa_exc.SQLAlchemyError
+        ):
+            return
+        declare = functools.partial(ensure_topology, self.url, self.settings.bus_prefix)
+        if not self._wait_for("broker", broker_address(self.url), declare, BusUnavailable):
+            return
         for consumer in self.consumers:
             consumer.start()
         if self.publisher is not None:
-            if not self.publisher.start(timeout=30.0):
+            self.publisher.start(timeout=0)
+            deadline = time.monotonic() + 30.0
+            while not self.publisher.ready and time.monotonic() < deadline:
+                if self.stop_event.wait(0.05):
+                    return
+            if not self.publisher.ready:
                 log.warning("the publisher is not connected yet; the relay retries until it is")
             for i, relay in enumerate(self.relays):
                 thread = threading.Thread(
@@ -842,11 +960,7 @@ class RabbitWorker:
             self.webhook_sender.start()
         if self.overdue is not None:
             self.overdue.start()
-        log.info(
-            "worker started: consumers %s, relay %s",
-            ", ".join(c.spec.name for c in self.consumers) or "none",
-            f"{len(self.relays)} lane(s)" if self.relays else "off",
-        )
+        log.info("worker started: %s", self.describe())
 
     def stop(self, timeout: float = 30.0) -> None:
         """Finish the messages in hand, acknowledge them, stop relaying, disconnect."""
@@ -867,19 +981,31 @@ class RabbitWorker:
             self.overdue.stop()
         log.info("worker stopped")
 
-    def run(self) -> None:
-        """Run until SIGTERM or SIGINT, then stop gracefully (the message in hand is finished first)."""
+    def run(self) -> int:
+        """Run until SIGTERM or SIGINT, then stop gracefully (the message in hand is finished first).
+
+        Returns the exit status: 0, or 1 after a topology mismatch (at start, or met by a consumer when
+        it reconnected), which no retry can fix.
+        """
 
         def request_stop(signum: int, _frame: Any) -> None:
             log.info("received %s; finishing the messages in hand", signal.Signals(signum).name)
             self.stop_event.set()
 
         previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+        mismatch = False
         try:
-            self.start()
+            try:
+                self.start()
+            except TopologyMismatchError as exc:
+                log.error("%s", exc)  # one line: the traceback tells an operator nothing more
+                mismatch = True
+                self.stop_event.set()
+            # Set by a signal, or by a consumer that met a topology mismatch.
             while not self.stop_event.wait(1.0):
                 pass
         finally:
             self.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
+        return 1 if mismatch or any(c.failure for c in self.consumers) else 0

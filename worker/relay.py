@@ -32,7 +32,7 @@ from tiertrace.db import utcnow
 from tiertrace.outbox.models import OutboxEvent
 from tiertrace.outbox.services import NOTIFY_CHANNEL, on_outbox_commit
 from worker.errors import BusUnavailable
-from worker.handlers import Backoff, is_transient
+from worker.handlers import Backoff, describe_error, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,9 @@ class OutboxWaker:
             connection.autocommit = True
             connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
         except Exception as exc:
-            log.warning("cannot LISTEN on %s (%r); polling until it works", NOTIFY_CHANNEL, exc)
+            log.warning(
+                "cannot LISTEN on %s (%s); polling until it works", NOTIFY_CHANNEL, describe_error(exc)
+            )
             if connection is not None:
                 with contextlib.suppress(Exception):
                     connection.close()
@@ -185,7 +187,7 @@ class OutboxWaker:
                 for _ in self._listener.notifies(timeout=0):
                     pass
             except Exception as exc:
-                log.warning("LISTEN connection lost (%s); reconnecting", exc)
+                log.warning("LISTEN connection lost (%s); reconnecting", describe_error(exc))
                 self._drop_listener()
 
     def close(self) -> None:
@@ -271,7 +273,7 @@ class OutboxRelay:
                     if not (isinstance(exc, BusUnavailable) or is_transient(exc)):
                         log.exception("relay pass failed")
                     else:
-                        log.warning("relay pass failed: %s", exc)
+                        log.warning("relay pass failed: %s", describe_error(exc))
                     failures += 1
                     self.stopping.wait(self.backoff.delay(failures))
                     continue

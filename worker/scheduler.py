@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tiertrace.db import utcnow
 from tiertrace.disclosure.overdue import OverdueSettings, run_overdue_sweep
+from worker.handlers import describe_error, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +38,23 @@ class OverdueScheduler:
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> None:
-        """One sweep at the current time; errors are logged, the next tick tries again."""
+        """One sweep at the current time; errors are logged, the next tick tries again.
+
+        A database outage is one WARNING line, as on the bus's other threads; anything else (a bug)
+        gets its traceback.
+        """
         try:
             with self.session_factory() as session, session.begin():
                 result = run_overdue_sweep(session, utcnow(), self.settings)
             if result.webhooks_queued and self.on_webhooks_queued is not None:
                 self.on_webhooks_queued()
-        except Exception:
-            log.exception("the overdue sweep failed; it runs again in %s s", self.interval)
+        except Exception as exc:
+            if not is_transient(exc):
+                log.exception("the overdue sweep failed; it runs again in %s s", self.interval)
+                return
+            log.warning(
+                "the overdue sweep failed (%s); it runs again in %s s", describe_error(exc), self.interval
+            )
 
     def start(self) -> OverdueScheduler:
         self._thread = threading.Thread(target=self._run, name="overdue-sweep", daemon=True)

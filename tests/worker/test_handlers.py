@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
+import socket
 import threading
 import uuid
 
+import pika
+import pytest
 from bus_support import component, count_rows
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
@@ -15,11 +20,14 @@ from tiertrace.audit.models import AuditLogEntry
 from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.outbox.models import ProcessedMessage
 from worker.handlers import (
+    DELIVERY_LIMIT,
     Backoff,
+    DeliveryInfo,
     Dispatcher,
     Disposition,
     Outcome,
     build_handlers,
+    describe_error,
     is_transient,
     run_handler,
 )
@@ -179,3 +187,93 @@ def test_the_propagate_handler_takes_a_batch_in_one_call_and_an_unknown_declarat
     # A clean batch: both in one call, and a redelivery of them changes nothing.
     assert dispatcher.deliver_many("propagate", [bodies[0], bodies[2]]) == [Disposition.ACK] * 2
     assert count_rows(session_factory, DisclosureRequest) == 2
+
+
+def test_describe_error_gives_a_reason_where_str_gives_none():
+    # str() of pika's connection errors is empty: the log lines said "cannot connect to the broker: ".
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(pika.exceptions.AMQPConnectionError) as refused:
+        pika.BlockingConnection(pika.URLParameters(f"amqp://guest:guest@127.0.0.1:{port}/%2F"))
+    assert str(refused.value) == ""
+    assert describe_error(refused.value) == "ConnectionRefusedError: [Errno 111] Connection refused"
+    # SQLAlchemy's: the driver's error, on one line.
+    error = sa_exc.OperationalError("SELECT 1", {}, Exception("connection failed\n\tIs the server running?"))
+    assert describe_error(error) == "Exception: connection failed Is the server running?"
+    assert describe_error(TimeoutError()) == "TimeoutError()"
+
+
+def test_a_poison_message_is_one_line_per_delivery_and_an_error_naming_the_dlq_on_its_last(
+    session_factory, caplog
+):
+    """Before: a traceback at ERROR for every try of every delivery (3 x 11), and no word of the DLQ."""
+
+    def broken(_session, _message):
+        raise LookupError("no such declaration")
+
+    dispatcher = Dispatcher(
+        session_factory,
+        {"propagate": broken},
+        attempts=3,
+        backoff=Backoff(first=0.001),
+        delivery_limit=DELIVERY_LIMIT,
+        dead_letter_queues={"propagate": "t.propagate.declarations.dlq"},
+    )
+    body = message()
+    message_id = json.loads(body)["message_id"]
+    caplog.set_level(logging.INFO, logger="worker")
+
+    def lines(redeliveries: int) -> list[logging.LogRecord]:
+        caplog.clear()
+        assert (
+            dispatcher.deliver("propagate", body, DeliveryInfo(message_id, redeliveries)) is Disposition.RETRY
+        )
+        return caplog.records
+
+    [first] = lines(0)
+    assert first.levelno == logging.WARNING and first.exc_info is not None  # the traceback, once
+    assert message_id in first.getMessage()
+    assert f"delivery 1 of at most {DELIVERY_LIMIT + 1}" in first.getMessage()
+    assert "LookupError: no such declaration" in first.getMessage()
+    [again] = lines(4)
+    assert again.levelno == logging.WARNING and again.exc_info is None
+    assert f"delivery 5 of at most {DELIVERY_LIMIT + 1}" in again.getMessage()
+    [last] = lines(DELIVERY_LIMIT)
+    assert last.levelno == logging.ERROR and last.exc_info is None
+    assert message_id in last.getMessage() and "t.propagate.declarations.dlq" in last.getMessage()
+    # At DEBUG every try has its traceback instead.
+    caplog.set_level(logging.DEBUG, logger="worker")
+    records = lines(1)
+    assert [r.levelno for r in records if r.exc_info] == [logging.DEBUG] * 3
+    # Dead-lettered at once: one ERROR with the AMQP message id and the queue.
+    caplog.clear()
+    assert dispatcher.deliver("propagate", b"{not json", DeliveryInfo("amqp-id-7")) is Disposition.DEAD_LETTER
+    [invalid] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert invalid.levelno == logging.ERROR
+    assert "amqp-id-7" in invalid.getMessage() and "t.propagate.declarations.dlq" in invalid.getMessage()
+
+
+def test_each_handled_delivery_gets_a_debug_line(session_factory, caplog):
+    """Before, nothing was logged per event even at --log-level DEBUG."""
+    dispatcher = Dispatcher(session_factory, {"propagate": lambda s, m: None})
+    caplog.set_level(logging.DEBUG, logger="worker")
+    body = message()
+    message_id = json.loads(body)["message_id"]
+    dispatcher.deliver("propagate", body)
+    dispatcher.deliver("propagate", body)
+    batch = [message(), message()]
+    dispatcher.deliver_many("propagate", batch, [DeliveryInfo(redeliveries=2), DeliveryInfo()])
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert re.fullmatch(
+        rf"propagate: {message_id} declaration\.accepted\.v1 processed in \d+\.\d ms \(delivery 1\)", lines[0]
+    )
+    assert re.fullmatch(
+        rf"propagate: {message_id} declaration\.accepted\.v1 duplicate in \d+\.\d ms \(delivery 1\)", lines[1]
+    )
+    first = json.loads(batch[0])["message_id"]
+    assert re.fullmatch(
+        rf"propagate: {first} declaration\.accepted\.v1 processed in \d+\.\d ms \(delivery 3, batch of 2\)",
+        lines[2],
+    )
+    assert len(lines) == 4

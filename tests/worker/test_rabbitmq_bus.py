@@ -4,6 +4,7 @@ poison messages, heartbeats, lost connections and shutdown."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -52,8 +53,9 @@ def message_count(channel, queue: str) -> int:
     return channel.queue_declare(queue, passive=True).method.message_count
 
 
-def publish(channel, exchange: str, key: str, body: bytes) -> None:
-    channel.basic_publish(exchange, key, body, pika.BasicProperties(delivery_mode=2), mandatory=True)
+def publish(channel, exchange: str, key: str, body: bytes, message_id: str | None = None) -> None:
+    properties = pika.BasicProperties(delivery_mode=2, message_id=message_id)
+    channel.basic_publish(exchange, key, body, properties, mandatory=True)
 
 
 def test_every_event_type_the_outbox_emits_is_taken_by_some_consumer():
@@ -139,10 +141,10 @@ def test_the_same_event_delivered_twice_has_one_effect(
 
 
 def test_a_poison_message_lands_in_its_dead_letter_queue_while_the_rest_flow(
-    worker, session_factory, make_org, make_payload, submit, channel
+    worker, session_factory, make_org, make_payload, submit, channel, caplog
 ):
     topo = worker.topo
-    publish(channel, topo.exchange, "declaration.accepted.v1", b"\x00 this is not JSON")
+    publish(channel, topo.exchange, "declaration.accepted.v1", b"\x00 this is not JSON", "amqp-id-1")
     wrong_version = {
         "message_id": str(uuid.uuid4()),
         "type": "request.created",
@@ -161,14 +163,19 @@ def test_a_poison_message_lands_in_its_dead_letter_queue_while_the_rest_flow(
     _, _, body = channel.basic_get(topo.queue_of("propagate").dead_letter_queue, auto_ack=True)
     assert body == b"\x00 this is not JSON"
     assert message_count(channel, topo.queue_of("propagate").name) == 0
+    # One ERROR line per consumer: the AMQP message id (the body has none) and where it went.
+    [line] = [r for r in caplog.records if r.getMessage().startswith("propagate: message amqp-id-1 ")]
+    assert line.levelno == logging.ERROR and "invalid" in line.getMessage()
+    assert topo.queue_of("propagate").dead_letter_queue in line.getMessage()
 
 
 def test_a_message_whose_handler_keeps_failing_is_dead_lettered_after_the_delivery_limit(
-    worker, session_factory, channel
+    worker, session_factory, channel, caplog
 ):
     topo = worker.topo
+    message_id = str(uuid.uuid4())
     unknown = dump_message(
-        str(uuid.uuid4()),
+        message_id,
         "declaration.accepted",
         1,
         {"declaration_id": str(uuid.uuid4()), "supersedes_id": None},
@@ -180,6 +187,15 @@ def test_a_message_whose_handler_keeps_failing_is_dead_lettered_after_the_delive
     assert DELIVERY_LIMIT <= propagate.stats.requeued <= DELIVERY_LIMIT + 1
     # The merge consumer ignores an unknown declaration: nothing of it in its dead-letter queue.
     assert message_count(channel, topo.queue_of("merge").dead_letter_queue) == 0
+    # One line per delivery (before: a traceback at ERROR for each of 3 tries of each delivery): a
+    # WARNING with the delivery count, its traceback the first time only, and an ERROR naming the DLQ
+    # on the last delivery.
+    lines = [r for r in caplog.records if message_id in r.getMessage() and r.levelno >= logging.WARNING]
+    assert [r.levelno for r in lines] == [logging.WARNING] * DELIVERY_LIMIT + [logging.ERROR]
+    assert [bool(r.exc_info) for r in lines] == [True] + [False] * DELIVERY_LIMIT
+    for number, line in enumerate(lines[:-1], start=1):
+        assert f"delivery {number} of at most {DELIVERY_LIMIT + 1}" in line.getMessage()
+    assert topo.queue_of("propagate").dead_letter_queue in lines[-1].getMessage()
 
 
 def _valid_message() -> bytes:
