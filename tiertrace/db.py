@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event, make_url
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -87,6 +87,10 @@ def id_column_type() -> String:
     return String(36)
 
 
+#: Seconds a new PostgreSQL connection may take before it fails (a transient error the bus retries).
+POSTGRESQL_CONNECT_TIMEOUT = 10
+
+
 def make_engine(url: str, *, pool: bool = True, pre_ping: bool = True) -> Engine:
     """An engine for `url` with the per-dialect settings tiertrace relies on.
 
@@ -104,7 +108,20 @@ def make_engine(url: str, *, pool: bool = True, pre_ping: bool = True) -> Engine
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=pre_ping, **({} if pool else {"poolclass": NullPool}))
+    # Without a connect timeout, a database host that drops packets holds a connection attempt (and a
+    # worker's SIGTERM behind it) for the OS's TCP timeout, minutes; `?connect_timeout=N` in the URL wins.
+    given = make_url(url).query
+    connect_args = (
+        {"connect_timeout": POSTGRESQL_CONNECT_TIMEOUT}
+        if url.startswith("postgresql") and "connect_timeout" not in given
+        else {}
+    )
+    return create_engine(
+        url,
+        pool_pre_ping=pre_ping,
+        connect_args=connect_args,
+        **({} if pool else {"poolclass": NullPool}),
+    )
 
 
 #: One lock per SQLite database in this process, shared by every engine on that file.

@@ -34,7 +34,7 @@ from tiertrace.disclosure.notifications import (
     record_delivery,
     url_for_log,
 )
-from worker.handlers import is_transient
+from worker.handlers import describe_error, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +192,7 @@ class WebhookSender:
                 started = self.send_due()
             except Exception as exc:
                 if is_transient(exc):
-                    log.warning("webhook pass failed: %s", exc)
+                    log.warning("webhook pass failed: %s", describe_error(exc))
                 else:
                     log.exception("webhook pass failed")
                 started = 0

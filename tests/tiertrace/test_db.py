@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from tiertrace import db
+from tiertrace.db import POSTGRESQL_CONNECT_TIMEOUT, make_engine
 
 
 def _held_by_another_thread(lock) -> bool:
@@ -58,3 +59,27 @@ def test_engines_on_the_same_sqlite_file_share_one_lock(tmp_path):
     finally:
         first.dispose()
         second.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "timeout"),
+    [
+        ("postgresql://u@db.example/tt", POSTGRESQL_CONNECT_TIMEOUT),
+        ("postgresql+psycopg://u@db.example/tt", POSTGRESQL_CONNECT_TIMEOUT),
+        ("postgresql://u@db.example/tt?connect_timeout=3", "3"),
+    ],
+)
+def test_a_postgresql_connection_attempt_gives_up_after_a_timeout(url, timeout):
+    """Before: no timeout, so a host dropping packets held a worker (and its SIGTERM) for minutes."""
+    engine = make_engine(url)
+    seen = {}
+
+    @event.listens_for(engine, "do_connect")
+    def capture(dialect, conn_rec, cargs, cparams):
+        seen.update(cparams)
+        raise ConnectionAbortedError("captured, not connecting")
+
+    with pytest.raises(Exception, match="captured"):
+        engine.connect()
+    engine.dispose()
+    assert str(seen["connect_timeout"]) == str(timeout)
