@@ -68,6 +68,17 @@ def test_a_command_in_a_new_folder_creates_nothing_and_says_what_to_do(tmp_path,
     assert list(tmp_path.iterdir()) == []  # no data folder, no empty database, no secret key
 
 
+def _invoke_on(url: str, tmp_path, command: list[str]):
+    """`command` run with TIERTRACE_DATABASE_URL=`url` and no broker."""
+    env = {
+        "TIERTRACE_DATABASE_URL": url,
+        "TIERTRACE_DATA_DIR": str(tmp_path),
+        "TIERTRACE_SECRET_KEY": "test-secret",
+        "TIERTRACE_AMQP_URL": None,
+    }
+    return CliRunner().invoke(main, command, env=env)
+
+
 @pytest.mark.parametrize(
     ("url", "shown"),
     [
@@ -82,13 +93,7 @@ def test_a_command_in_a_new_folder_creates_nothing_and_says_what_to_do(tmp_path,
 )
 @pytest.mark.parametrize("command", DATABASE_COMMANDS, ids=" ".join)
 def test_a_database_that_cannot_be_used_stops_every_command_with_one_line(tmp_path, command, url, shown):
-    env = {
-        "TIERTRACE_DATABASE_URL": url,
-        "TIERTRACE_DATA_DIR": str(tmp_path),
-        "TIERTRACE_SECRET_KEY": "test-secret",
-        "TIERTRACE_AMQP_URL": None,
-    }
-    result = CliRunner().invoke(main, command, env=env)
+    result = _invoke_on(url, tmp_path, command)
 
     assert result.exit_code == 1
     [line] = result.stderr.splitlines()
@@ -126,13 +131,7 @@ def test_a_database_whose_driver_is_not_installed_stops_every_command_with_one_l
 ):
     if importlib.util.find_spec(module) is not None:
         pytest.skip(f"{module} is installed here")
-    env = {
-        "TIERTRACE_DATABASE_URL": url,
-        "TIERTRACE_DATA_DIR": str(tmp_path),
-        "TIERTRACE_SECRET_KEY": "test-secret",
-        "TIERTRACE_AMQP_URL": None,
-    }
-    result = CliRunner().invoke(main, command, env=env)
+    result = _invoke_on(url, tmp_path, command)
 
     assert result.exit_code == 1
     [line] = result.stderr.splitlines()
@@ -146,8 +145,7 @@ def test_a_database_whose_driver_is_not_installed_stops_every_command_with_one_l
 def test_a_database_of_a_kind_sqlalchemy_does_not_know_names_the_databases_tiertrace_supports(
     tmp_path, command
 ):
-    env = {"TIERTRACE_DATABASE_URL": "mongodb://u:s3cret@h/x", "TIERTRACE_DATA_DIR": str(tmp_path)}
-    result = CliRunner().invoke(main, command, env={**env, "TIERTRACE_AMQP_URL": None})
+    result = _invoke_on("mongodb://u:s3cret@h/x", tmp_path, command)
 
     assert result.exit_code == 1
     assert result.stderr == (
