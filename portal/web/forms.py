@@ -392,6 +392,7 @@ _LABELS = {
     "new_password_confirm": "New password again",
     "label": "Label of a new token",
     "public_key": "Public key",
+    "webhook_url": "Webhook URL",
     "reason": "Why you decline",
     "envelope_file": "Envelope file",
 }

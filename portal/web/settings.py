@@ -1,13 +1,17 @@
-"""Settings: API tokens (create, revoke), signing keys (register, revoke), the person's password."""
+"""Settings: API tokens (create, revoke), signing keys (register, revoke), the person's password, and a
+company's webhook (set, remove)."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 
 from portal.db import db_session
 from portal.web.base import bp, current_org, current_user, login_required, start_session
+from tiertrace.disclosure.notifications import WebhookAddressError, register_webhook
 from tiertrace.errors import RuleViolationError, TiertraceError
 from tiertrace.organizations.accounts import (
     change_password,
@@ -19,7 +23,12 @@ from tiertrace.organizations.accounts import (
 from tiertrace.organizations.services import create_token, register_key, revoke_key, revoke_token
 
 
-def _render(errors: dict[str, str] | None = None, new_token: str | None = None, status: int = 200) -> Any:
+def _render(
+    errors: dict[str, str] | None = None,
+    new_token: str | None = None,
+    status: int = 200,
+    new_webhook_secret: str | None = None,
+) -> Any:
     session, organization = db_session(), current_org()
     return render_template(
         "settings.html",
@@ -28,6 +37,7 @@ def _render(errors: dict[str, str] | None = None, new_token: str | None = None, 
         users=list_users(session, organization),
         errors=errors or {},
         new_token=new_token,
+        new_webhook_secret=new_webhook_secret,
         form=request.form,
     ), status
 
@@ -103,6 +113,76 @@ def key_revoke() -> Any:
     revoke_key(session, current_org(), request.form.get("keyid", ""))
     session.commit()
     flash("The key is revoked.", "success")
+    return redirect(url_for("web.settings"))
+
+
+NO_WEBHOOK_URL = "Enter the address of your webhook, starting with https://"
+
+
+@bp.post("/settings/webhook")
+@login_required("company")
+def webhook_set() -> Any:
+    """Set or replace the webhook URL; its new signing secret is shown on this one answer and never again.
+
+    Only companies receive requests, so only they have a webhook (anyone else gets 404). Deliveries still
+    pending go to the new URL; a refused URL changes nothing.
+    """
+    url = request.form.get("webhook_url", "").strip()
+    if not url:
+        return _render({"webhook_url": NO_WEBHOOK_URL}, status=422)
+    session = db_session()
+    allow_private = current_app.extensions["tiertrace"].settings.webhook_allow_private
+    try:
+        secret = register_webhook(session, current_org(), url, allow_private=allow_private)
+    except RuleViolationError as error:
+        session.rollback()
+        return _render({"webhook_url": _webhook_problem(error, url)}, status=422)
+    session.commit()
+    return _render(new_webhook_secret=secret)
+
+
+def _webhook_problem(error: RuleViolationError, url: str) -> str:
+    # The core's words suit the API; a person needs to know what to type. A name that does not resolve and
+    # one that resolves to a private address get one answer, as in the API: nobody learns how they resolve.
+    if isinstance(error, WebhookAddressError):
+        host = urlsplit(url).hostname or url
+        if not _is_ip_literal(host):
+            return (
+                f"{host} does not resolve, or not to public internet addresses only: webhooks go to public "
+                "internet addresses only (a new name works once its DNS record exists)"
+            )
+        return (
+            f"{host} is not a public internet address: webhooks go to public internet addresses only "
+            "(not to loopback, private or link-local ones)"
+        )
+    return "Enter a web address that starts with https:// or http://, without spaces, at most 500 characters"
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+@bp.post("/settings/webhook/remove")
+@login_required("company")
+def webhook_remove() -> Any:
+    """Remove the webhook: deliveries still pending are dropped (the notifications stay listed)."""
+    session = db_session()
+    organization = current_org()
+    had_webhook = organization.webhook_url is not None
+    register_webhook(session, organization, None)
+    session.commit()
+    if had_webhook:
+        flash(
+            "The webhook is removed; deliveries still pending are dropped (the notifications stay listed "
+            "in the API).",
+            "success",
+        )
+    else:
+        flash("No webhook was set.", "success")
     return redirect(url_for("web.settings"))
 
 
