@@ -3,7 +3,8 @@ and the observatory (every programme's materials and their countries, with no su
 
 The report is `build_report`'s, the files are `export_report`'s: the same as API v1 and `tiertrace audit`.
 Every read of a report is audit-logged by the service (the web's reads say `via="web"`); the observatory
-is `observatory`'s, the body of `GET /api/v1/observatory`, and each read of it is audit-logged too.
+is `observatory`'s, the body of `GET /api/v1/observatory`, and each read of it is audit-logged too
+(`via="web"`).
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ def dependence_rows(countries: dict[str, Any], stage: str) -> list[dict[str, Any
 def observatory_page() -> Any:
     """Every programme's materials summed, by mining and refining country, with no supplier identity."""
     session = db_session()
-    figures = observatory(session, current_org())
+    figures = observatory(session, current_org(), via="web")
     session.commit()  # keeps the audit-log entry of this read (and rollups the service may have stored)
     materials = figures["materials"]
     return render_template(
@@ -145,7 +146,7 @@ def observatory_page() -> Any:
 def observatory_download() -> Any:
     """The observatory's figures as a JSON download: the body of `GET /api/v1/observatory`."""
     session = db_session()
-    figures = observatory(session, current_org())
+    figures = observatory(session, current_org(), via="web:json")
     session.commit()
     day = str(figures["generated_at"])[:10]
     return download(ExportFile(to_json(figures), MEDIA_TYPES["json"], f"tiertrace-observatory-{day}.json"))

@@ -239,13 +239,16 @@ def _vintage(session: Session, views: Iterable[Mapping[str, Any]], roots: list[s
 # --- across programmes -----------------------------------------------------------------------------------
 
 
-def observatory(session: Session, viewer: Organization, *, now: datetime | None = None) -> dict[str, Any]:
+def observatory(
+    session: Session, viewer: Organization, *, via: str = "api", now: datetime | None = None
+) -> dict[str, Any]:
     """The cross-programme aggregate per material and country, with no supplier identity at all.
 
     Sums the roots' rollups of every programme (one unit of each root) and reports per material its
     mass, programme count, reference flags and, per stage, country shares, HHI, top country and the CRMA
     flag, plus each country's dependence across materials. No slugs, names, facilities, declaration ids
-    or programme names. Flushes one AuditLogEntry (`OBSERVATORY_READ`); may flush missing Rollup rows.
+    or programme names. Flushes one AuditLogEntry (`OBSERVATORY_READ`, with `via`: how it was read, as
+    for reports); may flush missing Rollup rows.
     Raises ForbiddenError when the viewer is not the authority.
     """
     _require_authority(viewer)
@@ -261,7 +264,7 @@ def observatory(session: Session, viewer: Organization, *, now: datetime | None 
             organization_id=viewer.id,
             action=OBSERVATORY_READ,
             subject="observatory",
-            details={"viewer": viewer.slug, "programmes": len(roots)},
+            details={"viewer": viewer.slug, "programmes": len(roots), "via": via},
             created_at=now,
         )
     )

@@ -198,6 +198,8 @@ def test_each_read_of_the_observatory_is_audit_logged_like_the_apis(
     assert {(e.organization_id, e.subject, e.details["programmes"]) for e in logged} == {
         (programmes["ministry"].organization.id, "observatory", 2)
     }
+    # Which door each read came through, as a report's entries say.
+    assert sorted(e.details["via"] for e in logged) == ["api", "web", "web:json"]
 
 
 def test_the_download_holds_the_apis_body(client, programmes, signed_in):
