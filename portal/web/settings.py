@@ -3,9 +3,7 @@ company's webhook (set, remove)."""
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 
@@ -136,17 +134,17 @@ def webhook_set() -> Any:
         secret = register_webhook(session, current_org(), url, allow_private=allow_private)
     except RuleViolationError as error:
         session.rollback()
-        return _render({"webhook_url": _webhook_problem(error, url)}, status=422)
+        return _render({"webhook_url": _webhook_problem(error)}, status=422)
     session.commit()
     return _render(new_webhook_secret=secret)
 
 
-def _webhook_problem(error: RuleViolationError, url: str) -> str:
+def _webhook_problem(error: RuleViolationError) -> str:
     # The core's words suit the API; a person needs to know what to type. A name that does not resolve and
     # one that resolves to a private address get one answer, as in the API: nobody learns how they resolve.
     if isinstance(error, WebhookAddressError):
-        host = urlsplit(url).hostname or url
-        if not _is_ip_literal(host):
+        host = error.details["host"]
+        if error.details["problem"] == "name_not_public":
             return (
                 f"{host} does not resolve, or not to public internet addresses only: webhooks go to public "
                 "internet addresses only (a new name works once its DNS record exists)"
@@ -156,14 +154,6 @@ def _webhook_problem(error: RuleViolationError, url: str) -> str:
             "(not to loopback, private or link-local ones)"
         )
     return "Enter a web address that starts with https:// or http://, without spaces, at most 500 characters"
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 @bp.post("/settings/webhook/remove")

@@ -218,7 +218,8 @@ def public_addresses(host: str, port: int) -> list[str]:
     """The addresses `host` (a name or an IP literal) resolves to, every one of them public.
 
     Raises WebhookAddressError when any address is not public or the name does not resolve: one answer
-    for both, so that nobody learns from the portal how its internal names resolve.
+    for both, so that nobody learns from the portal how its internal names resolve. Its `details` say
+    `host` and `problem`: "not_public" for an IP literal, "name_not_public" for a name.
     """
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -229,8 +230,13 @@ def public_addresses(host: str, port: int) -> list[str]:
         try:
             ipaddress.ip_address(host)
         except ValueError:
-            raise WebhookAddressError(f"{host} does not resolve to public addresses only") from None
-        raise WebhookAddressError(f"{host} is not a public address")
+            raise WebhookAddressError(
+                f"{host} does not resolve to public addresses only",
+                details={"host": host, "problem": "name_not_public"},
+            ) from None
+        raise WebhookAddressError(
+            f"{host} is not a public address", details={"host": host, "problem": "not_public"}
+        )
     return addresses
 
 
@@ -262,7 +268,8 @@ def _check_webhook_url(url: str, *, allow_private: bool) -> None:
             "webhooks go to public internet addresses only",
             details={
                 "url": f"{exc.message}: loopback, private, link-local and other non-public addresses are "
-                "refused, and so is a name that does not resolve"
+                "refused, and so is a name that does not resolve",
+                **exc.details,
             },
         ) from exc
 
