@@ -51,3 +51,24 @@ def test_docker_compose_runs_postgres_rabbitmq_the_portal_under_gunicorn_and_the
         env = services[name]["environment"]
         assert env["TIERTRACE_DATABASE_URL"].startswith("postgresql://")
         assert env["TIERTRACE_AMQP_URL"].startswith("amqp://")
+
+
+def test_docker_compose_checks_the_health_of_the_worker_through_its_health_file(tmp_path):
+    worker = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["worker"]
+    env = worker["environment"]
+    assert env["TIERTRACE_WORKER_HEALTH_FILE"].startswith("/tmp/")  # the image's user may write there
+    assert env["TIERTRACE_DATABASE_URL"].startswith("postgresql://")  # the shared settings are merged in
+    test = worker["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "tiertrace", "worker"]
+    # The command as compose runs it, with the variable it sets (here pointing at no file yet): it
+    # checks, and finds the worker unhealthy, rather than failing on its usage.
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "tiertrace"), *test[2:]],
+        cwd=ROOT,
+        env={"TIERTRACE_WORKER_HEALTH_FILE": str(tmp_path / "health.json")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"unhealthy: no health file at {tmp_path / 'health.json'}: ")

@@ -49,10 +49,12 @@ class Settings:
         return not self.amqp_url
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, sessions: bool = True) -> Settings:
         """Read TIERTRACE_* variables; create the data folder and a persistent secret key when needed.
 
-        Raises ConfigurationError, naming the variable, for a value that is not of its setting's type.
+        `sessions=False` is for a process that signs no web session (the worker): its `secret_key` is
+        TIERTRACE_SECRET_KEY, possibly empty, and no key file is created. Raises ConfigurationError,
+        naming the variable, for a value that is not of its setting's type.
         """
         env = os.environ if env is None else env
         days = "a whole number of days"
@@ -68,9 +70,10 @@ class Settings:
         amqp_url = _typed(env, "TIERTRACE_AMQP_URL", _amqp_url, None, "an amqp:// or amqps:// URL")
         data_dir = _data_dir(env)
         secret_key = env.get("TIERTRACE_SECRET_KEY") or ""
-        if not env.get("TIERTRACE_DATABASE_URL") or not secret_key:
+        generate_key = sessions and not secret_key
+        if not env.get("TIERTRACE_DATABASE_URL") or generate_key:
             data_dir.mkdir(parents=True, exist_ok=True)
-        if not secret_key:
+        if generate_key:
             secret_key = _persistent_secret(data_dir / "secret_key")
         return cls(
             data_dir=data_dir,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from tiertrace.config import ConfigurationError, Settings, database_url_from_env, missing_database_file
+from worker.health import DEFAULT_MAX_AGE, WRITE_INTERVAL, check_health_file
 from worker.process import ALL_CONSUMERS, configure_logging, run_worker
 from worker.rabbitmq import DEFAULT_PREFETCH
 
@@ -47,8 +50,38 @@ from worker.rabbitmq import DEFAULT_PREFETCH
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
     help="How much to log on stderr.",
 )
+@click.option(
+    "--health-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="TIERTRACE_WORKER_HEALTH_FILE",
+    show_envvar=True,
+    help=f"Keep the worker's status in this file (rewritten every {WRITE_INTERVAL:g} s and on each change), "
+    "for --check.",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Start nothing: read the --health-file of a running worker, say in one line whether it is "
+    "healthy, and exit 0 if it is, 1 if not.",
+)
+@click.option(
+    "--max-age",
+    default=DEFAULT_MAX_AGE,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="With --check: seconds after which an unchanged health file, or a relay that finished no "
+    "pass, means a dead or hung worker.",
+)
 def worker(
-    consumers: str, relay: bool, webhooks: bool, prefetch: int, concurrency: int, log_level: str
+    consumers: str,
+    relay: bool,
+    webhooks: bool,
+    prefetch: int,
+    concurrency: int,
+    log_level: str,
+    health_file: Path | None,
+    check: bool,
+    max_age: float,
 ) -> None:
     """Run the bus: the outbox relay, the consumers and the webhook sender, against RabbitMQ.
 
@@ -57,19 +90,34 @@ def worker(
     exchange and queues at start, reconnects after a broker restart, and on SIGTERM finishes the
     messages in hand before it exits. Several workers may run at once. Without TIERTRACE_AMQP_URL the
     bus runs inside `tiertrace serve` instead (embedded mode), and this command exits with status 2.
+
+    Healthy (--check) means: the health file was written within --max-age seconds, the worker is
+    running (not waiting for the database or the broker, nor stopping), every consumer is connected
+    to the broker, and the relay's publisher is connected and finished a pass within --max-age.
     """
+    if check:
+        if health_file is None:
+            raise click.UsageError("--check needs --health-file or TIERTRACE_WORKER_HEALTH_FILE")
+        healthy, line = check_health_file(health_file, max_age=max_age)
+        click.echo(f"{'healthy' if healthy else 'unhealthy'}: {line}", err=not healthy)
+        raise SystemExit(0 if healthy else 1)
+    if health_file is not None and not health_file.parent.is_dir():
+        raise click.BadParameter(
+            f"the folder {health_file.parent} does not exist", param_hint="--health-file"
+        )
     names = [name for name in consumers.split(",") if name]
     unknown = set(names) - set(ALL_CONSUMERS)
     if unknown:
         raise click.BadParameter(f"unknown consumers: {', '.join(sorted(unknown))}", param_hint="--consumers")
-    # Before the settings, which would create the data folder and a secret key file. The schema is not
-    # checked: `tiertrace serve` may be migrating right now (docker compose starts both at once), and the
-    # worker retries until the tables are there.
+    # Before the settings, which would create the data folder. The schema is not checked: `tiertrace
+    # serve` may be migrating right now (docker compose starts both at once), and the worker retries
+    # until the tables are there.
     problem = missing_database_file(database_url_from_env())
     if problem is not None:
         raise click.ClickException(problem)
     try:
-        settings = Settings.from_env()
+        # A worker signs no web session: no secret key, and no key file made up for it.
+        settings = Settings.from_env(sessions=False)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
     configure_logging(log_level)
@@ -80,6 +128,7 @@ def worker(
         webhooks=webhooks,
         prefetch=prefetch,
         concurrency=concurrency,
+        health_file=health_file,
     )
     if status:
         raise SystemExit(status)

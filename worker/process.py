@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tiertrace.config import Settings
 from tiertrace.db import make_engine, make_session_factory
@@ -38,8 +39,11 @@ def run_worker(
     webhooks: bool = True,
     prefetch: int = DEFAULT_PREFETCH,
     concurrency: int = 1,
+    health_file: Path | None = None,
 ) -> int:
     """Run the relay, the consumers and the webhook sender until SIGTERM/SIGINT; returns an exit status.
+
+    With `health_file`, keeps the worker's status there for `tiertrace worker --check` (worker/health.py).
 
     Exits 2 without TIERTRACE_AMQP_URL: the embedded bus runs inside `tiertrace serve` instead; 1 after
     a topology mismatch (logged in one line).
@@ -65,6 +69,7 @@ def run_worker(
             webhooks=webhooks,
             prefetch=prefetch,
             concurrency=concurrency,
+            health_file=health_file,
         )
         return worker.run()
     finally:

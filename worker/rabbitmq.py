@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import queue
 import signal
 import threading
@@ -28,6 +29,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -53,6 +55,7 @@ from worker.handlers import (
     build_handlers,
     describe_error,
 )
+from worker.health import HealthFile, WorkerState, timestamp
 from worker.relay import OutboxRelay, OutgoingMessage
 from worker.scheduler import OverdueScheduler
 from worker.webhooks import WebhookSender
@@ -576,6 +579,11 @@ class QueueConsumer:
         io.start()
         self._threads.append(io)
 
+    @property
+    def consuming(self) -> bool:
+        """True while connected to the broker with every thread of this consumer alive."""
+        return self.connected.is_set() and all(thread.is_alive() for thread in self._threads)
+
     def stop(self) -> None:
         """Ask the consumer to finish the messages in hand, acknowledge them and disconnect."""
         self.stop_event.set()
@@ -803,7 +811,9 @@ class RabbitWorker:
         concurrency: int = 1,
         poll_interval: float = 2.0,
         relay_lanes: int | None = None,
+        health_file: Path | None = None,
     ) -> None:
+        """`health_file`: where to keep the worker's status up to date for `--check` (worker/health.py)."""
         if not settings.amqp_url:
             raise BusUnavailable("TIERTRACE_AMQP_URL is not set")
         unknown = set(consumers) - set(CONSUMERS_BY_NAME)
@@ -814,6 +824,11 @@ class RabbitWorker:
         self.session_factory = session_factory
         self.topo = topology(settings.bus_prefix)
         self.stop_event = threading.Event()
+        self.state = WorkerState.STARTING
+        #: Why the worker is in its state, when that says more: what it waits for, why it stopped.
+        self.state_reason: str | None = None
+        self.started_at = time.time()
+        self.health = HealthFile(health_file, self.status) if health_file is not None else None
         self.webhook_sender = (
             WebhookSender(session_factory, allow_private=settings.webhook_allow_private) if webhooks else None
         )
@@ -893,6 +908,31 @@ class RabbitWorker:
             ]
         )
 
+    def status(self) -> dict[str, Any]:
+        """The content of the health file (worker/health.py): no passwords."""
+        relay: dict[str, Any] | None = None
+        if self.publisher is not None:
+            # The lane that finished a pass longest ago speaks for the relay.
+            finished = [r.last_pass_at for r in self.relays if r.last_pass_at is not None]
+            relay = {
+                "publisher_connected": self.publisher.ready,
+                "last_pass_at": timestamp(min(finished)) if len(finished) == len(self.relays) else None,
+            }
+        return {
+            "pid": os.getpid(),
+            "state": str(self.state),
+            "reason": self.state_reason,
+            "started_at": timestamp(self.started_at),
+            "updated_at": timestamp(time.time()),
+            "consumers": {c.spec.name: c.consuming for c in self.consumers},
+            "relay": relay,
+        }
+
+    def _set_state(self, state: WorkerState, reason: str | None = None) -> None:
+        self.state, self.state_reason = state, reason
+        if self.health is not None:
+            self.health.wake()
+
     def _check_database(self) -> None:
         with self.session_factory() as session:
             session.execute(text("SELECT 1"))
@@ -903,10 +943,12 @@ class RabbitWorker:
         where: str,
         attempt: Callable[[], object],
         errors: type[Exception] | tuple[type[Exception], ...],
+        state: WorkerState,
     ) -> bool:
         """Call `attempt` until it does not raise one of `errors`, one line per failure; False if stop
-        was asked for meanwhile (SIGTERM)."""
+        was asked for meanwhile (SIGTERM). The worker is in `state` meanwhile, with the last failure."""
         failures = 0
+        self._set_state(state)
         while not self.stop_event.is_set():
             try:
                 attempt()
@@ -916,6 +958,7 @@ class RabbitWorker:
             except errors as exc:
                 failures += 1
                 delay = Backoff(first=0.5, cap=5.0).delay(failures)
+                self._set_state(state, f"{where}: {describe_error(exc)}")
                 log.warning(
                     "%s not available yet at %s (%s); retrying in %.2g s",
                     what,
@@ -934,11 +977,17 @@ class RabbitWorker:
         waits. Raises TopologyMismatchError.
         """
         if not self._wait_for(
-            "database", self.database_address, self._check_database, sa_exc.SQLAlchemyError
+            "database",
+            self.database_address,
+            self._check_database,
+            sa_exc.SQLAlchemyError,
+            WorkerState.WAITING_FOR_DATABASE,
         ):
             return
         declare = functools.partial(ensure_topology, self.url, self.settings.bus_prefix)
-        if not self._wait_for("broker", broker_address(self.url), declare, BusUnavailable):
+        if not self._wait_for(
+            "broker", broker_address(self.url), declare, BusUnavailable, WorkerState.WAITING_FOR_BROKER
+        ):
             return
         for consumer in self.consumers:
             consumer.start()
@@ -960,11 +1009,14 @@ class RabbitWorker:
             self.webhook_sender.start()
         if self.overdue is not None:
             self.overdue.start()
+        self._set_state(WorkerState.RUNNING)
         log.info("worker started: %s", self.describe())
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish the messages in hand, acknowledge them, stop relaying, disconnect."""
+    def stop(self, timeout: float = 30.0, reason: str | None = None) -> None:
+        """Finish the messages in hand, acknowledge them, stop relaying, disconnect. `reason`: why, for
+        the health file, when the worker stops by itself."""
         self.stop_event.set()
+        self._set_state(WorkerState.STOPPING, reason)
         for relay in self.relays:
             relay.stop()
         for consumer in self.consumers:
@@ -979,13 +1031,15 @@ class RabbitWorker:
             self.webhook_sender.stop()
         if self.overdue is not None:
             self.overdue.stop()
+        self._set_state(WorkerState.STOPPED, reason)
         log.info("worker stopped")
 
     def run(self) -> int:
         """Run until SIGTERM or SIGINT, then stop gracefully (the message in hand is finished first).
 
         Returns the exit status: 0, or 1 after a topology mismatch (at start, or met by a consumer when
-        it reconnected), which no retry can fix.
+        it reconnected), which no retry can fix. Keeps the health file, if any, up to date meanwhile,
+        and writes it a last time once stopped.
         """
 
         def request_stop(signum: int, _frame: Any) -> None:
@@ -993,19 +1047,24 @@ class RabbitWorker:
             self.stop_event.set()
 
         previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
-        mismatch = False
+        failure: TopologyMismatchError | None = None
+        if self.health is not None:
+            self.health.start()
         try:
             try:
                 self.start()
             except TopologyMismatchError as exc:
                 log.error("%s", exc)  # one line: the traceback tells an operator nothing more
-                mismatch = True
+                failure = exc
                 self.stop_event.set()
             # Set by a signal, or by a consumer that met a topology mismatch.
             while not self.stop_event.wait(1.0):
                 pass
         finally:
-            self.stop()
+            failure = failure or next((c.failure for c in self.consumers if c.failure), None)
+            self.stop(reason=str(failure) if failure else None)
             for s, handler in previous.items():
                 signal.signal(s, handler)
-        return 1 if mismatch or any(c.failure for c in self.consumers) else 0
+            if self.health is not None:
+                self.health.stop()
+        return 1 if failure else 0

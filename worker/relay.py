@@ -20,6 +20,7 @@ import logging
 import os
 import select as select_module
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -227,6 +228,8 @@ class OutboxRelay:
         #: Counters for logs, tests and the benchmark.
         self.published = 0
         self.passes = 0
+        #: When `run` last finished a pass without an error (time.time()), for the health file.
+        self.last_pass_at: float | None = None
 
     def publish_pending(self) -> tuple[int, int]:
         """One pass: claim up to `batch_size` unsent rows, publish them, mark the confirmed ones sent.
@@ -277,6 +280,7 @@ class OutboxRelay:
                     failures += 1
                     self.stopping.wait(self.backoff.delay(failures))
                     continue
+                self.last_pass_at = time.time()
                 if confirmed < claimed:
                     failures += 1
                     self.stopping.wait(self.backoff.delay(failures))

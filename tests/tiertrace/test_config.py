@@ -90,6 +90,19 @@ def test_the_settings_create_the_data_folder_and_keep_a_generated_secret_key(tmp
     assert Settings.from_env(env).secret_key == settings.secret_key
 
 
+def test_settings_for_a_process_without_web_sessions_make_up_no_secret_key(tmp_path):
+    """What the worker uses: before, every process got a generated key file it never needed."""
+    data = tmp_path / "data"
+    env = {"TIERTRACE_DATA_DIR": str(data), "TIERTRACE_DATABASE_URL": "postgresql://db.internal/tiertrace"}
+    assert Settings.from_env(env, sessions=False).secret_key == ""
+    assert not data.exists()
+    # Without a database URL the data folder holds the SQLite file, but still no key.
+    env = {"TIERTRACE_DATA_DIR": str(data)}
+    assert Settings.from_env(env, sessions=False).secret_key == ""
+    assert list(data.iterdir()) == []
+    assert Settings.from_env({**env, "TIERTRACE_SECRET_KEY": "k"}, sessions=False).secret_key == "k"
+
+
 def test_webhooks_to_private_addresses_are_off_unless_the_operator_allows_them(env):
     assert Settings.from_env(env).webhook_allow_private is False
     assert Settings.from_env({**env, "TIERTRACE_WEBHOOK_ALLOW_PRIVATE": "true"}).webhook_allow_private is True

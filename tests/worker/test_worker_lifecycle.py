@@ -3,9 +3,11 @@ while it waits, topology mismatches, and the lines it logs about itself."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
@@ -100,6 +102,77 @@ def worker_env(database_url: str, amqp_url: str, prefix: str, data_dir: Path) ->
     }
 
 
+def check_worker(env: dict[str, str], *options: str) -> subprocess.CompletedProcess[str]:
+    """`python -m worker --check` (what docker compose's healthcheck runs, as `tiertrace worker --check`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "worker", "--check", *options],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_a_running_worker_is_healthy_and_one_killed_hard_is_not(database_url, amqp_url, bus_prefix, tmp_path):
+    health_file = tmp_path / "worker-health.json"
+    env = {
+        **worker_env(database_url, amqp_url, bus_prefix, tmp_path),
+        "TIERTRACE_WORKER_HEALTH_FILE": str(health_file),
+    }
+    worker = WorkerProcess(env)
+    pid = worker.process.pid
+    try:
+        worker.wait_for_line("worker started")
+        healthy = wait_for(lambda: (result := check_worker(env)).returncode == 0 and result, timeout=20)
+        assert re.fullmatch(
+            rf"healthy: worker pid {pid} is running \(health file written \d+ s ago\)\n", healthy.stdout
+        )
+        assert healthy.stderr == ""
+        status = json.loads(health_file.read_text())
+        assert status["consumers"] == {"propagate": True, "merge": True, "notify": True}
+        assert status["relay"]["publisher_connected"] is True
+        assert "guest" not in health_file.read_text()
+        worker.process.kill()  # SIGKILL: nothing gets to write "stopped"
+        worker.wait(timeout=10)
+        time.sleep(1.5)
+        stale = check_worker(env, "--max-age", "1")
+    finally:
+        worker.kill()
+    assert stale.returncode == 1
+    assert stale.stdout == ""
+    assert re.fullmatch(
+        rf"unhealthy: the health file was last written \d+ s ago \(more than 1 s\): "
+        rf"worker pid {pid} is dead or hung\n",
+        stale.stderr,
+    )
+
+
+def test_a_worker_waiting_for_a_broker_that_is_not_there_is_unhealthy_and_says_why(database_url, tmp_path):
+    port = closed_port()
+    health_file = tmp_path / "worker-health.json"
+    env = {
+        **worker_env(database_url, f"amqp://guest:secret@127.0.0.1:{port}/x", "t.", tmp_path),
+        "TIERTRACE_WORKER_HEALTH_FILE": str(health_file),
+    }
+    worker = WorkerProcess(env)
+    try:
+        worker.wait_for_line("broker not available yet")
+        waiting = wait_for(lambda: "Connection refused" in (result := check_worker(env)).stderr and result)
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=10) == 0
+        stopped = check_worker(env)
+    finally:
+        worker.kill()
+    assert waiting.returncode == 1
+    assert waiting.stderr == (
+        f"unhealthy: waiting for broker (127.0.0.1:{port}/x: cannot connect: "
+        "ConnectionRefusedError: [Errno 111] Connection refused)\n"
+    )
+    assert (stopped.returncode, stopped.stderr) == (1, "unhealthy: stopped\n")
+    assert "secret" not in health_file.read_text()
+
+
 def test_sigterm_while_the_broker_cannot_be_reached_stops_the_worker_at_once(database_url, tmp_path):
     """Before, the wait for the broker ended on SIGTERM, but the worker then started its consumers and
     waited 30 s for its publisher, logging "worker started" after "received SIGTERM"."""
@@ -148,6 +221,11 @@ def test_a_worker_that_cannot_reach_the_database_takes_no_deliveries(
         finally:
             connection.close()
         assert not any(c.connected.is_set() for c in worker.consumers)
+        # What the health file says meanwhile: waiting, with the reason, and no password.
+        status = worker.status()
+        assert status["state"] == "waiting for database"
+        assert "tiertrace:***@127.0.0.1" in status["reason"] and "OperationalError" in status["reason"]
+        assert "hunter2" not in status["reason"]
         line = retries()[0]
         assert "tiertrace:***@127.0.0.1" in line and "hunter2" not in line
         assert "OperationalError" in line and "\n" not in line
@@ -174,7 +252,11 @@ def test_a_topology_mismatch_at_start_is_one_error_line_and_exit_status_1(
         )
     finally:
         connection.close()
-    worker = WorkerProcess(worker_env(database_url, amqp_url, bus_prefix, tmp_path))
+    env = {
+        **worker_env(database_url, amqp_url, bus_prefix, tmp_path),
+        "TIERTRACE_WORKER_HEALTH_FILE": str(tmp_path / "worker-health.json"),
+    }
+    worker = WorkerProcess(env)
     try:
         status = worker.wait(timeout=30)
     finally:
@@ -184,6 +266,12 @@ def test_a_topology_mismatch_at_start_is_one_error_line_and_exit_status_1(
     assert len(errors) == 1, worker.output
     assert f"queue {queue_name}" in errors[0] and "delete it" in errors[0]
     assert "Traceback" not in worker.output
+    # The health check says why the worker stopped.
+    check = check_worker(env)
+    assert check.returncode == 1
+    assert check.stderr.startswith(
+        f"unhealthy: stopped (topology mismatch: the broker has queue {queue_name} "
+    )
 
 
 def test_a_topology_mismatch_met_on_reconnect_stops_the_worker_with_status_1(
