@@ -17,6 +17,7 @@ from portal.web.base import (
 )
 from tiertrace.errors import AuthenticationError, NotFoundError, RuleViolationError
 from tiertrace.organizations.accounts import accept_invite, authenticate_user, require_invited_user
+from tiertrace.organizations.models import Organization
 
 #: Where each kind of organisation starts.
 HOME_BY_KIND = {"company": "web.inbox", "authority": "web.audit_index", "operator": "web.settings"}
@@ -74,8 +75,9 @@ def invite(token: str) -> Any:
         user = require_invited_user(session, token)
     except NotFoundError as error:
         return render_template("invite_invalid.html", message=error.message), 404
+    organization = session.get(Organization, user.organization_id)
     if request.method == "GET":
-        return render_template("invite.html", email=user.email, errors={})
+        return render_template("invite.html", email=user.email, organization=organization, errors={})
     password = request.form.get("password", "")
     errors: dict[str, str] = {}
     if password != request.form.get("password_confirm", ""):
@@ -86,7 +88,7 @@ def invite(token: str) -> Any:
         except RuleViolationError as error:
             errors = {key: str(value) for key, value in error.details.items()}
     if errors:
-        return render_template("invite.html", email=user.email, errors=errors), 422
+        return render_template("invite.html", email=user.email, organization=organization, errors=errors), 422
     session.commit()
     start_session(user)
     flash("Your password is set. Welcome to tiertrace.", "success")

@@ -336,6 +336,11 @@ _PLAIN_MESSAGES = (
     (re.compile(r"Must be greater than or equal to 0\."), "Enter 0 or more"),
     (re.compile(r"Must be greater than 0\."), "Enter a number greater than 0"),
     (re.compile(r"\bmust be a number\b"), "Enter a number, e.g. 0.84"),
+    # Two letters that name no country are not "two letters" wrong: say which code is unknown.
+    (
+        re.compile(r"unknown country code '([^']{2})'; use ISO 3166-1 alpha-2"),
+        r"\1 is not a country code: use a code of ISO 3166-1 alpha-2, e.g. CN",
+    ),
     (re.compile(r"unknown country code '[^']*'; use ISO 3166-1 alpha-2|Length must be 2\."), _COUNTRY_CODE),
     (re.compile(r"Length must be between 1 and (\d+)\."), r"Enter a value (at most \1 characters)"),
 )
@@ -395,6 +400,11 @@ _LABELS = {
     "webhook_url": "Webhook URL",
     "reason": "Why you decline",
     "envelope_file": "Envelope file",
+    "request-supplier": "Supplier",
+    "request-part_number": "Part number",
+    "request-program": "Programme",
+    "request-due_date": "Due date",
+    "request-message": "Message",
 }
 
 

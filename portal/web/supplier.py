@@ -1,4 +1,5 @@
-"""The supplier's pages: the inbox of requests, declining, the declaration editor, the history.
+"""The supplier's pages: the inbox of requests, declining, the declaration editor, the history; and the
+requests the organisation sends (Sent requests, Ask a supplier).
 
 Signing happens in the browser (static/sign.js): the page asks this server for the payload bytes built
 from the form (action "payload"; a form that breaks a rule comes back as the editor with its errors
@@ -15,12 +16,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
+from marshmallow import ValidationError
 
 from portal.db import db_session
 from portal.web.base import bp, current_org, login_required
 from portal.web.forms import DeclarationForm, field_errors, field_label
+from schemas.api import RequestCreateSchema
 from schemas.declaration import DISCLOSURE_CHOICES
 from tiertrace import reference
 from tiertrace.declarations.history import get_current_declaration, list_declarations, require_own_declaration
@@ -33,7 +36,12 @@ from tiertrace.declarations.services import (
     version_ids,
 )
 from tiertrace.disclosure.models import DisclosureRequest
-from tiertrace.disclosure.services import decline_request, list_requests, require_visible_request
+from tiertrace.disclosure.services import (
+    create_request,
+    decline_request,
+    list_requests,
+    require_visible_request,
+)
 from tiertrace.errors import (
     ConflictError,
     MalformedInputError,
@@ -41,7 +49,7 @@ from tiertrace.errors import (
     RuleViolationError,
     TiertraceError,
 )
-from tiertrace.organizations.accounts import list_companies
+from tiertrace.organizations.accounts import list_companies, list_keys
 from tiertrace.organizations.models import Organization
 from tiertrace.organizations.services import get_organization
 from tiertrace.signing import standard_envelope
@@ -92,6 +100,69 @@ def outbox() -> Any:
     )
 
 
+#: The request form's problems in words, per field (the schema's and `create_request`'s keys).
+REQUEST_FORM_MESSAGES = {
+    "supplier": "Choose the supplier to ask",
+    "part_number": "Enter the part number, as the supplier knows it (at most 100 characters)",
+    "program": "At most 100 characters",
+    "due_date": "Enter a date from today on, as YYYY-MM-DD",
+    "message": "At most 10,000 characters",
+}
+
+
+@bp.route("/requests/new", methods=["GET", "POST"])
+@login_required("company")
+def request_new() -> Any:
+    """Ask a supplier about a part, as POST /api/v1/requests does (the same schema and service)."""
+    session, organization = db_session(), current_org()
+    form = {key: request.form.get(key, "").strip() for key in RequestCreateSchema().fields}
+    if request.method == "GET":
+        return _render_request_form(form)
+    try:
+        body = RequestCreateSchema().load({key: value or None for key, value in form.items()})
+        item = create_request(
+            session,
+            organization,
+            supplier_slug=body["supplier"],
+            part_number=body["part_number"],
+            program=body["program"],
+            due_date=body["due_date"],
+            message=body["message"],
+            default_due_days=current_app.extensions["tiertrace"].settings.default_due_days,
+        )
+    except (ValidationError, RuleViolationError) as error:
+        session.rollback()
+        problems = error.messages if isinstance(error, ValidationError) else error.details
+        errors = {f"request-{key}": text for key, text in REQUEST_FORM_MESSAGES.items() if key in problems}
+        return _render_request_form(form, errors, status=422)
+    except ConflictError as error:  # the same question is still open with that supplier
+        session.rollback()
+        pending = require_visible_request(session, organization, error.details["id"])
+        return _render_request_form(form, pending=pending, status=409)
+    session.commit()
+    flash(f"Your request for {item.part_number} was sent to {item.supplier.name}.", "success")
+    return redirect(url_for("web.request_detail", request_id=item.id))
+
+
+def _render_request_form(
+    form: dict[str, str],
+    errors: dict[str, str] | None = None,
+    *,
+    pending: DisclosureRequest | None = None,
+    status: int = 200,
+) -> Any:
+    organization = current_org()
+    suppliers = [org for org in list_companies(db_session()) if org.id != organization.id]
+    return render_template(
+        "request_new.html",
+        form=form,
+        errors=errors or {},
+        pending=pending,
+        suppliers=suppliers,
+        default_due_days=current_app.extensions["tiertrace"].settings.default_due_days,
+    ), status
+
+
 @bp.get("/requests/<request_id>")
 @login_required("company", "authority")
 def request_detail(request_id: str) -> Any:
@@ -135,10 +206,9 @@ class EditorContext:
     supersedes: Declaration | None = None
 
 
-def _request_context(organization: Organization, request_id: str) -> tuple[EditorContext, DeclarationForm]:
-    item = require_visible_request(db_session(), organization, request_id)
-    if item.supplier_id != organization.id:
-        raise NotFoundError("no such request")
+def _request_context(
+    organization: Organization, item: DisclosureRequest
+) -> tuple[EditorContext, DeclarationForm]:
     current = get_current_declaration(db_session(), organization, item.part_number)
     form = DeclarationForm.from_payload(current.payload) if current is not None else DeclarationForm()
     form.part_number = item.part_number
@@ -156,8 +226,18 @@ def _request_context(organization: Organization, request_id: str) -> tuple[Edito
 @bp.route("/requests/<request_id>/declare", methods=["GET", "POST"])
 @login_required("company")
 def request_declare(request_id: str) -> Any:
-    """The editor answering a request (a new version of the part's current declaration, if it has one)."""
-    context, form = _request_context(current_org(), request_id)
+    """The editor answering a request (a new version of the part's current declaration, if it has one).
+
+    Only while the request waits for an answer: an editor reached again after it was answered (the
+    browser's Back, a second tab) would file a second version; its page says what happened instead (409).
+    """
+    organization = current_org()
+    item = require_visible_request(db_session(), organization, request_id)
+    if item.supplier_id != organization.id:
+        raise NotFoundError("no such request")
+    if item.status not in ("open", "overdue"):
+        return render_template("request.html", item=item, errors={}, reason="", answer_refused=True), 409
+    context, form = _request_context(organization, item)
     return _editor(context, form)
 
 
@@ -249,9 +329,11 @@ def _render_error(context: EditorContext, form: DeclarationForm, error: Tiertrac
     message = None if error.code == "payload_invalid" and errors else error.message
     problem = envelope_problem(error, current_org())
     if problem is not None:
-        # The envelope's form or signature: said in words next to the key file, not as the core's keys.
+        # The envelope's form or signature: said in words next to the key file, not as the core's keys
+        # (`problem`, `revoked_on`, `keyid` are for programs, not for the summary).
         errors = {key: text for key, text in errors.items() if key != "signing"}
         errors["signing"] = problem.text
+        general = {}
         message = None
     return _render_editor(
         context, form, errors, general, message=message, status=_status(error), key_problem=problem
@@ -346,6 +428,7 @@ def _render_editor(
         countries=reference.countries(),
         companies=list_companies(db_session()),
         disclosure_choices=DISCLOSURE_CHOICES,
+        has_key=any(key.revoked_at is None for key in list_keys(db_session(), current_org())),
     ), status
 
 

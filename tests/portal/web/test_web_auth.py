@@ -150,7 +150,7 @@ def test_a_successful_login_resets_the_failure_count(client, make_org, make_pers
 
 
 def test_an_invitation_sets_the_password_once_and_signs_the_person_in(client, make_org, session_factory):
-    member = make_org("lumen")
+    member = make_org("lumen", name="Lumen Compound GmbH", country="DE")
     with session_factory() as session:
         invitation = create_user(
             session, session.get(Organization, member.organization.id), "Anna@Lumen.example"
@@ -160,6 +160,8 @@ def test_an_invitation_sets_the_password_once_and_signs_the_person_in(client, ma
     page = client.get(link)
     assert page.status_code == 200
     assert "anna@lumen.example" in page.get_data(as_text=True)
+    # The invitee learns which organisation the account acts for, before choosing a password.
+    assert "acts for <strong>Lumen Compound GmbH</strong> (DE)" in page.get_data(as_text=True)
 
     short = client.post(
         link,

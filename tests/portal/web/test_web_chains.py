@@ -344,3 +344,48 @@ def test_a_superseded_chain_links_the_chain_of_the_version_that_replaced_it(
 
     assert "This version was superseded" in html and f'href="/chains/{new.id}"' in html
     assert "This version was superseded" not in client.get(f"/chains/{new.id}").get_data(as_text=True)
+
+
+def test_quantities_and_masses_in_the_tree_name_the_unit_of_their_part(
+    client, make_org, make_payload, submit, bus, session_factory, signed_in
+):
+    # 0.158 of a substrate per die means nothing until it reads 0.158 cm2; the ship is counted in ships.
+    oem = make_org("noordhaven", name="Noordhaven Naval")
+    supplier = make_org("nordic-sic", name="Nordic SiC Wafers AB", country="SE")
+    root = submit(
+        oem,
+        make_payload(
+            "noordhaven",
+            "SHIP-1",
+            part={"number": "SHIP-1", "name": "frigate", "unit": "ship"},
+            components=[
+                {
+                    "part_number": "SUB-4H",
+                    "supplier": "nordic-sic",
+                    "quantity": 0.158,
+                    "request_disclosure": True,
+                }
+            ],
+        ),
+    )
+    bus.drain(20)
+    with session_factory() as session:
+        request_id = session.scalar(
+            select(DisclosureRequest.id).where(DisclosureRequest.supplier_id == supplier.organization.id)
+        )
+    submit(
+        supplier,
+        make_payload(
+            "nordic-sic",
+            "SUB-4H",
+            part={"number": "SUB-4H", "name": "SiC substrate", "unit": "cm2"},
+            in_response_to=request_id,
+            materials=[{"material": "Si", "mass_g": 0.0786, "extraction": [{"country": "NO", "share": 1}]}],
+        ),
+    )
+    bus.drain(20)
+    signed_in(oem)
+    html = client.get(f"/chains/{root.id}").get_data(as_text=True)
+    assert '<span class="node-qty">× 0.158 cm2</span>' in html
+    assert "Figures are per one ship of SHIP-1" in html
+    assert '<th scope="col">Mass per ship</th>' in html

@@ -142,7 +142,7 @@ def test_the_schemas_common_messages_are_put_in_plain_words_for_the_editor():
         == "Enter a share from 0 to 1 (0.9 = 90 %)"
     )
     assert plain_message("unknown country code 'XX'; use ISO 3166-1 alpha-2") == (
-        "Use a two-letter country code (ISO 3166-1 alpha-2), e.g. CN"
+        "XX is not a country code: use a code of ISO 3166-1 alpha-2, e.g. CN"
     )
     assert plain_message("Length must be 2.") == "Use a two-letter country code (ISO 3166-1 alpha-2), e.g. CN"
     assert plain_message("Must be greater than or equal to 0.") == "Enter 0 or more"

@@ -147,8 +147,9 @@ def _text(html: str) -> str:
 def test_the_chain_tree_shows_quantities_shortly_and_per_root_part(client, programme, signed_in):
     signed_in(programme["oem"])
     text = _text(client.get(f"/chains/{programme['root']}").get_data(as_text=True))
-    assert "× 30 " in text and "× 30.0" not in text
-    assert "× 0.0002 (0.006 per FRIGATE-1)" in text
+    assert "× 30 piece" in text and "× 30.0" not in text
+    # A gap has no declaration to give its part's unit; the root's unit comes from the root's declaration.
+    assert "× 0.0002 (0.006 per piece of FRIGATE-1)" in text
     assert "per root unit" not in text
 
 

@@ -203,7 +203,7 @@ def test_the_envelope_download_uses_standard_base64_whatever_was_filed(
         (
             {"materials-0-processing-0-country": "QQ"},
             "materials-0-processing-0-country",
-            "Use a two-letter country code (ISO 3166-1 alpha-2), e.g. CN",
+            "QQ is not a country code: use a code of ISO 3166-1 alpha-2, e.g. CN",
         ),
         ({"components-0-quantity": "0"}, "components-0-quantity", "Enter a number greater than 0"),
         ({"components-0-quantity": ""}, "components-0-quantity", "Enter a value"),
@@ -339,7 +339,7 @@ def test_every_field_error_of_the_payload_comes_in_one_answer(client, world, sig
     }
     html = ask_for_payload(client, "/declarations/new", fields).get_data(as_text=True)
     assert field_error(html, "materials-0-mass_g") == "Enter 0 or more"
-    assert "two-letter country code" in field_error(html, "materials-0-extraction-0-country")
+    assert "XX is not a country code" in field_error(html, "materials-0-extraction-0-country")
     assert "more than 1" in field_error(html, "materials-0-extraction")
     assert "not a registered organisation" in field_error(html, "components-0-supplier")
 
@@ -487,3 +487,77 @@ def test_a_refused_upload_speaks_plainly_and_keeps_what_was_pasted(
     assert answer.status_code == 422
     assert "<li>Material 1: mass: Enter 0 or more</li>" in html
     assert "materials.0.mass_g" not in html
+
+
+def test_the_editor_of_a_request_answered_already_files_nothing_and_says_so(
+    client, world, signed_in, session_factory
+):
+    # The browser's Back after filing, or a second tab: the editor must not file a second version.
+    request_id = world["ask"]("TRM-2040")
+    signed_in(world["supplier"])
+    url = f"/requests/{request_id}/declare"
+    token = csrf_of(client.get(url).get_data(as_text=True))
+    first = submit_form(client, url, FIELDS, world["supplier"])
+    assert first.status_code == 302
+    declaration_id = first.headers["Location"].rsplit("/", 1)[1]
+
+    again = client.get(url)
+    assert again.status_code == 409
+    html = again.get_data(as_text=True)
+    assert "nothing new was filed" in html and f"declaration {declaration_id[:8]}" in html
+    assert 'id="key-file"' not in html  # no editor to sign in
+    # The editor's script asks for the payload first: a 409, so it posts the form and shows the page.
+    assert client.post(url, data={**FIELDS, "csrf_token": token, "action": "payload"}).status_code == 409
+    with session_factory() as session:
+        assert session.query(Declaration).filter_by(part_number="TRM-2040").count() == 1
+
+
+def test_the_editor_of_a_declined_request_says_the_requester_has_to_ask_again(client, world, signed_in):
+    request_id = world["ask"]("TRM-2040", status="declined")
+    signed_in(world["supplier"])
+    answer = client.get(f"/requests/{request_id}/declare")
+    assert answer.status_code == 409
+    assert "Noordhaven Naval has to ask again" in answer.get_data(as_text=True)
+
+
+def test_a_revoked_signing_key_is_said_in_words_without_the_cores_detail_keys(
+    client, world, signed_in, session_factory
+):
+    from tiertrace.organizations.services import revoke_key
+
+    with session_factory() as session:
+        organization = session.get(Organization, world["supplier"].organization.id)
+        revoke_key(session, organization, world["supplier"].keyid)
+        session.commit()
+    signed_in(world["supplier"])
+    answer = submit_form(client, "/declarations/new", FIELDS, world["supplier"])
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    assert field_error(html, "signing").startswith("This key was revoked on ")
+    assert "revoked_on" not in html and "problem:" not in html
+
+
+def test_the_editor_says_so_when_the_organisation_has_no_signing_key_to_sign_with(
+    client, world, signed_in, session_factory
+):
+    signed_in(world["supplier"])
+    assert 'id="signing-no-key"' not in client.get("/declarations/new").get_data(as_text=True)
+    from tiertrace.organizations.services import revoke_key
+
+    with session_factory() as session:
+        organization = session.get(Organization, world["supplier"].organization.id)
+        revoke_key(session, organization, world["supplier"].keyid)
+        session.commit()
+    html = client.get("/declarations/new").get_data(as_text=True)
+    assert 'id="signing-no-key"' in html
+    assert "Lumen Compound GmbH has no signing key yet" in html
+    assert 'href="/settings#keys-title"' in html
+
+
+def test_two_letters_that_name_no_country_are_named_in_the_error(client, world, signed_in):
+    signed_in(world["supplier"])
+    fields = {**FIELDS, "materials-0-extraction-0-country": "XX"}
+    html = ask_for_payload(client, "/declarations/new", fields).get_data(as_text=True)
+    assert field_error(html, "materials-0-extraction-0-country") == (
+        "XX is not a country code: use a code of ISO 3166-1 alpha-2, e.g. CN"
+    )
