@@ -11,6 +11,7 @@ from typing import Any, cast
 
 from marshmallow import ValidationError
 from sqlalchemy import Connection, Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from schemas.declaration import DeclarationPayloadSchema, parse_issued_at
@@ -86,10 +87,15 @@ _REQUESTS = cast(Table, DisclosureRequest.__table__)
 _KEYS = cast(Table, SigningKey.__table__)
 _ORGANIZATIONS = cast(Table, Organization.__table__)
 
+# The key's organisation is locked (FOR NO KEY UPDATE, as `lock_organization` does) until the
+# transaction ends: an issuer's submissions run one after the other, so the checks below read what the
+# one before committed, and concurrent submissions of the same envelope, or of two versions of one part,
+# answer as they would one after the other (200, 409, 422), not with a unique violation.
 _KEY_AND_ISSUER = (
     select(_KEYS.c.public_key, _KEYS.c.revoked_at, _ORGANIZATIONS.c.id, _ORGANIZATIONS.c.slug)
     .join(_ORGANIZATIONS, _ORGANIZATIONS.c.id == _KEYS.c.organization_id)
     .where(_KEYS.c.keyid == bindparam("keyid"))
+    .with_for_update(of=_ORGANIZATIONS, key_share=True)
 )
 _EXISTING = select(
     _DECLARATIONS.c.id,
@@ -298,25 +304,33 @@ def _store(
     if previous_id is not None:
         # The partial unique index allows one current version per part: retire the old one first.
         connection.execute(_RETIRE, {"old": previous_id, "new": declaration_id})
-    connection.execute(
-        _INSERT_DECLARATION,
-        {
-            "id": declaration_id,
-            "issuer_id": issuer_id,
-            "keyid": keyid,
-            "part_number": part_number,
-            "part_name": payload["part"]["name"],
-            "program": payload["program"],
-            "in_response_to": payload["in_response_to"],
-            "supersedes_id": previous_id,
-            "is_current": True,
-            "envelope": envelope,
-            "envelope_sha256": hashlib.sha256(envelope).hexdigest(),
-            "payload": raw,
-            "issued_at": parse_issued_at(payload["issued_at"]),
-            "accepted_at": now,
-        },
-    )
+    try:
+        connection.execute(
+            _INSERT_DECLARATION,
+            {
+                "id": declaration_id,
+                "issuer_id": issuer_id,
+                "keyid": keyid,
+                "part_number": part_number,
+                "part_name": payload["part"]["name"],
+                "program": payload["program"],
+                "in_response_to": payload["in_response_to"],
+                "supersedes_id": previous_id,
+                "is_current": True,
+                "envelope": envelope,
+                "envelope_sha256": hashlib.sha256(envelope).hexdigest(),
+                "payload": raw,
+                "issued_at": parse_issued_at(payload["issued_at"]),
+                "accepted_at": now,
+            },
+        )
+    except IntegrityError as exc:
+        # Only another issuer's declaration with this id, committed since the id was checked, gets here:
+        # this issuer's own submissions are serialised by the lock the key query takes.
+        raise ConflictError(
+            "a declaration with this id exists with other contents; ids are unique forever",
+            details={"id": declaration_id},
+        ) from exc
     if payload["components"]:
         connection.execute(
             _INSERT_COMPONENTS,

@@ -91,14 +91,9 @@ _component = DeclarationComponent.__table__
 _organization = Organization.__table__
 _request = DisclosureRequest.__table__
 
-# Serialise propagation per declaring organisation, so the existence check and the insert below cannot
-# interleave with another worker propagating a version of the same part (check-then-insert under READ
-# COMMITTED is otherwise a race). FOR NO KEY UPDATE, not FOR UPDATE: the latter would also block every
-# insert of a row that references the organisation (foreign keys take KEY SHARE). PostgreSQL locks the
-# rows in the ORDER BY, so two batches take their organisations in the same order. SQLite ignores the
-# clause; its BEGIN IMMEDIATE serialises writers anyway. One round trip: the declarations, their
-# issuers (locked) and their components; columns, not entities, so the envelope and the payload (up to
-# a megabyte each) stay in the database.
+# One round trip: the declarations, their issuers and their components; columns, not entities, so the
+# envelope and the payload (up to a megabyte each) stay in the database. None of these columns changes
+# once a declaration is stored, so they are read without a lock.
 _FACTS = (
     select(
         _declaration.c.id,
@@ -116,8 +111,22 @@ _FACTS = (
     .join(_organization, _organization.c.id == _declaration.c.issuer_id)
     .outerjoin(_component, _component.c.declaration_id == _declaration.c.id)
     .where(_declaration.c.id.in_(bindparam("declaration_ids", expanding=True)))
-    .order_by(_organization.c.id, _declaration.c.id, _component.c.position)
-    .with_for_update(of=_organization, key_share=True)
+    .order_by(_declaration.c.id, _component.c.position)
+)
+
+# Then the declaring organisations and the components' suppliers are locked, as `lock_organization` locks
+# one: the existence checks and the inserts below cannot interleave with another worker propagating a
+# version of the same part, nor with a supplier filing (or superseding) the declaration a new request
+# would link to, which answers only the requests it sees (check-then-insert under READ COMMITTED is
+# otherwise a race). FOR NO KEY UPDATE, not FOR UPDATE: the latter would also block every insert of a row
+# that references the organisation (foreign keys take KEY SHARE). All in one statement, in the order of
+# the ORDER BY, so two batches (A lists B, B lists A) take their organisations in the same order. SQLite
+# ignores the clause; its BEGIN IMMEDIATE serialises writers anyway.
+_LOCK_ORGANIZATIONS = (
+    select(_organization.c.id)
+    .where(_organization.c.id.in_(bindparam("organization_ids", expanding=True)))
+    .order_by(_organization.c.id)
+    .with_for_update(key_share=True)
 )
 
 _OLDER_VERSION = select(_declaration.c.in_response_to, _declaration.c.supersedes_id).where(
@@ -285,6 +294,9 @@ def propagate_declarations(
     missing = [declaration_id for declaration_id in declaration_ids if declaration_id not in declarations]
     if missing:
         raise NotFoundError(f"declaration {missing[0]} does not exist")
+    involved = {d.issuer_id for d in declarations.values()}
+    involved.update(c.supplier_id for rows in components.values() for c in rows if c.supplier_id is not None)
+    connection.execute(_LOCK_ORGANIZATIONS, {"organization_ids": sorted(involved)})
 
     results: list[PropagationResult] = []
     #: Per result: (supplier, part) -> first position, of the components to forward.

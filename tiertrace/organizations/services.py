@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tiertrace import reference, signing
@@ -41,11 +42,16 @@ def create_organization(
         problems["kind"] = f"one of {', '.join(ORGANIZATION_KINDS)}"
     if problems:
         raise RuleViolationError("the organisation is not valid", details=problems)
-    if session.scalar(select(Organization.id).where(Organization.slug == slug)) is not None:
-        raise ConflictError(f"an organisation with slug {slug!r} exists already", details={"slug": slug})
     organization = Organization(slug=slug, name=name.strip(), country=country, kind=kind)
-    session.add(organization)
-    session.flush()
+    try:
+        # In a savepoint: a taken slug (also one registered by a concurrent request, which the insert
+        # waits for) leaves the caller's transaction usable.
+        with session.begin_nested():
+            session.add(organization)
+    except IntegrityError as exc:
+        raise ConflictError(
+            f"an organisation with slug {slug!r} exists already", details={"slug": slug}
+        ) from exc
     token = create_token(session, organization, label="first token")
     return organization, token
 
@@ -127,18 +133,34 @@ def register_key(
         )
     keyid = signing.keyid_for(raw)
     existing = session.get(SigningKey, keyid)
-    if existing is not None:
-        if existing.organization_id != organization.id:
-            raise ConflictError("this key is registered to another organisation", details={"keyid": keyid})
-        if existing.revoked_at is not None:
-            raise ConflictError(
-                "this key was revoked and cannot be registered again", details={"keyid": keyid}
-            )
-        return existing, False
-    key = SigningKey(keyid=keyid, organization_id=organization.id, public_key=raw)
-    session.add(key)
-    session.flush()
-    return key, True
+    if existing is None:
+        key = SigningKey(keyid=keyid, organization_id=organization.id, public_key=raw)
+        try:
+            # In a savepoint: when a concurrent request registered the key first (the insert waits for
+            # it to commit), this one answers as if it had come second.
+            with session.begin_nested():
+                session.add(key)
+            return key, True
+        except IntegrityError:
+            existing = session.get_one(SigningKey, keyid)
+    if existing.organization_id != organization.id:
+        raise ConflictError("this key is registered to another organisation", details={"keyid": keyid})
+    if existing.revoked_at is not None:
+        raise ConflictError("this key was revoked and cannot be registered again", details={"keyid": keyid})
+    return existing, False
+
+
+#: FOR NO KEY UPDATE, not FOR UPDATE: the latter would also block every insert of a row that references
+#: the organisation (foreign keys take KEY SHARE). SQLite ignores the clause; its writers are serialised.
+_LOCK_ORGANIZATION = (
+    select(Organization.id).where(Organization.id == bindparam("id")).with_for_update(key_share=True)
+)
+
+
+def lock_organization(session: Session, organization_id: int) -> None:
+    """Hold the organisation's row until the transaction ends, so that one organisation's check-then-write
+    services (its requests, its declarations) run one after the other across processes."""
+    session.execute(_LOCK_ORGANIZATION, {"id": organization_id})
 
 
 def revoke_key(
