@@ -1,9 +1,9 @@
 """The web portal: server-rendered pages for suppliers, OEMs and the ministry, on the core's services.
 
-Views per audience: `auth` (login, invitations), `supplier` (inbox, editor, history), `oem` (programmes
-and chain trees), `ministry` (audit), `settings` (tokens, keys, password). Every asset is served from
-`static/`; nothing comes from another site. The API (`portal.api`) is unaffected: it uses bearer
-tokens, never the session cookie, so it needs no CSRF token.
+Views per audience: `auth` (login, invitations), `supplier` (inbox, editor, history), `notifications`
+(a company's notifications), `oem` (programmes and chain trees), `ministry` (audit), `settings` (tokens,
+keys, password). Every asset is served from `static/`; nothing comes from another site. The API
+(`portal.api`) is unaffected: it uses bearer tokens, never the session cookie, so it needs no CSRF token.
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from portal.web.forms import field_label
 
 def init_app(app: Flask) -> None:
     """Register the pages and the session settings they rely on."""
-    from portal.web import auth, ministry, oem, settings, supplier  # noqa: F401  (each adds its routes to `bp`)
+    from portal.web import (  # noqa: F401  (each adds its routes to `bp`)
+        auth,
+        ministry,
+        notifications,
+        oem,
+        settings,
+        supplier,
+    )
 
     app.config.update(
         SESSION_COOKIE_NAME="tiertrace_session",

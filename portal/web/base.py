@@ -42,6 +42,10 @@ CSP = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 _CSRF_KEY = "_csrf"
+#: The error (400) of a link to a page of a list whose position (`cursor`, `status`) the list did not make.
+BROKEN_PAGE_LINK = (
+    "This link to a page of the list is broken or out of date: start again from the first page."
+)
 
 
 class WebSessionInterface(SecureCookieSessionInterface):

@@ -13,15 +13,16 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 from marshmallow import ValidationError
+from werkzeug.exceptions import BadRequest
 
 from portal.db import db_session
-from portal.web.base import bp, current_org, login_required
+from portal.web.base import BROKEN_PAGE_LINK, bp, current_org, login_required
 from portal.web.forms import DeclarationForm, field_errors, field_label
 from schemas.api import RequestCreateSchema
 from schemas.declaration import DISCLOSURE_CHOICES
@@ -52,51 +53,99 @@ from tiertrace.errors import (
 from tiertrace.organizations.accounts import list_companies, list_keys
 from tiertrace.organizations.models import Organization
 from tiertrace.organizations.services import get_organization
+from tiertrace.pagination import PAGE_SIZE
 from tiertrace.signing import standard_envelope
 
-#: Inbox tabs: which request statuses each one lists.
+#: Inbox tabs: the request statuses each one lists, one after the other (each newest first).
 INBOX_TABS = {
     "todo": ("overdue", "open"),
     "answered": ("answered",),
     "declined": ("declined",),
 }
+#: Sent requests' tabs, the same way; None is every status at once.
+OUTBOX_TABS = {
+    "all": (None,),
+    "waiting": ("overdue", "open"),
+    "answered": ("answered",),
+    "declined": ("declined",),
+}
 
 
-def _overdue_first(requests: list[DisclosureRequest], today: date) -> list[DisclosureRequest]:
-    # Overdue (by status or by a due date that has passed) first, then by due date, the earliest first.
-    def key(item: DisclosureRequest) -> tuple[int, date, str]:
-        late = item.status == "overdue" or (
-            item.status == "open" and item.due_date is not None and item.due_date < today
-        )
-        return (0 if late else 1, item.due_date or date.max, item.id)
+@dataclass(frozen=True)
+class RequestPage:
+    """One page of a list of requests: whether it is the first, and the URL arguments of the next one."""
 
-    return sorted(requests, key=key)
+    items: list[DisclosureRequest]
+    first: bool
+    #: None on the last page.
+    next: dict[str, str] | None
+
+
+def _requests_page(box: str, statuses: tuple[str | None, ...]) -> RequestPage:
+    """A page of PAGE_SIZE of the organisation's requests of `box`: those of the first of `statuses`,
+    newest first, then those of the next, and so on, from where the URL's `status` and `cursor` say.
+
+    A `status` the tab does not list or a cursor `list_requests` did not make answers 400.
+    """
+    session, organization = db_session(), current_org()
+    start, cursor = request.args.get("status"), request.args.get("cursor") or None
+    if start is not None and start not in statuses:
+        raise BadRequest(BROKEN_PAGE_LINK)
+    first = cursor is None and start in (None, statuses[0])
+    items: list[DisclosureRequest] = []
+    for status in statuses[statuses.index(start) if start is not None else 0 :]:
+        if len(items) == PAGE_SIZE:
+            # Full just as the previous status ran out: the next page starts at this one, if it has any.
+            if list_requests(session, organization, box=box, status=status, limit=1).items:
+                return RequestPage(items, first, _page_args(status, None))
+            continue
+        try:
+            page = list_requests(
+                session, organization, box=box, status=status, cursor=cursor, limit=PAGE_SIZE - len(items)
+            )
+        except RuleViolationError as error:
+            raise BadRequest(BROKEN_PAGE_LINK) from error
+        items.extend(page.items)
+        if page.next is not None:
+            return RequestPage(items, first, _page_args(status, page.next))
+        cursor = None
+    return RequestPage(items, first, None)
+
+
+def _page_args(status: str | None, cursor: str | None) -> dict[str, str]:
+    return {key: value for key, value in (("status", status), ("cursor", cursor)) if value}
 
 
 @bp.get("/inbox")
 @login_required("company")
 def inbox() -> Any:
-    """Requests addressed to the organisation: what is to answer (overdue first), answered, declined."""
+    """Requests addressed to the organisation, a page at a time: to answer (overdue first), answered,
+    declined."""
     tab = request.args.get("tab", "todo")
     if tab not in INBOX_TABS:
         tab = "todo"
-    session, organization = db_session(), current_org()
-    items: list[DisclosureRequest] = []
-    for status in INBOX_TABS[tab]:
-        items.extend(list_requests(session, organization, box="incoming", status=status).items)
-    today = datetime.now(UTC).date()
     return render_template(
-        "inbox.html", tab=tab, tabs=INBOX_TABS, requests=_overdue_first(items, today), today=today
+        "inbox.html",
+        tab=tab,
+        page=_requests_page("incoming", INBOX_TABS[tab]),
+        page_size=PAGE_SIZE,
+        today=datetime.now(UTC).date(),
     )
 
 
 @bp.get("/outbox")
 @login_required("company")
 def outbox() -> Any:
-    """Requests the organisation sent, by hand or through its declarations' components."""
-    page = list_requests(db_session(), current_org(), box="outgoing", cursor=request.args.get("cursor"))
+    """Requests the organisation sent, by hand or through its declarations' components, a page at a time."""
+    tab = request.args.get("tab", "all")
+    if tab not in OUTBOX_TABS:
+        tab = "all"
     return render_template(
-        "outbox.html", requests=page.items, next_cursor=page.next, today=datetime.now(UTC).date()
+        "outbox.html",
+        tab=tab,
+        page=_requests_page("outgoing", OUTBOX_TABS[tab]),
+        page_size=PAGE_SIZE,
+        today=datetime.now(UTC).date(),
     )
 
 

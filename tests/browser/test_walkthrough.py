@@ -213,7 +213,7 @@ def test_pages_fit_a_tablet_without_sideways_scrolling(chromium, live_server, pr
     context = chromium.new_context(viewport=TABLET)
     page = context.new_page()
     log_in(page, live_server, programme["supplier"])
-    for path in ("/inbox", "/declarations/new", "/settings"):
+    for path in ("/inbox", "/outbox", "/notifications", "/declarations/new", "/settings"):
         page.goto(f"{live_server}{path}")
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow}px wider than a tablet"

@@ -1,0 +1,72 @@
+"""A supplier with many customers in Chromium: it pages through its inbox with the keyboard to the last
+request, and finds in Notifications (counted in the menu) the new requests, each a link to its request."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from browser_helpers import screenshot
+
+from tiertrace.disclosure.notifications import ensure_request_notification
+from tiertrace.disclosure.services import create_request
+from tiertrace.organizations.accounts import accept_invite, create_user
+from tiertrace.organizations.models import Organization
+from tiertrace.pagination import PAGE_SIZE
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "correct horse battery staple"
+REQUESTS = PAGE_SIZE + 30
+
+
+@pytest.fixture
+def refiner(make_org, session_factory):
+    """A refiner asked about REQUESTS parts by two customers, notified of each; its person's email."""
+    make_org("jinlu", name="Jinlu Gallium Refinery", country="CN")
+    customers = [make_org("noordhaven", name="Noordhaven Naval"), make_org("lumen", name="Lumen Compound")]
+    with session_factory() as session:
+        for number in range(REQUESTS):
+            requester = session.get(Organization, customers[number % 2].organization.id)
+            item = create_request(
+                session, requester, supplier_slug="jinlu", part_number=f"GA-7N-{number:03d}"
+            )
+            ensure_request_notification(session, item.id, now=item.created_at)
+        invitation = create_user(session, session.get(Organization, item.supplier_id), "ops@jinlu.example")
+        accept_invite(session, invitation.token, PASSWORD)
+        session.commit()
+    return "ops@jinlu.example"
+
+
+def test_a_busy_supplier_reaches_every_request_and_its_notifications(chromium, live_server, refiner):
+    context = chromium.new_context(viewport={"width": 1280, "height": 860})
+    page = context.new_page()
+    page.goto(f"{live_server}/login")
+    page.get_by_label("Email address").fill(refiner)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/inbox$"))
+
+    parts: list[str] = []
+    while True:
+        parts += page.locator("#inbox tbody td:nth-child(2) a").all_inner_texts()
+        following = page.get_by_role("link", name="Next page →")
+        if following.count() == 0:
+            break
+        following.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"cursor="))
+    assert sorted(parts) == [f"GA-7N-{number:03d}" for number in range(REQUESTS)]
+    assert parts[0] == f"GA-7N-{REQUESTS - 1:03d}"  # the newest first
+    assert page.get_by_role("link", name="← First page").get_attribute("href") == "/inbox?tab=todo"
+
+    menu = page.get_by_role("navigation", name="Main").get_by_role("link", name=re.compile("Notifications"))
+    assert menu.inner_text().split() == ["Notifications", "99+", "in", "the", "last", "7", "days"]
+    menu.click()
+    page.wait_for_url(re.compile(r"/notifications$"))
+    first = page.locator("#notifications tbody tr").first
+    assert "New request from Lumen Compound for GA-7N-129" in first.inner_text()
+    screenshot(page, "supplier-notifications")
+    first.get_by_role("link", name="GA-7N-129").click()
+    page.get_by_role("heading", name="Request for GA-7N-129").wait_for()
+    context.close()

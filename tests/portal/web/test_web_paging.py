@@ -1,0 +1,143 @@
+"""Long lists in the web: the inbox and Sent requests a page at a time, every request reachable once."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+from sqlalchemy import select
+
+from tiertrace.disclosure.models import DisclosureRequest
+from tiertrace.disclosure.services import create_request
+from tiertrace.organizations.models import Organization
+from tiertrace.pagination import PAGE_SIZE
+
+_NEXT = re.compile(r'<a href="([^"]+)" rel="next">')
+_FIRST = re.compile(r'<a href="([^"]+)">← First page</a>')
+_REQUEST = re.compile(r'href="/requests/([0-9a-f-]{36})"')
+
+
+@pytest.fixture
+def world(make_org):
+    """A refiner with many customers: two requesters and the supplier they both ask."""
+    return {
+        "supplier": make_org("jinlu", name="Jinlu Gallium Refinery"),
+        "oem": make_org("noordhaven", name="Noordhaven Naval"),
+        "integrator": make_org("fjordcell", name="Fjordcell Marine Energy"),
+    }
+
+
+def file_requests(session_factory, world, counts):
+    """File requests to the supplier, alternately from both requesters, `counts[status]` of each status;
+    returns their ids per status."""
+    ids: dict[str, list[str]] = {}
+    with session_factory() as session:
+        requesters = [session.get(Organization, world[key].organization.id) for key in ("oem", "integrator")]
+        for status, count in counts.items():
+            for number in range(count):
+                item = create_request(
+                    session, requesters[number % 2], supplier_slug="jinlu", part_number=f"{status}-{number}"
+                )
+                item.status = status
+                ids.setdefault(status, []).append(item.id)
+        session.commit()
+    return ids
+
+
+def walk(client, path):
+    """Follow "Next page" from `path` to the last page; the request ids of each page, in page order."""
+    pages = []
+    while path is not None:
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        page = answer.get_data(as_text=True)
+        pages.append(_REQUEST.findall(page))
+        following = _NEXT.search(page)
+        path = html.unescape(following.group(1)) if following else None
+    return pages
+
+
+def newest_first(session_factory, ids):
+    """`ids` in the order the lists promise: the newest request first."""
+    with session_factory() as session:
+        rows = session.scalars(select(DisclosureRequest).where(DisclosureRequest.id.in_(ids)))
+        return [r.id for r in sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)]
+
+
+@pytest.mark.parametrize(
+    ("overdue", "open_"),
+    [(130, 120), (PAGE_SIZE, 3), (PAGE_SIZE, 0), (0, PAGE_SIZE + 1), (40, 30)],
+    ids=["both-span-pages", "overdue-fill-a-page", "overdue-only", "open-only", "one-page"],
+)
+def test_the_inbox_walks_every_request_to_answer_once_overdue_first(
+    client, world, signed_in, session_factory, overdue, open_
+):
+    ids = file_requests(session_factory, world, {"overdue": overdue, "open": open_, "answered": 5})
+    signed_in(world["supplier"])
+    pages = walk(client, "/inbox")
+    assert all(0 < len(page) <= PAGE_SIZE for page in pages)
+    assert [len(page) for page in pages[:-1]] == [PAGE_SIZE] * (len(pages) - 1)  # only the last one short
+    expected = newest_first(session_factory, ids.get("overdue", [])) + newest_first(
+        session_factory, ids.get("open", [])
+    )
+    assert [request_id for page in pages for request_id in page] == expected
+    assert len(pages) == -(-(overdue + open_) // PAGE_SIZE)
+
+
+def test_every_page_after_the_first_links_back_to_it_and_says_the_order(
+    client, world, signed_in, session_factory
+):
+    file_requests(session_factory, world, {"answered": PAGE_SIZE + 20})
+    signed_in(world["supplier"])
+    first = client.get("/inbox?tab=answered").get_data(as_text=True)
+    assert "The newest first, 100 a page." in first
+    assert _FIRST.search(first) is None
+    second = client.get(html.unescape(_NEXT.search(first).group(1))).get_data(as_text=True)
+    assert html.unescape(_FIRST.search(second).group(1)) == "/inbox?tab=answered"
+    assert _NEXT.search(second) is None and len(_REQUEST.findall(second)) == 20
+    todo = client.get("/inbox").get_data(as_text=True)
+    assert "Nothing here: no request is waiting for an answer." in todo and _NEXT.search(todo) is None
+
+
+@pytest.mark.parametrize(
+    ("tab", "statuses"),
+    [("all", ("overdue", "open", "answered", "declined")), ("waiting", ("overdue", "open"))],
+)
+def test_sent_requests_walk_every_request_once(client, world, signed_in, session_factory, tab, statuses):
+    ids = file_requests(session_factory, world, {"open": 130, "overdue": 110, "answered": 60, "declined": 30})
+    # The OEM sent every other request; the integrator's are not in its list.
+    with session_factory() as session:
+        sent = set(
+            session.scalars(
+                select(DisclosureRequest.id).where(
+                    DisclosureRequest.requester_id == world["oem"].organization.id
+                )
+            )
+        )
+    signed_in(world["oem"])
+    pages = walk(client, f"/outbox?tab={tab}")
+    listed = [request_id for page in pages for request_id in page]
+    if tab == "all":
+        expected = newest_first(session_factory, sent)
+    else:
+        expected = [
+            request_id
+            for status in statuses
+            for request_id in newest_first(session_factory, ids[status])
+            if request_id in sent
+        ]
+    assert listed == expected and len(expected) > PAGE_SIZE
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["cursor=not-a-cursor", "status=answered", "status=", "tab=answered&status=open"],
+)
+def test_a_broken_page_link_says_so(client, world, signed_in, session_factory, query):
+    file_requests(session_factory, world, {"open": 3})
+    signed_in(world["supplier"])
+    answer = client.get(f"/inbox?{query}")
+    assert answer.status_code == 400
+    assert "This link to a page of the list is broken or out of date" in answer.get_data(as_text=True)
+    assert client.get(f"/outbox?{query.replace('answered', 'bogus')}").status_code == 400
