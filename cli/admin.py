@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import click
 
-from cli.console import console_session, display_url, domain_failure, migrate_database
+from cli.console import console_session, display_url, domain_failure, migrate_database, printable
 from cli.main import main
+from schemas.api import SupplierToOnboardPageSchema
 from tiertrace.errors import TiertraceError
+from tiertrace.exports import Table, to_csv, to_json
 from tiertrace.organizations.models import ORGANIZATION_KINDS
+from tiertrace.organizations.onboarding import SupplierToOnboard, suppliers_to_onboard
 from tiertrace.organizations.services import create_organization
 
 
@@ -67,3 +70,99 @@ def org_create(slug: str, name: str, country: str, kind: str) -> None:
         f"registered {organization.slug} ({organization.kind}, {organization.country}); API token:", err=True
     )
     click.echo(token)
+
+
+@org.command("onboarding")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(("table", "csv", "json")),
+    default="table",
+    show_default=True,
+    help="table: aligned text; csv: one [suppliers_to_onboard] section (a spreadsheet runs no formula "
+    'from it); json: the API\'s answer, {"items": [...], "next": null}.',
+)
+def org_onboarding(fmt: str) -> None:
+    """List the organisations to onboard: suppliers that current declarations name by name and country
+    because they are not on the portal, most named first.
+
+    Per supplier: its name (the spelling most declarations use; names differing only in letter case
+    or extra spaces are one supplier), its country, how many current declarations and how many
+    organisations name it, and when it was first and last named. Nothing says which organisations
+    named it or for which parts. "registered as SLUG" marks a registered company with the same name
+    and country: the declaring organisations still have to file new versions naming that slug (their
+    chains show an unknown supplier until then); the entry leaves the list once they have. Register
+    the others with `tiertrace org create`.
+
+    Reads TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR (at the newest schema: see
+    `tiertrace db upgrade`); changes nothing.
+
+    \b
+    Examples:
+      tiertrace org onboarding
+      tiertrace org onboarding --format csv > to-onboard.csv
+    """
+    with console_session() as session:
+        listed = suppliers_to_onboard(session)
+    if fmt == "json":
+        page = SupplierToOnboardPageSchema().dump({"items": listed, "next": None})
+        click.echo(to_json(page))
+    elif fmt == "csv":
+        click.echo(to_csv([_onboarding_table(listed)]), nl=False)
+    elif listed:
+        click.echo(_onboarding_text(listed))
+    else:
+        click.echo(
+            "nothing to onboard: no current declaration names a supplier that is not on the portal", err=True
+        )
+
+
+_ONBOARDING_COLUMNS = (
+    "name",
+    "country",
+    "declarations",
+    "organizations",
+    "first_named_at",
+    "last_named_at",
+    "registered_as",
+)
+
+
+def _onboarding_table(listed: list[SupplierToOnboard]) -> Table:
+    rows = [
+        (
+            s.name,
+            s.country,
+            s.declarations,
+            s.organizations,
+            s.first_named_at.isoformat(),
+            s.last_named_at.isoformat(),
+            s.registered_as,
+        )
+        for s in listed
+    ]
+    return Table("suppliers_to_onboard", _ONBOARDING_COLUMNS, rows)
+
+
+def _onboarding_text(listed: list[SupplierToOnboard]) -> str:
+    """The list as aligned columns, counts right-aligned, dates as days."""
+    rows = [("supplier", "country", "declarations", "organisations", "first named", "last named", "status")]
+    rows += [
+        (
+            printable(s.name),
+            s.country or "?",
+            str(s.declarations),
+            str(s.organizations),
+            f"{s.first_named_at:%Y-%m-%d}",
+            f"{s.last_named_at:%Y-%m-%d}",
+            f"registered as {s.registered_as}" if s.registered_as else "to onboard",
+        )
+        for s in listed
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(
+            cell.rjust(widths[i]) if i in (2, 3) else cell.ljust(widths[i]) for i, cell in enumerate(row)
+        ).rstrip()
+        for row in rows
+    )

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import click
 from alembic.runtime.migration import MigrationContext
@@ -138,3 +140,10 @@ def console_via() -> str:
     except (KeyError, OSError):
         user = "unknown"
     return f"cli:{user}"
+
+
+def printable(value: Any) -> str:
+    """`value` (text, or any JSON value) for a terminal, with control characters shown as "?": what
+    suppliers wrote (payloads, supplier names) must not drive the terminal it is printed on."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return "".join(ch if ch.isprintable() else "?" for ch in text)

@@ -20,6 +20,7 @@ from typing import IO, Any, NoReturn
 
 import click
 
+from cli.console import printable
 from cli.main import main
 from tiertrace import __version__, signing
 from tiertrace.errors import MalformedInputError, RuleViolationError
@@ -469,22 +470,18 @@ def _summary_lines(payload: bytes) -> list[str]:
         ("materials", _counted(materials, "material")),
         ("components", _counted(components, "part_number")),
     ]
-    return [f"{name + ':':<16}{_show(value)}" for name, value in rows if value not in (None, "")]
+    return [f"{name + ':':<16}{printable(value)}" for name, value in rows if value not in (None, "")]
 
 
 def _part(part: dict[str, Any]) -> str | None:
     number, name = part.get("number"), part.get("name")
     if number is None:
         return None
-    return _show(number) + (f" ({_show(name)})" if name is not None else "")
+    return printable(number) + (f" ({printable(name)})" if name is not None else "")
 
 
 def _counted(items: list[Any], field: str) -> str:
-    names = [_show(item[field]) for item in items if isinstance(item, dict) and item.get(field) is not None]
+    names = [
+        printable(item[field]) for item in items if isinstance(item, dict) and item.get(field) is not None
+    ]
     return f"{len(items)}" + (f" ({', '.join(names)})" if names else "")
-
-
-def _show(value: Any) -> str:
-    # The payload is signed, not trusted: keep its control characters from driving the terminal.
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return "".join(ch if ch.isprintable() else "?" for ch in text)

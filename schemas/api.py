@@ -159,3 +159,28 @@ class WebhookSchema(_Body):
 class WebhookCreatedSchema(Schema):
     url = fields.String()
     secret = fields.String(metadata={"description": "HMAC-SHA256 key for X-Tiertrace-Signature, shown once"})
+
+
+class SupplierToOnboardSchema(Schema):
+    """A supplier that current declarations name without a slug; counts only, never who named it."""
+
+    name = fields.String(metadata={"description": "the spelling most of the naming declarations use"})
+    country = fields.String(
+        allow_none=True, metadata={"description": "ISO 3166-1 alpha-2, or null: not given"}
+    )
+    declarations = fields.Integer(metadata={"description": "how many current declarations name it"})
+    organizations = fields.Integer(metadata={"description": "how many organisations issued those"})
+    first_named_at = fields.DateTime(metadata={"description": "when the first of them was accepted"})
+    last_named_at = fields.DateTime(metadata={"description": "when the last of them was accepted"})
+    registered_as = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "the slug of a registered company with the same name and country: the "
+            "declaring organisations still have to file versions naming it; null: not registered"
+        },
+    )
+
+
+class SupplierToOnboardPageSchema(Schema):
+    items = fields.List(fields.Nested(SupplierToOnboardSchema))
+    next = fields.String(allow_none=True, metadata={"description": "always null: the list is one page"})

@@ -6,9 +6,16 @@ from typing import Any
 
 from flask_smorest import Blueprint
 
-from portal.auth import current_organization, require_kind
+from portal.auth import current_organization, require_kind, require_kind_to_read
 from portal.db import db_session
-from schemas.api import OrganizationCreatedSchema, OrganizationCreateSchema, OrganizationSchema
+from schemas.api import (
+    ErrorSchema,
+    OrganizationCreatedSchema,
+    OrganizationCreateSchema,
+    OrganizationSchema,
+    SupplierToOnboardPageSchema,
+)
+from tiertrace.organizations.onboarding import suppliers_to_onboard
 from tiertrace.organizations.services import create_organization
 
 blp = Blueprint(
@@ -36,3 +43,18 @@ def create(body: dict[str, Any]) -> dict[str, str]:
 def me() -> Any:
     """The caller's organisation."""
     return current_organization()
+
+
+@blp.get("/onboarding")
+@blp.response(200, SupplierToOnboardPageSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="The caller is not the operator")
+def onboarding() -> dict[str, Any]:
+    """The organisations to onboard (operator only): suppliers that current declarations name by
+    `supplier_name` / `supplier_country` because they are not on the portal, most named first.
+
+    Counts only: nothing says which organisations named a supplier or for which parts. An entry marked
+    `registered_as` matches a registered company; it leaves the list once the declaring organisations
+    have filed versions naming that slug. The list is one page (`next` is null).
+    """
+    require_kind_to_read("operator")
+    return {"items": suppliers_to_onboard(db_session()), "next": None}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
 from typing import Any
 
@@ -133,3 +136,149 @@ def test_serve_with_a_broker_warns_when_the_secret_key_is_generated_per_host(tmp
     assert "warning: TIERTRACE_SECRET_KEY is not set" in said
     _, said = _serve_options(monkeypatch, {**env, "TIERTRACE_SECRET_KEY": "a-long-random-shared-secret"})
     assert "warning" not in said
+
+
+def unregistered(name: str, country: str | None = "LU", part_number: str = "FOIL-2") -> dict[str, Any]:
+    return {
+        "part_number": part_number,
+        "supplier": None,
+        "supplier_name": name,
+        "supplier_country": country,
+        "quantity": 1,
+        "request_disclosure": True,
+    }
+
+
+@pytest.fixture
+def named(make_org, make_payload, submit) -> tuple[str, str]:
+    """Moselle Foil SA (LU) named by two companies, Vosges Graphite (FR) by the second; neither on the
+    portal. Returns the days the two declarations were accepted."""
+    helder, noord = make_org("helder"), make_org("noord")
+    first = submit(helder, make_payload("helder", "TRM-2040", components=[unregistered("Moselle Foil SA")]))
+    components = [unregistered("moselle foil  SA"), unregistered("Vosges Graphite", "FR", "GR-1")]
+    second = submit(noord, make_payload("noord", "HULL-7", components=components))
+    return f"{first.accepted_at:%Y-%m-%d}", f"{second.accepted_at:%Y-%m-%d}"
+
+
+def onboarding(env: dict[str, str], *args: str) -> Any:
+    return CliRunner().invoke(main, ["org", "onboarding", *args], env=env)
+
+
+def test_org_onboarding_prints_a_table_most_named_first_without_who_named_whom(env, named):
+    result = onboarding(env)
+
+    assert result.exit_code == 0, result.output
+    header, *lines = result.stdout.splitlines()
+    assert header.split() == [
+        "supplier",
+        "country",
+        "declarations",
+        "organisations",
+        "first",
+        "named",
+        "last",
+        "named",
+        "status",
+    ]
+    assert [line.split()[:-2] for line in lines] == [
+        ["Moselle", "Foil", "SA", "LU", "2", "2", *named],
+        ["Vosges", "Graphite", "FR", "1", "1", named[1], named[1]],
+    ]
+    assert all(line.endswith("to onboard") for line in lines)
+    for secret in ("helder", "noord", "TRM-2040", "HULL-7", "FOIL-2", "GR-1"):
+        assert secret not in result.output
+
+
+def test_org_onboarding_marks_a_supplier_registered_since(env, named):
+    registered = CliRunner().invoke(
+        main, ["org", "create", "moselle", "--name", "Moselle Foil SA", "--country", "LU"], env=env
+    )
+    assert registered.exit_code == 0, registered.output
+
+    lines = onboarding(env).stdout.splitlines()
+
+    assert lines[1].startswith("Moselle Foil SA") and lines[1].endswith("registered as moselle")
+    assert lines[2].endswith("to onboard")
+
+
+def test_org_onboarding_json_is_the_api_answer(env, named, client, make_org):
+    operator = make_org("operator", kind="operator")
+    result = onboarding(env, "--format", "json")
+
+    assert result.exit_code == 0, result.output
+    api = client.get("/api/v1/organizations/onboarding", headers=operator.headers).get_json()
+    assert json.loads(result.stdout) == api
+    assert [(s["name"], s["declarations"]) for s in api["items"]] == [
+        ("Moselle Foil SA", 2),
+        ("Vosges Graphite", 1),
+    ]
+
+
+def test_org_onboarding_csv_keeps_a_supplier_chosen_name_from_running_as_a_formula(
+    env, make_org, make_payload, submit
+):
+    helder = make_org("helder")
+    submit(
+        helder, make_payload("helder", "A", components=[unregistered('=HYPERLINK("http://x.example")', None)])
+    )
+
+    result = onboarding(env, "--format", "csv")
+
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert rows[:2] == [
+        ["[suppliers_to_onboard]"],
+        [
+            "name",
+            "country",
+            "declarations",
+            "organizations",
+            "first_named_at",
+            "last_named_at",
+            "registered_as",
+        ],
+    ]
+    assert rows[2][:4] == ['\'=HYPERLINK("http://x.example")', "", "1", "1"]
+
+
+def test_org_onboarding_keeps_control_characters_of_a_name_from_the_terminal(
+    env, make_org, make_payload, submit
+):
+    helder = make_org("helder")
+    submit(helder, make_payload("helder", "A", components=[unregistered("Evil\x1b[2J Corp")]))
+
+    result = onboarding(env)
+
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.stdout
+    assert result.stdout.splitlines()[1].startswith("Evil?[2J Corp")
+
+
+def test_org_onboarding_says_when_there_is_nothing_to_onboard(env, make_org):
+    make_org("helder")
+
+    result = onboarding(env)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert "nothing to onboard" in result.stderr
+
+
+def test_org_onboarding_creates_no_database(tmp_path):
+    data = tmp_path / "data"
+
+    result = onboarding({"TIERTRACE_DATA_DIR": str(data), "TIERTRACE_DATABASE_URL": ""})
+
+    assert result.exit_code == 1
+    assert "no database" in result.stderr and "tiertrace db upgrade" in result.stderr
+    assert not data.exists()
+
+
+def test_org_onboarding_help_says_what_is_listed_and_what_is_not():
+    result = CliRunner().invoke(main, ["org", "onboarding", "--help"])
+
+    assert result.exit_code == 0
+    assert (
+        "most named first" in result.output and "Nothing says which organisations named it" in result.output
+    )
+    assert "table|csv|json" in result.output

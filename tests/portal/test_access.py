@@ -63,6 +63,9 @@ EXPECTED: dict[str, dict[str, int]] = {
     "read own organisation": dict(
         owner=200, customer=200, unrelated=200, authority=200, operator=200, anonymous=401
     ),
+    "list organisations to onboard": dict(
+        owner=404, customer=404, unrelated=404, authority=404, operator=200, anonymous=401
+    ),
     "register key": dict(owner=201, customer=201, unrelated=201, authority=201, operator=201, anonymous=401),
     "revoke the owner's key": dict(
         owner=204, customer=404, unrelated=404, authority=404, operator=404, anonymous=401
@@ -95,6 +98,8 @@ def call(client: Any, world: dict[str, Any], action: str, caller: str) -> Any:
         )
     if action == "read own organisation":
         return client.get("/api/v1/organizations/me", headers=headers)
+    if action == "list organisations to onboard":
+        return client.get("/api/v1/organizations/onboarding", headers=headers)
     if action == "register key":
         return client.post("/api/v1/keys", json={"public_key": new_key_b64()}, headers=headers)
     if action == "revoke the owner's key":
