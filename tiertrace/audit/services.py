@@ -69,7 +69,7 @@ def build_report(
     `roots`, `summary` (the five largest risks as sentences), `completeness`, `risk`, `gaps` (see
     `tiertrace.audit.rules.report_figures`) and `vintage` (the declaration versions the figures use and
     the reference data). Unfolds each root's tree as the authority sees it (`chain_tree`), flushes one
-    AuditLogEntry (`REPORT_READ`, with `via`) and may flush Rollup rows that were missing.
+    AuditLogEntry (`REPORT_READ`, with `via`); Rollup rows still missing are computed, not stored.
     `progress` is called with short messages as the work goes on. Raises ForbiddenError when the viewer
     is not the authority, NotFoundError for a programme no current declaration carries.
     """
@@ -248,8 +248,7 @@ def observatory(
     mass, programme count, reference flags and, per stage, country shares, HHI, top country and the CRMA
     flag, plus each country's dependence across materials. No slugs, names, facilities, declaration ids
     or programme names. Flushes one AuditLogEntry (`OBSERVATORY_READ`, with `via`: how it was read, as
-    for reports); may flush missing Rollup rows.
-    Raises ForbiddenError when the viewer is not the authority.
+    for reports). Raises ForbiddenError when the viewer is not the authority.
     """
     _require_authority(viewer)
     now = now or utcnow()
@@ -277,8 +276,7 @@ def list_programs(session: Session, viewer: Organization) -> list[dict[str, Any]
 
     Per programme: `program`, `roots`, `components_total`, `components_declared`, `share_declared`,
     `max_tier` and gap counts by kind (in `GAP_KINDS` order, like the report), from the roots' materialised
-    rollups. Not audit-logged (no
-    supplier identity in it). May flush missing Rollup rows. Raises ForbiddenError for a non-authority.
+    rollups. Not audit-logged (no supplier identity in it). Raises ForbiddenError for a non-authority.
     """
     _require_authority(viewer)
     roots, data = _programme_roots(session)
@@ -341,7 +339,7 @@ def _reachable(start: str, children: Mapping[str, list[str]]) -> set[str]:
 
 
 def _rollup_data(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:
-    """Stored rollup data of `ids`, computing (and storing) rows that are missing or of an old format."""
+    """Stored rollup data of `ids`, computing (not storing) rows that are missing or of an old format."""
     found = stored_rollup_data(session, ids)
     for declaration_id in set(ids) - found.keys():
         # Only while a merge event is still on its way: compute now rather than leave a hole.

@@ -10,7 +10,10 @@ Every current declaration has a `Rollup` row whose `data` holds its figures "as 
      "cycle_group": [ids] | null}   # the declaration's strongly connected component, when it has one
 
 The figures are viewer-independent; `chain_view` unfolds the tree from these rows and redacts it for
-the viewer at read time. Nothing here commits: the entrypoint owns the transaction.
+the viewer at read time. Only the merge (`refresh_rollups`, `handle_events`, `rebuild_all`) writes rows:
+a read computes a missing row in memory and stores nothing, because a read that stored rows level by
+level would take their locks out of id order and could deadlock with the merge on PostgreSQL. Nothing
+here commits: the entrypoint owns the transaction.
 """
 
 from __future__ import annotations
@@ -148,21 +151,19 @@ def rebuild_all(session: Session) -> int:
 
 
 def require_rollup(session: Session, declaration_id: str) -> dict[str, Any]:
-    """The materialised `Rollup.data` of a declaration, computing and storing it when missing or stale.
+    """The materialised `Rollup.data` of a declaration, computed (not stored) when missing or stale.
 
-    A superseded declaration's row is recomputed on every call (nothing keeps it current). Raises
-    NotFoundError when the declaration does not exist. May flush `Rollup` rows.
+    A superseded declaration's data is computed on every call (nothing keeps it current). Raises
+    NotFoundError when the declaration does not exist. Writes nothing.
     """
     declaration = session.get(Declaration, declaration_id)
     if declaration is None:
         raise NotFoundError("no such declaration")
-    if not declaration.is_current:
-        loaded = _close_over(session, {declaration.id})
-        return _store(session, loaded)[declaration.id]
-    data = stored_rollup_data(session, [declaration.id]).get(declaration.id)
+    data = None
+    if declaration.is_current:
+        data = stored_rollup_data(session, [declaration.id]).get(declaration.id)
     if data is None:
-        refresh_rollups(session, [declaration.id])
-        data = stored_rollup_data(session, [declaration.id])[declaration.id]
+        data = _compute(_close_over(session, {declaration.id}))[declaration.id]
     return data
 
 
@@ -206,8 +207,13 @@ def _close_over(session: Session, seeds: set[str]) -> _Loaded:
     return loaded
 
 
-def _store(session: Session, loaded: _Loaded) -> dict[str, dict[str, Any]]:
-    """Merge the loaded declarations and upsert their rollup rows; returns the new data by id."""
+def _store(session: Session, loaded: _Loaded) -> None:
+    """Merge the loaded declarations and upsert their rollup rows."""
+    _upsert(session, _compute(loaded))
+
+
+def _compute(loaded: _Loaded) -> dict[str, dict[str, Any]]:
+    """Merge the loaded declarations; their rollup data (`Rollup.data`) by id."""
     graph = ChainGraph(loaded.facts, loaded.current, loaded.requests)
     merger = Merger(graph, loaded.known)
     datas: dict[str, dict[str, Any]] = {}
@@ -237,7 +243,6 @@ def _store(session: Session, loaded: _Loaded) -> dict[str, dict[str, Any]]:
             ],
             "cycle_group": sorted(group) if group else None,
         }
-    _upsert(session, datas)
     return datas
 
 
@@ -446,25 +451,34 @@ def _view_parts(session: Session, ids: Collection[str]) -> dict[str, dict[str, A
             data = orjson.loads(text)
             if data.get("format") != ROLLUP_FORMAT:
                 continue
-            parts = {
-                "issuer_id": data["issuer_id"],
-                "cycle_group": data["cycle_group"],
-                "children": data["children"],
-                "rollup": merge.public_rollup(data["rollup"]),
-            }
+            parts = _parts(data)
             _view_parts_cache.put(database, declaration_id, (generation, computed_at), parts)
             found[declaration_id] = parts
     return found
 
 
+def _parts(data: dict[str, Any]) -> dict[str, Any]:
+    """The view parts of a rollup's data."""
+    return {
+        "issuer_id": data["issuer_id"],
+        "cycle_group": data["cycle_group"],
+        "children": data["children"],
+        "rollup": merge.public_rollup(data["rollup"]),
+    }
+
+
 def _required_view_parts(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:
-    """`_view_parts` of `ids`, computing and storing the rows that are missing (flushes them)."""
+    """`_view_parts` of `ids`, computing (not storing) the rows that are missing.
+
+    Also returns the parts of the other declarations computed on the way (missing descendants and the
+    ancestors merged with them), so that a caller reading further down need not compute them again.
+    """
     found = _view_parts(session, ids)
     missing = set(ids) - found.keys()
     if missing:
         # Only when an event is still on its way: compute now rather than show a hole.
-        refresh_rollups(session, missing)
-        found.update(_view_parts(session, missing))
+        computed = _compute(_close_over(session, missing))
+        found.update({i: _parts(data) for i, data in computed.items() if i not in found})
     return found
 
 
@@ -473,9 +487,9 @@ def resolved_children(session: Session, ids: Collection[str]) -> dict[str, list[
 
     In component order, each `{"part_number", "supplier_id", "supplier_name", "supplier_country",
     "quantity", "disclose_to", "declaration_id", "gap"}`; shared with the chain views' cache, so
-    read-only. Rows that are missing are computed and stored (flushed).
+    read-only. Rows that are missing are computed, not stored.
     """
-    return {i: parts["children"] for i, parts in _required_view_parts(session, ids).items()}
+    return {i: parts["children"] for i, parts in _required_view_parts(session, ids).items() if i in ids}
 
 
 @contextmanager
@@ -528,7 +542,7 @@ def chain_view(
 
     Lists nodes breadth first (parents before children), at most `max_nodes` of them and none deeper
     than tier `depth`, and says `"truncated": true` when it left any out; `rollup` and `coverage` are
-    always complete. Figures come from the materialised rollups (computed and stored when missing; a
+    always complete. Figures come from the materialised rollups (computed, not stored, when missing; a
     superseded root is recomputed over its own contents and carries `superseded_by`). A read by the
     authority flushes an `AuditLogEntry` ("chain.read"; `via` says which tool read it). Raises
     NotFoundError when the declaration does not exist or the viewer may not see it (only its issuer,
@@ -575,8 +589,8 @@ def chain_tree(
     supplier shown, a component re-entering its path a "cycle" gap), each without its `rollup`. For
     callers that need the structure only (the audit): rendering every node's figures, path-dependent
     ones inside cycles included, would cost more than they use. Nobody is checked and nothing is
-    audit-logged: the caller answers for both. May flush Rollup rows that were missing. Raises
-    NotFoundError when the declaration does not exist.
+    audit-logged: the caller answers for both. Rollups that are missing are computed, not stored.
+    Raises NotFoundError when the declaration does not exist.
     """
     root = session.get(Declaration, declaration_id)
     if root is None:
@@ -816,9 +830,10 @@ class _ChainView:
             _add_resolution_data(self.session, loaded, loaded.facts.values())
             exits = set(loaded.current.values()) - group
             loaded.known = _stored_figures(self.session, exits)
-            if exits - loaded.known.keys():
-                refresh_rollups(self.session, exits - loaded.known.keys())
-                loaded.known = _stored_figures(self.session, exits)
+            missing = exits - loaded.known.keys()
+            if missing:
+                computed = _compute(_close_over(self.session, missing))
+                loaded.known.update({i: merge.figures_from_data(computed[i]) for i in missing})
             merger = self.mergers[group] = Merger(
                 ChainGraph(loaded.facts, loaded.current, loaded.requests), loaded.known
             )

@@ -611,7 +611,7 @@ def _summarise(run: _Run) -> DemoSummary:
         for line in _waiting_lines(session, programme) - expected:
             # Only a request the plan did not foresee ends here (e.g. asked twice before one answer).
             run.notes.append(f"request {line[0]} -> {line[1]} ({line[2]}) is still waiting for an answer")
-        # require_rollup may have stored a missing row: a read, not part of the load.
+        # The checks above only read: end their transaction, which is not part of the load.
         session.rollback()
     logins = []
     for persona in programme.personas:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select, text
 
 from tiertrace.audit.models import AuditLogEntry
 from tiertrace.chains.models import Rollup
-from tiertrace.chains.services import chain_view
+from tiertrace.chains.services import chain_view, refresh_rollups
 from tiertrace.db import utcnow
 from tiertrace.disclosure.services import create_request, decline_request
 from tiertrace.errors import NotFoundError, RuleViolationError
@@ -325,14 +326,39 @@ def test_a_cycle_in_the_chain_is_shown_as_a_gap_and_its_figures_depend_on_the_pa
     assert view_a["coverage"]["components_declared"] == 1
 
 
-def test_a_missing_rollup_is_computed_and_stored_when_read(session, radar_chain):
+def test_a_missing_rollup_is_computed_when_read_and_left_to_the_merge_to_store(session, radar_chain):
     session.query(Rollup).delete()
     session.flush()
 
     view = view_as(session, radar_chain.authority, radar_chain.root.id)
 
     assert view["rollup"]["Ga"]["mass_g"] == 12.5
-    assert session.get(Rollup, radar_chain.root.id) is not None
+    declared = [node for node in view["nodes"] if node["kind"] == "declaration"]
+    assert [node["rollup"]["Ga"]["mass_g"] for node in declared] == [12.5, 1.25, 0.3125, 0.3125]
+    assert session.scalars(select(Rollup)).all() == []
+
+
+def test_a_read_holds_no_rollup_row_the_merge_must_wait_for(
+    session_factory, radar_chain, make_payload, submit
+):
+    # A read that stored missing rows level by level held their locks out of id order until it
+    # committed, and deadlocked with the merge consumer's upsert (PostgreSQL, events in flight).
+    if os.environ.get("TIERTRACE_TEST_DB", "sqlite") != "postgresql":
+        pytest.skip("row locks: runs in the PostgreSQL pass (TIERTRACE_TEST_DB=postgresql)")
+    old_trm = radar_chain.trm.id
+    submit(radar_chain.radar, make_payload(radar_chain.radar.slug, "TRM-2040", supersedes=old_trm))
+    with session_factory() as setup:
+        setup.execute(delete(Rollup).where(Rollup.declaration_id != radar_chain.ga.id))
+        setup.commit()
+    with session_factory() as reader, session_factory() as merger:
+        viewer = reader.get(Organization, radar_chain.authority.organization.id)
+        chain_view(reader, radar_chain.root.id, viewer)
+        chain_view(reader, old_trm, viewer)  # a superseded root: its figures are computed on every read
+
+        merger.execute(text("SET LOCAL lock_timeout = '2s'"))
+        refresh_rollups(merger, [radar_chain.mmic.id, old_trm])
+        merger.commit()
+        reader.commit()
 
 
 def test_keys_keep_their_documented_order_on_every_database(

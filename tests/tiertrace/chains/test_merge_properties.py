@@ -513,6 +513,9 @@ class Scenario:
             family.add(cursor)
         return family
 
+    def successor(self, declaration_id: str) -> str | None:
+        return next((new for new, old in self.previous.items() if old == declaration_id), None)
+
     def customers(self, declaration_id: str) -> set[int]:
         family = self.family(declaration_id)
         return {r[0] for r in self.requests.values() if r[4] in family}
@@ -531,6 +534,7 @@ def expected_view(scenario: Scenario, root: str, viewer_id: int | None, authorit
             "supplier": None,
             "above": frozenset(),
             "q": 1.0,
+            "quantity": 1.0,
         }
     ]
     queue = [nodes[0]]
@@ -561,6 +565,7 @@ def expected_view(scenario: Scenario, root: str, viewer_id: int | None, authorit
                     "named": component.supplier_name is not None,
                     "above": above | {facts.issuer_id},
                     "q": parent["q"] * component.quantity,
+                    "quantity": component.quantity,
                     "part": component.part_number,
                 }
                 nodes.append(node)
@@ -569,7 +574,7 @@ def expected_view(scenario: Scenario, root: str, viewer_id: int | None, authorit
     return nodes
 
 
-def check_view(scenario: Scenario, session, root: str, viewer_member, authority: bool) -> None:
+def check_view(scenario: Scenario, session, root: str, viewer_member, authority: bool, rng) -> None:
     viewer = session.get(Organization, viewer_member.organization.id)
     facts = scenario.facts[root]
     may_read = authority or viewer.id == facts.issuer_id or viewer.id in scenario.customers(root)
@@ -585,11 +590,30 @@ def check_view(scenario: Scenario, session, root: str, viewer_member, authority:
     shown = {viewer.slug, slugs.get(facts.issuer_id)}
     hidden = set()
     statuses = scenario.latest_statuses()
+    figures = oracle_figures(scenario.facts, scenario.current, statuses, root, (root,))
+    assert_same_materials(view["rollup"], figures["materials"], f"{root} rollup", facilities=False)
+    coverage = view["coverage"]
+    assert (coverage["components_total"], coverage["components_declared"], coverage["max_tier"]) == (
+        figures["total"],
+        figures["declared"],
+        figures["max_tier"],
+    ), root
+    assert set(coverage["traced"]) == set(figures["materials"]), root
+    for material, m in figures["materials"].items():
+        for stage in ("extraction", "processing"):
+            traced = 1.0 if m["mass_g"] == 0 else 1.0 - m[stage].get("unknown", 0.0) / m["mass_g"]
+            assert close(coverage["traced"][material][stage], traced), (root, material, stage)
+    successor = scenario.successor(root)
+    assert ("superseded_by" in view, view.get("superseded_by")) == (successor is not None, successor), root
+    if successor is not None:
+        event("a superseded root")
+    organizations = {member.organization.id: member.organization for member in scenario.orgs}
     for node, want in zip(view["nodes"], expected, strict=True):
         where = (root, viewer.slug, node["id"])
         assert node["tier"] == want["tier"], where
         assert node["gap"] == want["gap"], where
         assert node["kind"] == ("gap" if want["gap"] else "declaration"), where
+        assert close(node["quantity"], want["quantity"]), where
         assert close(node["quantity_in_root"], want["q"]), where
         if want["declaration"] is not None:
             figures = oracle_figures(
@@ -606,8 +630,17 @@ def check_view(scenario: Scenario, session, root: str, viewer_member, authority:
             assert node["part_number"] == want["part"], where
             assert node["declaration_id"] == want["declaration"], where
             if supplier is not None:
-                assert node["supplier"]["slug"] == slugs[supplier], where
+                organization = organizations[supplier]
+                assert node["supplier"] == {
+                    "slug": organization.slug,
+                    "name": organization.name,
+                    "country": organization.country,
+                }, where
                 shown.add(slugs[supplier])
+            elif want["named"]:
+                assert node["supplier"] == {"slug": None, "name": "Unlisted Metals", "country": "LU"}, where
+            else:
+                assert (node["supplier"], node["undisclosed"]) == (None, False), where
         else:
             # Nothing in the node may identify the supplier.
             assert node["supplier"] is None, where
@@ -619,6 +652,19 @@ def check_view(scenario: Scenario, session, root: str, viewer_member, authority:
     text = json.dumps(view)
     for slug in hidden - shown:
         assert slug not in text, (root, viewer.slug, slug)
+
+    # Cut by max_nodes and depth: a breadth-first prefix of the same nodes; the figures stay complete.
+    max_nodes = 1 + int(rng.random() * len(expected))  # not randint: its bounds would depend on the chain
+    depth = rng.choice((None, None, 0, 1, 2))
+    cut = chain_view(session, root, viewer, max_nodes=max_nodes, depth=depth)
+    listed = [want for want in expected if depth is None or want["tier"] <= depth][:max_nodes]
+    assert cut["nodes"] == view["nodes"][: len(listed)], (root, max_nodes, depth)
+    assert cut["truncated"] is (len(listed) < len(expected)), (root, max_nodes, depth)
+    assert {k: v for k, v in cut.items() if k not in ("nodes", "truncated")} == {
+        k: v for k, v in view.items() if k not in ("nodes", "truncated")
+    }
+    if cut["truncated"]:
+        event("a truncated view")
 
 
 @settings(
@@ -681,8 +727,8 @@ def test_materialised_rollups_equal_the_oracle_whatever_the_order_of_events(
         event(f"{len(scenario.facts)} declarations")
 
         for root in scenario.facts:
-            check_view(scenario, session, root, scenario.authority, authority=True)
+            check_view(scenario, session, root, scenario.authority, authority=True, rng=rng)
         for root in current_ids:
             for member in scenario.orgs:
-                check_view(scenario, session, root, member, authority=False)
+                check_view(scenario, session, root, member, authority=False, rng=rng)
         session.rollback()
