@@ -14,7 +14,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
@@ -56,18 +56,27 @@ from tiertrace.organizations.services import get_organization
 from tiertrace.pagination import PAGE_SIZE
 from tiertrace.signing import standard_envelope
 
-#: Inbox tabs: the request statuses each one lists, one after the other (each newest first).
+
+class Tab(NamedTuple):
+    """A tab of a list of requests: the statuses it lists, one after the other, each in `order` (one of
+    `list_requests`'s); a status of None is every status at once."""
+
+    statuses: tuple[str | None, ...]
+    order: str = "newest"
+
+
+#: Inbox tabs: what is to answer by due date, the earliest first, so the supplier works down the list.
 INBOX_TABS = {
-    "todo": ("overdue", "open"),
-    "answered": ("answered",),
-    "declined": ("declined",),
+    "todo": Tab(("overdue", "open"), "due_date"),
+    "answered": Tab(("answered",)),
+    "declined": Tab(("declined",)),
 }
-#: Sent requests' tabs, the same way; None is every status at once.
+#: Sent requests' tabs: what is waiting by due date, the earliest first, so the requester knows whom to chase.
 OUTBOX_TABS = {
-    "all": (None,),
-    "waiting": ("overdue", "open"),
-    "answered": ("answered",),
-    "declined": ("declined",),
+    "all": Tab((None,)),
+    "waiting": Tab(("overdue", "open"), "due_date"),
+    "answered": Tab(("answered",)),
+    "declined": Tab(("declined",)),
 }
 
 
@@ -81,14 +90,15 @@ class RequestPage:
     next: dict[str, str] | None
 
 
-def _requests_page(box: str, statuses: tuple[str | None, ...]) -> RequestPage:
-    """A page of PAGE_SIZE of the organisation's requests of `box`: those of the first of `statuses`,
-    newest first, then those of the next, and so on, from where the URL's `status` and `cursor` say.
+def _requests_page(box: str, tab: Tab) -> RequestPage:
+    """A page of PAGE_SIZE of the organisation's requests of `box`: those of the tab's first status, in
+    its order, then those of the next, and so on, from where the URL's `status` and `cursor` say.
 
-    A `status` the tab does not list or a cursor `list_requests` did not make answers 400.
+    A `status` the tab does not list or a cursor `list_requests` did not make for the tab's order answers 400.
     """
     session, organization = db_session(), current_org()
     start, cursor = request.args.get("status"), request.args.get("cursor") or None
+    statuses = tab.statuses
     if start is not None and start not in statuses:
         raise BadRequest(BROKEN_PAGE_LINK)
     first = cursor is None and start in (None, statuses[0])
@@ -101,7 +111,13 @@ def _requests_page(box: str, statuses: tuple[str | None, ...]) -> RequestPage:
             continue
         try:
             page = list_requests(
-                session, organization, box=box, status=status, cursor=cursor, limit=PAGE_SIZE - len(items)
+                session,
+                organization,
+                box=box,
+                status=status,
+                order=tab.order,
+                cursor=cursor,
+                limit=PAGE_SIZE - len(items),
             )
         except RuleViolationError as error:
             raise BadRequest(BROKEN_PAGE_LINK) from error
@@ -119,8 +135,8 @@ def _page_args(status: str | None, cursor: str | None) -> dict[str, str]:
 @bp.get("/inbox")
 @login_required("company")
 def inbox() -> Any:
-    """Requests addressed to the organisation, a page at a time: to answer (overdue first), answered,
-    declined."""
+    """Requests addressed to the organisation, a page at a time: to answer (overdue first, then open, each
+    by due date), answered, declined."""
     tab = request.args.get("tab", "todo")
     if tab not in INBOX_TABS:
         tab = "todo"

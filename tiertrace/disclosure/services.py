@@ -14,7 +14,7 @@ from tiertrace.errors import ConflictError, ForbiddenError, NotFoundError, RuleV
 from tiertrace.organizations.models import Organization
 from tiertrace.organizations.services import get_organization, lock_organization
 from tiertrace.outbox.services import record_event
-from tiertrace.pagination import PAGE_SIZE, Page, newest_first
+from tiertrace.pagination import PAGE_SIZE, Key, Order, Page, keyset_page, newest_first_order
 
 
 def create_request(
@@ -121,31 +121,50 @@ def require_visible_request(session: Session, viewer: Organization, request_id: 
     return request
 
 
+#: The orders `list_requests` offers, by name: the newest first; or by due date, the earliest first (those
+#: without one last), and on the same date the oldest first.
+REQUEST_ORDERS = {
+    order.name: order
+    for order in (
+        newest_first_order(DisclosureRequest),
+        Order(
+            "due_date",
+            (Key(DisclosureRequest.due_date), Key(DisclosureRequest.created_at), Key(DisclosureRequest.id)),
+        ),
+    )
+}
+
+
 def list_requests(
     session: Session,
     viewer: Organization,
     *,
     box: str,
     status: str | None = None,
+    order: str = "newest",
     cursor: str | None = None,
     limit: int = PAGE_SIZE,
 ) -> Page[DisclosureRequest]:
-    """Requests to (`box="incoming"`) or from (`"outgoing"`) the viewer, newest first, a page at a time.
+    """Requests to (`box="incoming"`) or from (`"outgoing"`) the viewer in one of REQUEST_ORDERS, a page at
+    a time.
 
-    Raises RuleViolationError for an unknown box, status or cursor.
+    Raises RuleViolationError for an unknown box, status or order, and for a cursor that is not one this
+    function returned for the same order.
     """
     problems = {}
     if box not in ("incoming", "outgoing"):
         problems["box"] = "incoming or outgoing"
     if status is not None and status not in REQUEST_STATUSES:
         problems["status"] = f"one of {', '.join(REQUEST_STATUSES)}"
+    if order not in REQUEST_ORDERS:
+        problems["order"] = f"one of {', '.join(REQUEST_ORDERS)}"
     if problems:
         raise RuleViolationError("bad list parameters", details=problems)
     column = DisclosureRequest.supplier_id if box == "incoming" else DisclosureRequest.requester_id
     query = select(DisclosureRequest).where(column == viewer.id)
     if status is not None:
         query = query.where(DisclosureRequest.status == status)
-    return newest_first(session, query, DisclosureRequest, cursor=cursor, limit=limit)
+    return keyset_page(session, query, REQUEST_ORDERS[order], cursor=cursor, limit=limit)
 
 
 def answer_request(

@@ -1,13 +1,16 @@
-"""Long lists in the web: the inbox and Sent requests a page at a time, every request reachable once."""
+"""Long lists in the web: the inbox and Sent requests a page at a time, every request reachable once, in
+the order the page states."""
 
 from __future__ import annotations
 
 import html
 import re
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from tiertrace.db import utcnow
 from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.disclosure.services import create_request
 from tiertrace.organizations.models import Organization
@@ -29,9 +32,11 @@ def world(make_org):
 
 
 def file_requests(session_factory, world, counts):
-    """File requests to the supplier, alternately from both requesters, `counts[status]` of each status;
-    returns their ids per status."""
+    """File requests to the supplier, alternately from both requesters, `counts[status]` of each status,
+    due on one of a few days (so that many share theirs; every eleventh has none, as older data may), and
+    the later filed the sooner due; returns their ids per status."""
     ids: dict[str, list[str]] = {}
+    today = utcnow().date()
     with session_factory() as session:
         requesters = [session.get(Organization, world[key].organization.id) for key in ("oem", "integrator")]
         for status, count in counts.items():
@@ -40,6 +45,7 @@ def file_requests(session_factory, world, counts):
                     session, requesters[number % 2], supplier_slug="jinlu", part_number=f"{status}-{number}"
                 )
                 item.status = status
+                item.due_date = None if number % 11 == 5 else today + timedelta(days=(count - number) // 7)
                 ids.setdefault(status, []).append(item.id)
         session.commit()
     return ids
@@ -59,10 +65,23 @@ def walk(client, path):
 
 
 def newest_first(session_factory, ids):
-    """`ids` in the order the lists promise: the newest request first."""
+    """`ids` in the order of All, Answered and Declined: the newest request first."""
     with session_factory() as session:
         rows = session.scalars(select(DisclosureRequest).where(DisclosureRequest.id.in_(ids)))
         return [r.id for r in sorted(rows, key=lambda r: (r.created_at, r.id), reverse=True)]
+
+
+def by_due_date(session_factory, ids):
+    """`ids` in the order of To answer and Waiting for an answer: the earliest due date first (none last),
+    then the oldest first."""
+    with session_factory() as session:
+        rows = session.scalars(select(DisclosureRequest).where(DisclosureRequest.id.in_(ids)))
+        return [
+            r.id
+            for r in sorted(
+                rows, key=lambda r: (r.due_date is None, r.due_date or date.min, r.created_at, r.id)
+            )
+        ]
 
 
 @pytest.mark.parametrize(
@@ -70,7 +89,7 @@ def newest_first(session_factory, ids):
     [(130, 120), (PAGE_SIZE, 3), (PAGE_SIZE, 0), (0, PAGE_SIZE + 1), (40, 30)],
     ids=["both-span-pages", "overdue-fill-a-page", "overdue-only", "open-only", "one-page"],
 )
-def test_the_inbox_walks_every_request_to_answer_once_overdue_first(
+def test_the_inbox_walks_every_request_to_answer_once_overdue_first_each_by_due_date(
     client, world, signed_in, session_factory, overdue, open_
 ):
     ids = file_requests(session_factory, world, {"overdue": overdue, "open": open_, "answered": 5})
@@ -78,11 +97,14 @@ def test_the_inbox_walks_every_request_to_answer_once_overdue_first(
     pages = walk(client, "/inbox")
     assert all(0 < len(page) <= PAGE_SIZE for page in pages)
     assert [len(page) for page in pages[:-1]] == [PAGE_SIZE] * (len(pages) - 1)  # only the last one short
-    expected = newest_first(session_factory, ids.get("overdue", [])) + newest_first(
+    expected = by_due_date(session_factory, ids.get("overdue", [])) + by_due_date(
         session_factory, ids.get("open", [])
     )
     assert [request_id for page in pages for request_id in page] == expected
     assert len(pages) == -(-(overdue + open_) // PAGE_SIZE)
+    assert "Overdue requests first, then open ones; each by due date, the earliest first, 100 a page." in (
+        client.get("/inbox").get_data(as_text=True)
+    )
 
 
 def test_every_page_after_the_first_links_back_to_it_and_says_the_order(
@@ -124,10 +146,12 @@ def test_sent_requests_walk_every_request_once(client, world, signed_in, session
         expected = [
             request_id
             for status in statuses
-            for request_id in newest_first(session_factory, ids[status])
+            for request_id in by_due_date(session_factory, ids[status])
             if request_id in sent
         ]
     assert listed == expected and len(expected) > PAGE_SIZE
+    order = "The newest first" if tab == "all" else "Overdue requests first, then open ones; each by due date"
+    assert order in client.get(f"/outbox?tab={tab}").get_data(as_text=True)
 
 
 @pytest.mark.parametrize(
@@ -141,3 +165,16 @@ def test_a_broken_page_link_says_so(client, world, signed_in, session_factory, q
     assert answer.status_code == 400
     assert "This link to a page of the list is broken or out of date" in answer.get_data(as_text=True)
     assert client.get(f"/outbox?{query.replace('answered', 'bogus')}").status_code == 400
+
+
+def test_a_page_link_of_one_tab_does_not_open_a_tab_in_another_order(
+    client, world, signed_in, session_factory
+):
+    file_requests(session_factory, world, {"open": PAGE_SIZE + 5, "answered": PAGE_SIZE + 5})
+    signed_in(world["supplier"])
+    answered = client.get("/inbox?tab=answered").get_data(as_text=True)
+    cursor = re.search(r"cursor=([^&\"]+)", html.unescape(_NEXT.search(answered).group(1))).group(1)
+    assert client.get(f"/inbox?tab=answered&status=answered&cursor={cursor}").status_code == 200
+    answer = client.get(f"/inbox?tab=todo&status=open&cursor={cursor}")
+    assert answer.status_code == 400
+    assert "This link to a page of the list is broken or out of date" in answer.get_data(as_text=True)

@@ -82,21 +82,22 @@ def submit_form(client, url, fields, member, *, tamper=None):
     return client.post(url, data={**fields, "csrf_token": token, "action": "submit", "envelope": envelope})
 
 
-def test_the_inbox_lists_overdue_requests_first_with_due_dates_and_requester(client, world, signed_in):
-    later = world["ask"]("LATER", due_in=30)
+def test_the_inbox_lists_overdue_requests_first_each_by_due_date_with_requester(client, world, signed_in):
+    long_late = world["ask"]("LONG-LATE", due_in=-10, status="overdue")
+    late = world["ask"]("LATE", due_in=-3, status="overdue")
     soon = world["ask"]("SOON", due_in=3)
-    late = world["ask"]("LATE", due_in=5, status="overdue")
+    later = world["ask"]("LATER", due_in=30)
     past = world["ask"]("PAST", due_in=-2)
     world["ask"]("DONE", status="answered")
     signed_in(world["supplier"])
     page = client.get("/inbox").get_data(as_text=True)
     order = [m for m in re.findall(r"/requests/([0-9a-f-]{36})\"", page)]
-    # Overdue ones first, then open ones, each the newest first (a page of each list at a time); the sweep
-    # has not yet marked PAST overdue, but its badge says it is.
-    assert order == [late, past, soon, later]
+    # Overdue ones first, then open ones, each by due date, the earliest first (neither the newest nor the
+    # oldest filed first); the sweep has not yet marked PAST overdue, but its badge says it is.
+    assert order == [long_late, late, past, soon, later]
     assert "Noordhaven Naval" in page
     assert (utcnow() + timedelta(days=3)).date().isoformat() in page
-    assert page.count(">overdue</span>") == 2
+    assert page.count(">overdue</span>") == 3
     answered = client.get("/inbox?tab=answered").get_data(as_text=True)
     assert "DONE" in answered and "SOON" not in answered
 
