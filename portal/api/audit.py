@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
-
+from portal.api.parsing import Blueprint
 from portal.auth import require_kind_to_read
 from portal.db import db_session
 from portal.files import download

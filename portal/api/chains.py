@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 from flask import Response
-from flask_smorest import Blueprint
 
+from portal.api.parsing import Blueprint
 from portal.auth import current_organization
 from portal.db import db_session
 from schemas.api import ErrorSchema

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_smorest import Blueprint
 
+from portal.api.parsing import Blueprint
 from portal.auth import require_kind
 from portal.db import db_session
 from schemas.api import (

@@ -15,7 +15,15 @@ from flask import Flask, request
 from werkzeug.exceptions import NotFound
 
 from portal import errors
-from portal.web.base import WebSessionInterface, bp, csrf_token, error_page, is_api_path
+from portal.web.base import (
+    WebSessionInterface,
+    bp,
+    csrf_token,
+    error_page,
+    is_api_path,
+    refuse_nul,
+    security_headers,
+)
 from portal.web.forms import field_label
 
 
@@ -43,6 +51,9 @@ def init_app(app: Flask) -> None:
     app.add_template_global(csrf_token)
     app.add_template_filter(field_label)
     app.register_blueprint(bp)
+    # App-wide, not the blueprint's: the API, the health checks and unmatched URLs get them too.
+    app.before_request(refuse_nul)
+    app.after_request(security_headers)
     # A URL that matches no route has no blueprint, so the blueprint's handler never sees it: pages get an
     # HTML 404, the API keeps its JSON one.
     app.register_error_handler(NotFound, _not_found)

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Flask, current_app, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from portal.db import db_session
 from portal.errors import RETRY_AFTER_SECONDS, STATUS_BY_ERROR
@@ -41,6 +41,13 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
+#: The API docs page (flask-smorest's Swagger UI) starts its bundled script inline and styles inline.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+#: Everything else (JSON, files, assets) is never a page: it may load nothing and sit in no frame.
+DATA_CSP = "default-src 'none'; frame-ancestors 'none'"
 _CSRF_KEY = "_csrf"
 #: The error (400) of a link to a page of a list whose position (`cursor`, `status`) the list did not make.
 BROKEN_PAGE_LINK = (
@@ -186,14 +193,31 @@ def _template_globals() -> dict[str, Any]:
     }
 
 
-@bp.after_request
-def _security_headers(response: Any) -> Any:
-    response.headers.setdefault("Content-Security-Policy", CSP)
+def refuse_nul() -> None:
+    """Answer 400 to a path, query or web form holding NUL: no text of tiertrace has one, and PostgreSQL
+    cannot even compare with it (the API's JSON bodies are checked by `portal.api.parsing`). The API's
+    bodies are never parsed as forms here: POST /api/v1/declarations reads its raw bytes, also when a
+    client labels them a form (`curl -d @envelope.json`)."""
+    fields = [*request.args.items(multi=True)]
+    if not is_api_path(request.path):
+        fields += request.form.items(multi=True)
+    if any("\x00" in text for text in (request.path, *(text for field in fields for text in field))):
+        raise BadRequest("The request holds a NUL character (\\x00), which no text may contain.")
+
+
+def security_headers(response: Any) -> Any:
+    """The headers of every answer of the portal, pages, API and health checks alike (docs/security.md)."""
+    if response.mimetype != "text/html":
+        csp = DATA_CSP
+    else:
+        csp = DOCS_CSP if request.path == "/api/v1/docs" else CSP
+    response.headers.setdefault("Content-Security-Policy", csp)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     # Invitation tokens travel in URLs: never send a URL of this site to another one.
     response.headers.setdefault("Referrer-Policy", "same-origin")
-    if response.mimetype == "text/html":
+    # Pages and API answers hold confidential data: no cache, in the browser or on the way, keeps them.
+    if response.mimetype in ("text/html", "application/json"):
         response.headers.setdefault("Cache-Control", "no-store")
     return response
 

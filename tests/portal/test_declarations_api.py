@@ -68,6 +68,23 @@ def test_a_valid_declaration_is_accepted_and_reads_back_byte_for_byte(
     assert stored_counts(session_factory) == (1, 0, 1)
 
 
+def test_an_envelope_sent_as_curl_d_sends_it_is_accepted_byte_for_byte(
+    client, make_org, make_payload, sign, session_factory
+):
+    # `curl -d @envelope.json` labels the body application/x-www-form-urlencoded: the endpoint reads the
+    # raw body whatever its label, so nothing may parse it as a form first.
+    supplier = make_org("lumen")
+    envelope = sign(supplier, make_payload("lumen", materials=[GA_LINE]))
+    response = client.post(
+        "/api/v1/declarations",
+        data=envelope,
+        headers={**supplier.headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 201, response.get_json()
+    with session_factory() as session:
+        assert session.get(Declaration, response.get_json()["id"]).envelope == envelope
+
+
 def test_the_same_envelope_again_answers_200_with_the_first_body(
     client, make_org, make_payload, sign, session_factory
 ):

@@ -1,0 +1,60 @@
+"""The API's request parsing: flask-smorest's, except that no JSON body can end in a 500.
+
+`json.loads` raises RecursionError on deep nesting and ValueError on an integer of more than 4,300
+digits, where webargs expects only JSONDecodeError; and it accepts text that nothing downstream can hold:
+an unpaired UTF-16 surrogate (`"\\ud800"`: no UTF-8 for it) or NUL (PostgreSQL refuses it). Each of these
+answers 400 here, before an endpoint runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import flask
+import flask_smorest
+from webargs.flaskparser import FlaskParser, abort
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class JsonBodyParser(FlaskParser):
+    """webargs' Flask parser, answering 400 to every JSON body it cannot hand on safely."""
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        try:
+            data = super()._raw_load_json(req)
+        except json.JSONDecodeError:
+            raise  # webargs answers it: "not valid JSON"
+        except (RecursionError, ValueError) as error:
+            abort(400, exc=error, messages={"json": ["Invalid JSON body."]})
+        if _holds_unstorable_text(data):
+            abort(
+                400,
+                message="the request body holds a NUL character or an unpaired surrogate (\\ud800-\\udfff)",
+                messages={"json": ["Text may not hold NUL or unpaired surrogates."]},
+            )
+        return data
+
+
+def _holds_unstorable_text(data: Any) -> bool:
+    # A loop, not recursion: the body was parsed, so its depth is within Python's limit, but only just.
+    pending = [data]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, str):
+            if _UNSTORABLE.search(value):
+                return True
+        elif isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return False
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """The API's blueprints: flask-smorest's, parsing bodies with `JsonBodyParser`."""
+
+    ARGUMENTS_PARSER = JsonBodyParser()
