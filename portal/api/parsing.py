@@ -9,14 +9,13 @@ answers 400 here, before an endpoint runs.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import flask
 import flask_smorest
 from webargs.flaskparser import FlaskParser, abort
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+from tiertrace.text import unstorable_text_paths
 
 
 class JsonBodyParser(FlaskParser):
@@ -29,29 +28,13 @@ class JsonBodyParser(FlaskParser):
             raise  # webargs answers it: "not valid JSON"
         except (RecursionError, ValueError) as error:
             abort(400, exc=error, messages={"json": ["Invalid JSON body."]})
-        if _holds_unstorable_text(data):
+        if unstorable_text_paths(data):
             abort(
                 400,
                 message="the request body holds a NUL character or an unpaired surrogate (\\ud800-\\udfff)",
                 messages={"json": ["Text may not hold NUL or unpaired surrogates."]},
             )
         return data
-
-
-def _holds_unstorable_text(data: Any) -> bool:
-    # A loop, not recursion: the body was parsed, so its depth is within Python's limit, but only just.
-    pending = [data]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, str):
-            if _UNSTORABLE.search(value):
-                return True
-        elif isinstance(value, dict):
-            pending.extend(value.keys())
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
-    return False
 
 
 class Blueprint(flask_smorest.Blueprint):

@@ -391,3 +391,51 @@ def test_a_customer_does_not_learn_a_supplier_disclosed_to_the_authority_only(
     for reader in (prime, ministry):
         full = client.get(f"/api/v1/declarations/{payload['id']}", headers=reader.headers).get_json()
         assert full["payload"] == payload and full["envelope"] is not None
+
+
+UNSTORABLE_TEXT = {"NUL": "a\u0000b", "lone surrogate": "a\ud800b"}
+
+
+@pytest.mark.parametrize("text", UNSTORABLE_TEXT.values(), ids=UNSTORABLE_TEXT.keys())
+@pytest.mark.parametrize(
+    "where", ["statement", "part.name", "components.0.supplier", "components.0.supplier_name", "id"]
+)
+def test_text_no_database_can_hold_is_422_with_the_field_named(
+    client, make_org, make_payload, session_factory, where, text
+):
+    # NUL and unpaired surrogates pass JSON but not PostgreSQL (text, JSON) or UTF-8: they were stored on
+    # SQLite and a 500 on PostgreSQL, also when only looked up (a supplier slug, the id).
+    supplier = make_org("lumen")
+    payload = make_payload("lumen", "P-1", materials=[GA_LINE])
+    payload["components"] = [{"part_number": "C-1", "supplier": None, "quantity": 1}]
+    *parents, last = where.split(".")
+    target = payload
+    for step in parents:
+        target = target[int(step)] if step.isdigit() else target[step]
+    target[last] = text
+    envelope = signing.sign_payload(json.dumps(payload).encode(), supplier.private_key)
+    error = assert_rejected(post(client, supplier, envelope), 422, "payload_invalid")
+    # The schema's own message wins where it refuses the field too (the id is no UUID).
+    assert "NUL" in error["details"][where] or where == "id"
+    assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def test_a_payload_nested_too_deeply_is_422(client, make_org, make_payload, session_factory):
+    supplier = make_org("lumen")
+    payload = make_payload("lumen", "P-1")
+    payload["statement"] = "deep"
+    raw = json.dumps(payload).encode().replace(b'"deep"', b"[" * 100_000 + b"]" * 100_000)
+    error = assert_rejected(post(client, supplier, signing.sign_payload(raw, supplier.private_key)), 422)
+    assert error["code"] == "payload_invalid"
+    assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def test_a_keyid_no_database_can_hold_is_an_unknown_key(client, make_org, make_payload, session_factory):
+    supplier = make_org("lumen")
+    document = json.loads(
+        signing.sign_payload(json.dumps(make_payload("lumen")).encode(), supplier.private_key)
+    )
+    document["signatures"][0]["keyid"] = "ed25519:\u0000"
+    error = assert_rejected(post(client, supplier, json.dumps(document).encode()), 422, "signature")
+    assert error["details"]["problem"] == "unknown_key"
+    assert stored_counts(session_factory) == (0, 0, 0)

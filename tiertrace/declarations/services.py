@@ -29,6 +29,7 @@ from tiertrace.errors import (
 )
 from tiertrace.organizations.models import Organization, SigningKey
 from tiertrace.outbox.services import record_event
+from tiertrace.text import unstorable_text_paths
 
 #: Schemas are stateless once built, and building one per request is a large part of its cost.
 _PAYLOAD_SCHEMA = DeclarationPayloadSchema()
@@ -164,7 +165,12 @@ def submit_declaration(
         )
     session.flush()  # the caller's pending changes go first: what follows bypasses the unit of work
     connection = session.connection()
-    key = connection.execute(_KEY_AND_ISSUER, {"keyid": parsed.keyid}).one_or_none()
+    # A keyid no database can hold names no registered key (and PostgreSQL could not even look it up).
+    key = (
+        None
+        if unstorable_text_paths(parsed.keyid)
+        else connection.execute(_KEY_AND_ISSUER, {"keyid": parsed.keyid}).one_or_none()
+    )
     if key is not None and key.revoked_at is not None and key.id == organization.id:
         # Only the caller's own keys say so: another organisation's keys and their history stay unseen.
         raise RuleViolationError(
@@ -192,7 +198,7 @@ def submit_declaration(
         raise ForbiddenError("the declaration's issuer is not the authenticated organisation")
 
     declaration_id = raw_payload.get("id")
-    if isinstance(declaration_id, str):
+    if isinstance(declaration_id, str) and not unstorable_text_paths(declaration_id):
         existing = connection.execute(_EXISTING, {"id": canonical_id(declaration_id)}).one_or_none()
         if existing is not None:
             if existing.envelope_sha256 == hashlib.sha256(envelope).hexdigest():
@@ -223,6 +229,8 @@ def _decode_payload(payload: bytes) -> dict[str, Any]:
         decoded = json.loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise RuleViolationError("the payload is not UTF-8 JSON", code="payload_invalid") from exc
+    except RecursionError as exc:
+        raise RuleViolationError("the payload is nested too deeply", code="payload_invalid") from exc
     if not isinstance(decoded, dict):
         raise RuleViolationError("the payload must be a JSON object", code="payload_invalid")
     return decoded
@@ -241,8 +249,13 @@ def check_payload(connection: Connection, issuer_id: int, raw: dict[str, Any]) -
         problems: dict[str, str] = {}
     except ValidationError as exc:
         problems = flatten_messages(exc.messages)
+    unstorable = unstorable_text_paths(raw)
     components = object_rows(raw.get("components"))
-    slugs = {c["supplier"] for _, c in components if isinstance(c.get("supplier"), str)}
+    slugs = {
+        c["supplier"]
+        for _, c in components
+        if isinstance(c.get("supplier"), str) and not unstorable_text_paths(c["supplier"])
+    }
     known: dict[str, int] = {}
     if slugs:
         rows = connection.execute(_SUPPLIER_IDS, {"slugs": sorted(slugs)})
@@ -255,6 +268,8 @@ def check_payload(connection: Connection, issuer_id: int, raw: dict[str, Any]) -
                 f"{supplier!r} is not a registered organisation; use null and "
                 "supplier_name/supplier_country for a supplier that is not on the portal yet"
             )
+    for path in unstorable:
+        found[path] = "text may not hold NUL (\\u0000) or an unpaired surrogate (\\ud800-\\udfff)"
     for key, message in found.items():
         problems.setdefault(key, message)
     if problems:
