@@ -5,7 +5,7 @@ from tiertrace.chains.models import Rollup
 from tiertrace.db import Base
 from tiertrace.declarations.models import Declaration, DeclarationComponent
 from tiertrace.disclosure.models import DisclosureRequest, Notification
-from tiertrace.organizations.models import ApiToken, Organization, SigningKey, User
+from tiertrace.organizations.models import ApiToken, LoginFailure, Organization, SigningKey, User
 from tiertrace.outbox.models import OutboxEvent, ProcessedMessage
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Declaration",
     "DeclarationComponent",
     "DisclosureRequest",
+    "LoginFailure",
     "Notification",
     "Organization",
     "OutboxEvent",

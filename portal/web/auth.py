@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -12,11 +13,19 @@ from portal.web.base import (
     current_org,
     current_user,
     end_session,
+    plural,
     safe_next,
     start_session,
 )
 from tiertrace.errors import AuthenticationError, NotFoundError, RuleViolationError
-from tiertrace.organizations.accounts import accept_invite, authenticate_user, require_invited_user
+from tiertrace.organizations.accounts import (
+    accept_invite,
+    address_wait,
+    authenticate_user,
+    end_sessions,
+    record_failed_login,
+    require_invited_user,
+)
 from tiertrace.organizations.models import Organization
 
 #: Where each kind of organisation starts.
@@ -33,7 +42,12 @@ def home() -> Any:
 
 @bp.route("/login", methods=["GET", "POST"])
 def login() -> Any:
-    """The login form; on success a fresh session, on failure the same message whatever went wrong."""
+    """The login form; on success a fresh session, on failure the same message whatever went wrong.
+
+    Failures are also counted per client address: past the limit the address waits (429). The address
+    is the peer's as the web server saw it (`request.remote_addr`): behind a reverse proxy every client
+    shares the proxy's address, as tiertrace trusts no X-Forwarded-For header.
+    """
     target = safe_next(request.values.get("next"))
     if request.method == "GET":
         if current_user() is not None:
@@ -47,10 +61,21 @@ def login() -> Any:
     if errors:
         return render_template("login.html", next=target, email=email, errors=errors), 422
     session = db_session()
+    address = request.remote_addr or ""
+    wait = address_wait(session, address)
+    if wait:
+        minutes = math.ceil(wait / 60)
+        message = (
+            "There were too many failed sign-ins from your network. "
+            f"Wait {minutes} {plural(minutes, 'minute')} and try again."
+        )
+        page = render_template("login.html", next=target, email=email, errors={"password": message})
+        return page, 429, {"Retry-After": str(wait)}
     try:
         user = authenticate_user(session, email, password)
     except AuthenticationError as error:
-        session.commit()  # the failure count must be kept, or throttling would not work
+        record_failed_login(session, address)
+        session.commit()  # the failure counts must be kept, or throttling would not work
         return render_template(
             "login.html", next=target, email=email, errors={"password": error.message}
         ), 401
@@ -61,9 +86,17 @@ def login() -> Any:
 
 @bp.post("/logout")
 def logout() -> Any:
-    """Sign out (a POST with the CSRF token, so no other site can sign a person out)."""
+    """Sign out (a POST with the CSRF token, so no other site can sign a person out).
+
+    Ends the person's sessions on the server, on every device: a copy of the cookie is worth nothing after.
+    """
+    user = current_user()
+    if user is not None:
+        session = db_session()
+        end_sessions(session, user)
+        session.commit()
     end_session()
-    flash("You are signed out.", "info")
+    flash("You are signed out, on every device.", "info")
     return redirect(url_for("web.login"))
 
 

@@ -1,8 +1,9 @@
 """The web blueprint and what every page shares: the signed-in person, CSRF, headers, error pages.
 
 Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax, Secure as `cookie_secure` decides), bound
-to the account's password hash so a new password ends every session. Every POST to a page must carry
-the session's CSRF token (form field `csrf_token` or header `X-CSRF-Token`).
+to the account's password hash and session epoch (`credential_version`), so a new password or a logout
+ends every session of the account. Every POST to a page must carry the session's CSRF token (form field
+`csrf_token` or header `X-CSRF-Token`).
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def cookie_secure(setting: bool | None, host: str) -> bool:
 
 
 def current_user() -> User | None:
-    """The person signed in on this request, or None (also when the password changed since login)."""
+    """The person signed in on this request, or None (also when the password changed or the person logged
+    out since this session began)."""
     if "web_user" not in g:
         user = None
         user_id = session.get("uid")

@@ -1,4 +1,4 @@
-"""People's accounts for the web portal: invitations, argon2 passwords, login throttling.
+"""People's accounts for the web portal: invitations, argon2 passwords, login throttling, session ends.
 
 People log in, not organisations: a `User` belongs to one organisation and acts for it. The operator
 creates an account with a one-time invitation (`create_user`); the invitee sets a password
@@ -8,6 +8,7 @@ creates an account with a one-time invitation (`create_user`); the invitee sets 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -15,16 +16,20 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from tiertrace.db import utcnow
 from tiertrace.errors import AuthenticationError, ConflictError, NotFoundError, RuleViolationError
-from tiertrace.organizations.models import ApiToken, Organization, SigningKey, User
+from tiertrace.organizations.models import ApiToken, LoginFailure, Organization, SigningKey, User
 
 #: Consecutive failed logins after which an account is locked for `LOCK_DURATION`.
 MAX_FAILED_LOGINS = 5
 LOCK_DURATION = timedelta(minutes=15)
+#: Failed logins from one client address within `ADDRESS_WINDOW` after which that address must wait
+#: (one address trying one password against many accounts). Enough for an office behind one address.
+MAX_FAILED_LOGINS_PER_ADDRESS = 20
+ADDRESS_WINDOW = timedelta(minutes=15)
 #: How long an invitation link stays valid.
 INVITE_TTL = timedelta(days=7)
 MIN_PASSWORD_LENGTH = 12
@@ -220,9 +225,46 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
     session.flush()
 
 
+def address_wait(session: Session, address: str, *, now: datetime | None = None) -> int:
+    """Seconds the client at `address` must wait before its next login attempt; 0 when it may try now.
+
+    It waits once `MAX_FAILED_LOGINS_PER_ADDRESS` of its logins failed within `ADDRESS_WINDOW`, until
+    so many of them have left the window that fewer than that remain in it. Addresses are
+    cut to the 64 characters the table keeps (an IP address has at most 45).
+    """
+    now = now or utcnow()
+    nth_newest = session.scalar(
+        select(LoginFailure.failed_at)
+        .where(LoginFailure.address == address[:64], LoginFailure.failed_at > now - ADDRESS_WINDOW)
+        .order_by(LoginFailure.failed_at.desc())
+        .offset(MAX_FAILED_LOGINS_PER_ADDRESS - 1)
+        .limit(1)
+    )
+    if nth_newest is None:
+        return 0
+    return max(1, math.ceil((nth_newest + ADDRESS_WINDOW - now).total_seconds()))
+
+
+def record_failed_login(session: Session, address: str, *, now: datetime | None = None) -> None:
+    """Count a failed login from the client at `address`, and forget every failure older than the
+    window. Flushes."""
+    now = now or utcnow()
+    session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - ADDRESS_WINDOW))
+    session.add(LoginFailure(address=address[:64], failed_at=now))
+    session.flush()
+
+
+def end_sessions(session: Session, user: User) -> None:
+    """End every web session of `user`, on every device (logging out). Flushes."""
+    user.session_epoch += 1
+    session.flush()
+
+
 def credential_version(user: User) -> str:
-    """A short fingerprint of the user's password hash: a web session bound to it ends when it changes."""
-    return hashlib.sha256((user.password_hash or "").encode("utf-8")).hexdigest()[:16]
+    """A short fingerprint of the user's password hash and session epoch: a web session bound to it ends
+    when the password changes or the person logs out."""
+    credentials = f"{user.password_hash or ''}\n{user.session_epoch}"
+    return hashlib.sha256(credentials.encode("utf-8")).hexdigest()[:16]
 
 
 def get_user(session: Session, user_id: int) -> User | None:

@@ -6,13 +6,14 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from web_helpers import PASSWORD, csrf_of, field_error, log_in, page_csrf
 
 from portal import create_app
 from tiertrace.db import utcnow
-from tiertrace.organizations.accounts import MAX_FAILED_LOGINS, create_user
-from tiertrace.organizations.models import Organization, User
+from tiertrace.organizations import accounts
+from tiertrace.organizations.accounts import ADDRESS_WINDOW, MAX_FAILED_LOGINS, create_user
+from tiertrace.organizations.models import LoginFailure, Organization, User
 
 
 def test_a_person_signs_in_sees_their_start_page_and_signs_out(client, make_org, make_person):
@@ -29,6 +30,25 @@ def test_a_person_signs_in_sees_their_start_page_and_signs_out(client, make_org,
     token = csrf_of(page)
     assert client.post("/logout", data={"csrf_token": token}).status_code == 302
     assert client.get("/inbox").headers["Location"].startswith("/login")
+
+
+def test_a_cookie_copied_before_logout_is_worth_nothing_after_it(app, make_org, make_person):
+    person = make_person(make_org("lumen"))
+    laptop, phone, thief = app.test_client(), app.test_client(), app.test_client()
+    log_in(laptop, person)
+    log_in(phone, person)
+    thief.set_cookie("tiertrace_session", laptop.get_cookie("tiertrace_session").value)
+    assert thief.get("/inbox").status_code == 200  # a copy works while the session lasts
+
+    token = csrf_of(laptop.get("/inbox").get_data(as_text=True))
+    assert laptop.post("/logout", data={"csrf_token": token}).status_code == 302
+    assert "You are signed out, on every device." in laptop.get("/login").get_data(as_text=True)
+    assert thief.get("/inbox").status_code == 302  # the copy ended with the logout: off to the login page
+    assert phone.get("/inbox").status_code == 302  # so did the session on the other device
+
+    assert log_in(phone, person).status_code == 302  # a new login starts a new session
+    assert phone.get("/inbox").status_code == 200
+    assert thief.get("/inbox").status_code == 302
 
 
 def test_the_session_cookie_is_httponly_samesite_lax_and_not_secure_on_loopback(
@@ -117,6 +137,42 @@ def test_too_many_failed_logins_lock_the_account_even_for_the_right_password(
         user.locked_until = utcnow() - timedelta(seconds=1)  # the lock has run out
         session.commit()
     assert log_in(client, person).status_code == 302
+
+
+def test_too_many_failed_logins_from_one_address_make_it_wait(
+    app, make_org, make_person, session_factory, monkeypatch
+):
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_ADDRESS", 3)  # 20 in the portal: kept fast here
+    lumen = make_org("lumen")
+    people = [make_person(lumen) for _ in range(4)]
+    sprayer, neighbour = app.test_client(), app.test_client()
+    sprayer.environ_base["REMOTE_ADDR"] = "203.0.113.7"
+    neighbour.environ_base["REMOTE_ADDR"] = "198.51.100.2"
+
+    # One guess against each of several accounts: no account reaches its own lock.
+    for person in people[:2]:
+        assert log_in(sprayer, person, password="Summer2026!").status_code == 401
+    assert log_in(sprayer, people[3]).status_code == 302  # a success counts for nothing
+    sprayer.post("/logout", data={"csrf_token": csrf_of(sprayer.get("/inbox").get_data(as_text=True))})
+    assert log_in(sprayer, people[2], password="Summer2026!").status_code == 401
+
+    answer = log_in(sprayer, people[3])  # even the right password waits
+    assert answer.status_code == 429
+    assert 0 < int(answer.headers["Retry-After"]) <= ADDRESS_WINDOW.total_seconds()
+    assert field_error(answer.get_data(as_text=True), "password") == (
+        "There were too many failed sign-ins from your network. Wait 15 minutes and try again."
+    )
+    assert sprayer.get("/inbox").status_code == 302  # not signed in
+    assert log_in(neighbour, people[3]).status_code == 302  # another address is not held up
+
+    with session_factory() as session:  # the window runs out
+        for failure in session.scalars(select(LoginFailure)):
+            failure.failed_at -= ADDRESS_WINDOW
+        session.commit()
+    assert log_in(sprayer, people[0], password="one more guess").status_code == 401
+    with session_factory() as session:  # the old failures are gone, the new one is kept
+        assert session.scalar(select(func.count()).select_from(LoginFailure)) == 1
+    assert log_in(sprayer, people[3]).status_code == 302
 
 
 def test_an_empty_login_form_asks_for_what_is_missing_and_counts_no_failed_attempt(
