@@ -92,7 +92,11 @@ def decline(body: dict[str, Any], request_id: str) -> dict[str, Any]:
 @blp.arguments(AnswerSchema)
 @blp.response(200, RequestSchema)
 def answer(body: dict[str, Any], request_id: str) -> dict[str, Any]:
-    """The supplier answers with a declaration it already filed for that part (no new version needed)."""
+    """The supplier answers with a declaration it already filed for that part (no new version needed).
+
+    A request the supplier declined may still be answered: the answer replaces the decline (its reason
+    stays on record), as a declaration naming the request in `in_response_to` does.
+    """
     session = db_session()
     request = answer_request(session, require_kind("company"), request_id, body["declaration_id"])
     session.commit()

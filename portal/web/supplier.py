@@ -293,14 +293,15 @@ def _request_context(
 def request_declare(request_id: str) -> Any:
     """The editor answering a request (a new version of the part's current declaration, if it has one).
 
-    Only while the request waits for an answer: an editor reached again after it was answered (the
-    browser's Back, a second tab) would file a second version; its page says what happened instead (409).
+    Not once the request is answered: an editor reached again after that (the browser's Back, a second
+    tab) would file a second version; its page says what happened instead (409). A declined request may
+    still be answered (the supplier changed its mind), as the API allows.
     """
     organization = current_org()
     item = require_visible_request(db_session(), organization, request_id)
     if item.supplier_id != organization.id:
         raise NotFoundError("no such request")
-    if item.status not in ("open", "overdue"):
+    if item.status == "answered":
         return render_template("request.html", item=item, errors={}, reason="", answer_refused=True), 409
     context, form = _request_context(organization, item)
     return _editor(context, form)

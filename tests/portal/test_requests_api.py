@@ -159,6 +159,29 @@ def test_a_supplier_answers_a_later_request_with_the_declaration_it_already_file
     assert client.get(f"/api/v1/declarations/{payload['id']}", headers=late.headers).status_code == 200
 
 
+def test_a_supplier_may_answer_a_request_it_declined(client, make_org, make_payload, sign):
+    # The supplier's later answer replaces its decline, as a declaration naming the request in
+    # in_response_to does; the reason stays on record.
+    oem, lumen = make_org("oem"), make_org("lumen")
+    request = ask(client, oem, part="MMIC-7").get_json()
+    declined = client.post(
+        f"/api/v1/requests/{request['id']}/decline", json={"reason": "no data yet"}, headers=lumen.headers
+    )
+    assert declined.get_json()["status"] == "declined"
+    payload = make_payload("lumen", "MMIC-7")
+    client.post("/api/v1/declarations", data=sign(lumen, payload), headers=lumen.headers)
+    url = f"/api/v1/requests/{request['id']}/answer"
+    done = client.post(url, json={"declaration_id": payload["id"]}, headers=lumen.headers)
+    assert done.status_code == 200
+    body = done.get_json()
+    assert (body["status"], body["declaration_id"], body["decline_reason"]) == (
+        "answered",
+        payload["id"],
+        "no data yet",
+    )
+    assert client.get(f"/api/v1/declarations/{payload['id']}", headers=oem.headers).status_code == 200
+
+
 def test_answering_with_a_declaration_of_another_part_is_422_and_changes_nothing(
     client, make_org, make_payload, sign
 ):

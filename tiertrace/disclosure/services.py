@@ -177,9 +177,11 @@ def answer_request(
 ) -> DisclosureRequest:
     """Answer a request with a declaration the supplier already filed (one answer serves every customer).
 
-    The declaration must be the supplier's current one for the requested part. Flushes. Raises
-    NotFoundError when the request is not addressed to `supplier`, RuleViolationError for a declaration
-    that is not its current one of that part, ConflictError when the request was declined.
+    The declaration must be the supplier's current one for the requested part. A declined request is
+    answered too, as a declaration naming it in `in_response_to` answers it: a supplier may change its
+    mind, and the answer is worth more to the requester than the decline (its reason stays on record).
+    Flushes. Raises NotFoundError when the request is not addressed to `supplier`, RuleViolationError
+    for a declaration that is not its current one of that part.
     """
     # Serialised with the supplier's declarations, which supersede the one named here, and its declines.
     lock_organization(session, supplier.id)
@@ -199,8 +201,6 @@ def answer_request(
             "answer with your current declaration of the requested part",
             details={"declaration_id": "not your current declaration of " + request.part_number},
         )
-    if request.status == "declined":
-        raise ConflictError("the request was declined; the requester has to ask again")
     if request.status != "answered" or request.declaration_id != declaration.id:
         request.status = "answered"
         request.declaration_id = declaration.id

@@ -515,12 +515,15 @@ def test_the_editor_of_a_request_answered_already_files_nothing_and_says_so(
         assert session.query(Declaration).filter_by(part_number="TRM-2040").count() == 1
 
 
-def test_the_editor_of_a_declined_request_says_the_requester_has_to_ask_again(client, world, signed_in):
+def test_a_supplier_that_declined_a_request_may_still_answer_it(client, world, signed_in):
+    # As a declaration naming the request in in_response_to answers it (and the API's answer endpoint).
     request_id = world["ask"]("TRM-2040", status="declined")
     signed_in(world["supplier"])
+    page = client.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert "Changed your mind?" in page and f"/requests/{request_id}/declare" in page
     answer = client.get(f"/requests/{request_id}/declare")
-    assert answer.status_code == 409
-    assert "Noordhaven Naval has to ask again" in answer.get_data(as_text=True)
+    assert answer.status_code == 200
+    assert 'id="key-file"' in answer.get_data(as_text=True)  # the editor, to sign in
 
 
 def test_a_revoked_signing_key_is_said_in_words_without_the_cores_detail_keys(
