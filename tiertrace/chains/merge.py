@@ -7,6 +7,9 @@ component, `quantity` x the figures of the declaration the component resolves to
 depend on its path, but only through the declarations of its own strongly connected component (SCC): a
 declaration on the path above a node that the node can also reach is necessarily in the node's SCC. So
 figures are memoised "as root" for every declaration, and per (declaration, path ∩ SCC) inside cycles.
+The number of such states grows exponentially with a dense SCC (N parts each listing all the others), so
+an SCC whose exact figures would need more than `CYCLE_GROUP_BUDGET` states is "over-large": inside it
+every component resolving to a member is a `cycle` gap, whatever the path (see `Merger.capped`).
 
 Material figures are plain JSON-ready dicts, the same shape in memory, in `Rollup.data` and (minus
 `facilities`) in the API::
@@ -29,6 +32,10 @@ GAP_KINDS = ("open", "overdue", "declined", "unknown_supplier", "not_requested",
 #: The country key of mass whose origin the declarations do not name.
 UNKNOWN = "unknown"
 STAGES = ("extraction", "processing")
+#: Most (declaration, path ∩ SCC) states the exact figures of one cycle group may need. Rings of up to
+#: 141 members and groups of up to 11 members that all list each other stay exact; the merge of a group
+#: near the budget takes about 0.3 s, deciding that a group is over it about 0.05 s.
+CYCLE_GROUP_BUDGET = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +280,8 @@ def strongly_connected_components(edges: Mapping[str, Iterable[str]]) -> list[li
 
 
 class Merger:
-    """Computes figures over a `ChainGraph`, memoised exactly (see the module docstring).
+    """Computes figures over a `ChainGraph`, memoised exactly (see the module docstring), over-large
+    cycle groups capped (`capped`).
 
     `known` holds figures "as root" of declarations outside the graph (the materialised rollups of
     children that need no recomputation). A component resolving to a declaration that is neither in the
@@ -298,6 +306,7 @@ class Merger:
                 group = frozenset(members)
                 for member in members:
                     self.cycle_group[member] = group
+        self._capped: dict[frozenset[str], bool] = {}
         self._as_root: dict[str, Figures] = {}
         self._on_path: dict[tuple[str, frozenset[str]], Figures] = {}
 
@@ -321,13 +330,54 @@ class Merger:
         """Figures "as root" of every declaration of the graph."""
         return {declaration_id: self.as_root(declaration_id) for declaration_id in self.graph.declarations}
 
+    def capped(self, group: frozenset[str]) -> bool:
+        """Whether the cycle group `group` is over-large: its exact figures need more than
+        `CYCLE_GROUP_BUDGET` (declaration, path ∩ group) states.
+
+        Then the figures of each member are its own lines plus its components outside the group, and
+        every component resolving to a member is a `cycle` gap, on every path. The states are counted
+        (not computed) until they pass the budget, so the answer depends on the group alone.
+        """
+        capped = self._capped.get(group)
+        if capped is None:
+            capped = self._capped[group] = self._count_states(group) > CYCLE_GROUP_BUDGET
+        return capped
+
+    def _count_states(self, group: frozenset[str]) -> int:
+        """How many states `on_path` memoises for the members of `group` as roots, counted only until they
+        pass the budget; iterative, so a long ring cannot exhaust Python's recursion limit."""
+        # Members as bit numbers and paths as bit masks: much cheaper than frozensets.
+        bit = {member: 1 << number for number, member in enumerate(sorted(group))}
+        inside = {
+            bit[member]: [bit[r.declaration_id] for _, r in self._resolved[member] if r.declaration_id in bit]
+            for member in group
+        }
+        # A state is counted when first reached, so the stack never outgrows the budget much.
+        seen = {(member, member) for member in inside}
+        stack = list(seen)
+        while stack and len(seen) <= CYCLE_GROUP_BUDGET:
+            member, path = stack.pop()
+            for target in inside[member]:
+                state = (target, path | target)
+                if not path & target and state not in seen:
+                    seen.add(state)
+                    stack.append(state)
+        return len(seen)
+
     def on_path(self, declaration_id: str, path: frozenset[str]) -> Figures:
         """Figures of a declaration node whose path from the root holds the declarations `path`.
 
-        Only the part of `path` inside the node's SCC matters (and is used as the memo key).
+        Only the part of `path` inside the node's SCC matters (and is used as the memo key); none of it
+        when the SCC is over-large (`capped`).
         """
         group = self.cycle_group.get(declaration_id)
-        relevant = path & group if group else frozenset({declaration_id})
+        if group is None:
+            relevant = frozenset({declaration_id})
+        elif self.capped(group):
+            # Every member counts as on the path: each component into the group is a `cycle` gap.
+            relevant, group = group, None
+        else:
+            relevant = path & group
         key = (declaration_id, relevant)
         cached = self._on_path.get(key)
         if cached is not None:

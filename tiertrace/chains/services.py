@@ -7,7 +7,9 @@ Every current declaration has a `Rollup` row whose `data` holds its figures "as 
      "rollup": {...}, "coverage": {..., "gaps": {"open": 2}},   # merge.figures_to_data
      "children": [{"part_number", "supplier_id", "supplier_name", "supplier_country", "quantity",
                    "disclose_to", "declaration_id", "gap"}, ...],   # in component order
-     "cycle_group": [ids] | null}   # the declaration's strongly connected component, when it has one
+     "cycle_group": [ids] | null,   # the declaration's strongly connected component, when it has one
+     "cycle_group_capped": false}   # true: the group is over-large (merge.Merger.capped), every
+                                    # component into it a `cycle` gap; absent from older rows
 
 The figures are viewer-independent; `chain_view` unfolds the tree from these rows and redacts it for
 the viewer at read time. Only the merge (`refresh_rollups`, `handle_events`, `rebuild_all`) writes rows:
@@ -19,6 +21,7 @@ here commits: the entrypoint owns the transaction.
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +43,8 @@ from tiertrace.declarations.services import customer_ids, require_readable_decla
 from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.errors import NotFoundError, RuleViolationError
 from tiertrace.organizations.models import Organization
+
+log = logging.getLogger(__name__)
 
 #: Version of the `Rollup.data` layout; rows of another version are recomputed when read.
 ROLLUP_FORMAT = 1
@@ -219,6 +224,13 @@ def _compute(loaded: _Loaded) -> dict[str, dict[str, Any]]:
     datas: dict[str, dict[str, Any]] = {}
     with _gc_paused():
         computed = merger.compute_all()
+    for over_large in sorted({g for g in merger.cycle_group.values() if merger.capped(g)}, key=min):
+        log.warning(
+            "cycle group of %d declarations (%s, ...) is over-large: its components into the group "
+            "count as cycle gaps",
+            len(over_large),
+            min(over_large),
+        )
     for declaration_id, figures in computed.items():
         facts = loaded.facts[declaration_id]
         group = merger.cycle_group.get(declaration_id)
@@ -242,6 +254,7 @@ def _compute(loaded: _Loaded) -> dict[str, dict[str, Any]]:
                 for component, resolution in merger.resolutions(declaration_id)
             ],
             "cycle_group": sorted(group) if group else None,
+            "cycle_group_capped": group is not None and merger.capped(group),
         }
     return datas
 
@@ -462,6 +475,8 @@ def _parts(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "issuer_id": data["issuer_id"],
         "cycle_group": data["cycle_group"],
+        # Rows written before over-large groups were capped lack the key; their groups are exact.
+        "cycle_group_capped": data.get("cycle_group_capped", False),
         "children": data["children"],
         "rollup": merge.public_rollup(data["rollup"]),
     }
@@ -586,11 +601,11 @@ def chain_tree(
     """The tree of a declaration as the authority's chain view lists it, without per-node figures.
 
     `{"root", "nodes", "truncated"}`: the nodes `chain_view` gives the authority (breadth first, every
-    supplier shown, a component re-entering its path a "cycle" gap), each without its `rollup`. For
-    callers that need the structure only (the audit): rendering every node's figures, path-dependent
-    ones inside cycles included, would cost more than they use. Nobody is checked and nothing is
-    audit-logged: the caller answers for both. Rollups that are missing are computed, not stored.
-    Raises NotFoundError when the declaration does not exist.
+    supplier shown, a component re-entering its path or its over-large cycle group a "cycle" gap),
+    each without its `rollup`. For callers that need the structure only (the audit): rendering every
+    node's figures, path-dependent ones inside cycles included, would cost more than they use. Nobody
+    is checked and nothing is audit-logged: the caller answers for both. Rollups that are missing are
+    computed, not stored. Raises NotFoundError when the declaration does not exist.
     """
     root = session.get(Declaration, declaration_id)
     if root is None:
@@ -649,8 +664,8 @@ class _ChainView:
     def build(self) -> dict[str, Any]:
         root = self.root
         root_data = require_rollup(self.session, root.id)
-        root_rollup = merge.public_rollup(root_data["rollup"])
-        self.data[root.id] = {**root_data, "rollup": root_rollup}
+        self.data[root.id] = _parts(root_data)
+        root_rollup = self.data[root.id]["rollup"]
         self._add_root()
         self._unfold(_Entry(0, root.id, 0, 1.0, False))
         self._fill_suppliers()
@@ -703,7 +718,8 @@ class _ChainView:
         max_nodes, authority, viewer_id = self.max_nodes, self.authority, self.viewer_id
         figures = self.figures
         lister_id = data["issuer_id"]
-        group = set(data.get("cycle_group") or ())
+        group = set(data["cycle_group"] or ())
+        capped = data["cycle_group_capped"]
         is_customer = entry.declaration_id in customer_of
         child_above = entry.viewer_above or lister_id == viewer_id
         parent_index, parent_name = entry.index, f"n{entry.index}"
@@ -713,9 +729,10 @@ class _ChainView:
                 return False
             target = child["declaration_id"]
             gap = child["gap"]
-            # Only a child in the node's own cycle group (or the node itself) can be on its path.
+            # Only a child in the node's own cycle group (or the node itself) can be on its path; in an
+            # over-large group every member counts as on it.
             reenters = target is not None and (target == entry.declaration_id or target in group)
-            if reenters and target in self._path(parent_index):
+            if reenters and (capped or target in self._path(parent_index)):
                 target, gap = None, "cycle"
             supplier_id = child["supplier_id"]
             visible = authority or merge.may_see_supplier(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
 from datetime import timedelta
 
 import pytest
@@ -324,6 +326,64 @@ def test_a_cycle_in_the_chain_is_shown_as_a_gap_and_its_figures_depend_on_the_pa
     assert view_a["nodes"][1]["rollup"]["Ga"]["mass_g"] == 10.0
     assert view_b["rollup"]["Ga"]["mass_g"] == 15.0
     assert view_a["coverage"]["components_declared"] == 1
+
+
+def test_a_dense_in_house_cycle_group_merges_fast_and_its_inner_components_are_cycle_gaps(
+    session, make_org, make_payload, submit, ga_line, caplog
+):
+    # 16 in-house parts that each list all the others: exactly, 16 x 2^15 path states (minutes).
+    maker = make_org("maker")
+    smelter = make_org("smelter")
+    authority = make_org("ministry", kind="authority")
+    submit(smelter, make_payload("smelter", "LEAF", materials=[ga_line(1000.0)]))
+    parts = [
+        submit(
+            maker,
+            make_payload(
+                "maker",
+                f"P{i}",
+                materials=[ga_line(i + 1.0)],
+                components=[
+                    {"part_number": f"P{j}", "supplier": "maker", "quantity": 1} for j in range(16) if j != i
+                ]
+                + ([{"part_number": "LEAF", "supplier": "smelter", "quantity": 2}] if i == 0 else []),
+            ),
+        )
+        for i in range(16)
+    ]
+
+    started = time.perf_counter()
+    with caplog.at_level(logging.WARNING, logger="tiertrace.chains.services"):
+        refreshed = refresh_rollups(session, {parts[0].id})
+    assert time.perf_counter() - started < 1.0
+    assert {part.id for part in parts} <= refreshed
+    first = min(part.id for part in parts)
+    assert [record.getMessage() for record in caplog.records if "over-large" in record.getMessage()] == [
+        f"cycle group of 16 declarations ({first}, ...) is over-large: its components into the group "
+        "count as cycle gaps"
+    ]
+    rows = dict(session.execute(select(Rollup.declaration_id, Rollup.data)).all())
+    assert all(rows[part.id]["cycle_group_capped"] for part in parts)
+    assert len(rows[parts[0].id]["cycle_group"]) == 16
+
+    view = view_as(session, authority, parts[0].id)
+    nodes = view["nodes"]
+    # Part 0: 15 cycle gaps, then 2 x the leaf; every figure is its own lines plus the leaf.
+    assert [(n["tier"], n["kind"], n["gap"], n["part_number"]) for n in nodes] == [
+        (0, "declaration", None, "P0"),
+        *[(1, "gap", "cycle", f"P{j}") for j in range(1, 16)],
+        (1, "declaration", None, "LEAF"),
+    ]
+    assert view["rollup"]["Ga"]["mass_g"] == 1.0 + 2 * 1000.0
+    assert nodes[0]["rollup"] == view["rollup"]
+    assert nodes[-1]["rollup"]["Ga"]["mass_g"] == 1000.0
+    assert view["coverage"]["components_total"] == len(nodes) - 1 == 16
+    assert view["coverage"]["components_declared"] == sum(n["kind"] == "declaration" for n in nodes[1:]) == 1
+    assert view["coverage"]["max_tier"] == 1
+    other = view_as(session, authority, parts[5].id)
+    assert [n["gap"] for n in other["nodes"][1:]] == ["cycle"] * 15
+    assert other["rollup"]["Ga"]["mass_g"] == 6.0
+    assert other["coverage"]["components_declared"] == 0
 
 
 def test_a_missing_rollup_is_computed_when_read_and_left_to_the_merge_to_store(session, radar_chain):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tiertrace.chains.merge import (
+    CYCLE_GROUP_BUDGET,
     ChainGraph,
     Component,
     DeclarationFacts,
@@ -229,6 +230,73 @@ def test_a_three_cycle_with_a_shortcut_unfolds_every_path_once():
     # c: 100 + (a: 1 + (b: 10 + (c: cycle)) + (c: cycle))
     assert figures["c"].materials["Co"]["mass_g"] == 111.0
     assert figures["c"].gaps == {"cycle": 2}
+
+
+def in_house_group(size: int, *, dense: bool) -> ChainGraph:
+    """`size` in-house parts of one issuer, part i with i + 1 g of cobalt: `dense`, each lists every
+    other part once; else a ring, each lists the next. Part 0 also lists 2 x an outside leaf (1,000 g),
+    and a product outside the group lists part 0."""
+    parts = [
+        declaration(
+            f"p{i}",
+            FAB,
+            f"P{i}",
+            (MaterialLine("Co", i + 1.0),),
+            tuple(Component(f"P{j}", FAB, 1) for j in (range(size) if dense else [(i + 1) % size]) if j != i)
+            + ((Component("LEAF", SMELTER, 2),) if i == 0 else ()),
+        )
+        for i in range(size)
+    ]
+    return graph_of(
+        declaration("product", OEM, "PRODUCT", components=(Component("P0", FAB, 1),)),
+        *parts,
+        declaration("leaf", SMELTER, "LEAF", (MaterialLine("Co", 1000.0),)),
+    )
+
+
+def test_an_over_large_cycle_group_counts_every_component_into_it_as_a_cycle_gap():
+    # 16 parts listing each other: 16 x 2^15 path states, far over the budget (minutes, exactly).
+    merger = Merger(in_house_group(16, dense=True))
+    figures = merger.compute_all()
+
+    assert merger.capped(merger.cycle_group["p0"])
+    # Each part: its own cobalt plus its components outside the group; 15 cycle gaps.
+    assert figures["p0"].materials["Co"]["mass_g"] == 1.0 + 2 * 1000.0
+    assert (figures["p0"].components_total, figures["p0"].components_declared) == (16, 1)
+    assert figures["p0"].gaps == {"cycle": 15}
+    assert figures["p0"].max_tier == 1
+    assert figures["p7"].materials["Co"]["mass_g"] == 8.0
+    assert (figures["p7"].components_total, figures["p7"].components_declared) == (15, 0)
+    # Whatever the path, a member's figures are its figures as root.
+    assert merger.on_path("p7", frozenset({"p0", "p3", "p7"})) == figures["p7"]
+    # Outside the group nothing changes: the product holds 1 x part 0.
+    assert figures["product"].materials["Co"]["mass_g"] == figures["p0"].materials["Co"]["mass_g"]
+    assert figures["product"].gaps == {"cycle": 15}
+
+
+def test_the_budget_keeps_groups_of_up_to_11_dense_parts_exact():
+    merger = Merger(in_house_group(11, dense=True))
+    over = Merger(in_house_group(12, dense=True))
+
+    # 11 x 2^10 = 11,264 states; 12 x 2^11 = 24,576.
+    assert 11 * 2**10 <= CYCLE_GROUP_BUDGET < 12 * 2**11
+    assert not merger.capped(merger.cycle_group["p0"])
+    assert over.capped(over.cycle_group["p0"])
+
+
+def test_a_ring_of_30_stays_exact():
+    merger = Merger(in_house_group(30, dense=False))
+    figures = merger.compute_all()
+
+    assert not merger.capped(merger.cycle_group["p0"])
+    # p0 -> p1 -> ... -> p29 -> (p0: cycle gap): every part once, plus part 0's leaf.
+    assert figures["p0"].materials["Co"]["mass_g"] == sum(range(1, 31)) + 2 * 1000.0
+    assert (figures["p0"].components_total, figures["p0"].components_declared) == (31, 30)
+    assert figures["p0"].gaps == {"cycle": 1}
+    assert figures["p0"].max_tier == 29
+    # p1 -> ... -> p29 -> p0 (and its leaf) -> (p1: cycle gap)
+    assert figures["p1"].materials["Co"]["mass_g"] == sum(range(1, 31)) + 2 * 1000.0
+    assert figures["p1"].max_tier == 30
 
 
 def test_a_shared_child_counts_once_per_place_it_is_used():
