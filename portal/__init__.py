@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from tiertrace.config import Settings
 from tiertrace.db import make_engine, make_session_factory
@@ -43,4 +44,8 @@ def create_app(
     api.init_app(app)
     web.init_app(app)
     app.register_blueprint(health.bp)
+    if settings.trusted_proxies:
+        # The client address (the per-address login limit) from X-Forwarded-For, as far as the trusted
+        # proxies vouch for it: each appends the address it saw, so the Nth entry from the right.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     return app

@@ -42,6 +42,9 @@ class Settings:
     secure_cookies: bool | None = None
     #: Whether webhooks may be delivered to loopback, private and link-local addresses (off: no SSRF).
     webhook_allow_private: bool = False
+    #: How many reverse proxies in front of the portal append to X-Forwarded-For; 0: trust no such
+    #: header, the client is the connection's peer (the per-address login limit counts per client).
+    trusted_proxies: int = 0
 
     @property
     def embedded(self) -> bool:
@@ -68,6 +71,7 @@ class Settings:
         secure_cookies = _typed(env, "TIERTRACE_SECURE_COOKIES", parse_bool, None, "true or false")
         allow_private = _typed(env, "TIERTRACE_WEBHOOK_ALLOW_PRIVATE", parse_bool, None, "true or false")
         amqp_url = _typed(env, "TIERTRACE_AMQP_URL", _amqp_url, None, "an amqp:// or amqps:// URL")
+        proxies = _typed(env, "TIERTRACE_TRUSTED_PROXIES", _count, 0, "a whole number (0 or more)")
         data_dir = _data_dir(env)
         secret_key = env.get("TIERTRACE_SECRET_KEY") or ""
         generate_key = sessions and not secret_key
@@ -88,7 +92,15 @@ class Settings:
             overdue_sweep_seconds=sweep,
             secure_cookies=secure_cookies,
             webhook_allow_private=bool(allow_private),
+            trusted_proxies=proxies,
         )
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("negative")
+    return value
 
 
 class ConfigurationError(ValueError):

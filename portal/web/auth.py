@@ -45,8 +45,8 @@ def login() -> Any:
     """The login form; on success a fresh session, on failure the same message whatever went wrong.
 
     Failures are also counted per client address: past the limit the address waits (429). The address
-    is the peer's as the web server saw it (`request.remote_addr`): behind a reverse proxy every client
-    shares the proxy's address, as tiertrace trusts no X-Forwarded-For header.
+    is `request.remote_addr`: the peer's, or the client's from X-Forwarded-For when
+    TIERTRACE_TRUSTED_PROXIES says how many proxies vouch for it (portal.create_app).
     """
     target = safe_next(request.values.get("next"))
     if request.method == "GET":

@@ -56,6 +56,8 @@ def test_the_portal_address_and_the_cookie_flag_come_from_the_environment(env, t
             "perhaps",
             "TIERTRACE_WEBHOOK_ALLOW_PRIVATE must be true or false",
         ),
+        ("TIERTRACE_TRUSTED_PROXIES", "-1", "TIERTRACE_TRUSTED_PROXIES must be a whole number (0 or more)"),
+        ("TIERTRACE_TRUSTED_PROXIES", "yes", "TIERTRACE_TRUSTED_PROXIES must be a whole number (0 or more)"),
     ],
 )
 def test_a_value_of_the_wrong_type_is_refused_by_name_before_anything_is_created(
@@ -111,3 +113,8 @@ def test_webhooks_to_private_addresses_are_off_unless_the_operator_allows_them(e
 @pytest.mark.parametrize("url", ["amqp://guest:guest@127.0.0.1:5672/%2F", "amqps://u:p@broker.example/tt"])
 def test_an_amqp_url_is_taken_as_given(env, url):
     assert Settings.from_env({**env, "TIERTRACE_AMQP_URL": url}).amqp_url == url
+
+
+def test_no_proxy_is_trusted_unless_the_operator_says_how_many(env):
+    assert Settings.from_env(env).trusted_proxies == 0
+    assert Settings.from_env({**env, "TIERTRACE_TRUSTED_PROXIES": "2"}).trusted_proxies == 2

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from web_helpers import PASSWORD, csrf_of, field_error, log_in, page_csrf
 
@@ -173,6 +174,25 @@ def test_too_many_failed_logins_from_one_address_make_it_wait(
     with session_factory() as session:  # the old failures are gone, the new one is kept
         assert session.scalar(select(func.count()).select_from(LoginFailure)) == 1
     assert log_in(sprayer, people[3]).status_code == 302
+
+
+@pytest.mark.parametrize("trusted_proxies", [0, 1])
+def test_behind_a_trusted_proxy_the_address_limit_counts_per_forwarded_client(
+    settings, session_factory, make_org, make_person, monkeypatch, trusted_proxies
+):
+    # Behind a load balancer every connection comes from its address: without TIERTRACE_TRUSTED_PROXIES
+    # a few failures from anyone would make everyone wait; with it, a forged header gains nothing when
+    # no proxy is trusted.
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_ADDRESS", 2)
+    app = create_app(replace(settings, trusted_proxies=trusted_proxies), session_factory=session_factory)
+    person = make_person(make_org("lumen"))
+    sprayer, colleague = app.test_client(), app.test_client()
+    for client, forwarded in ((sprayer, "203.0.113.7"), (colleague, "198.51.100.2")):
+        client.environ_base.update(REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR=forwarded)
+    for _ in range(2):
+        assert log_in(sprayer, person, password="Summer2026!").status_code == 401
+    assert log_in(sprayer, person).status_code == 429
+    assert log_in(colleague, person).status_code == (302 if trusted_proxies else 429)
 
 
 def test_an_empty_login_form_asks_for_what_is_missing_and_counts_no_failed_attempt(
