@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask
+from flask import Flask, current_app
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -18,6 +18,12 @@ class PortalState:
 
     settings: Settings
     session_factory: sessionmaker[Session]
+
+
+def current_settings() -> Settings:
+    """The settings of the portal handling the current request."""
+    state: PortalState = current_app.extensions["tiertrace"]
+    return state.settings
 
 
 def create_app(

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
-
+from portal import current_settings
 from portal.api.parsing import Blueprint
 from portal.auth import require_kind
 from portal.db import db_session
@@ -55,7 +54,7 @@ def create(body: dict[str, Any]) -> dict[str, Any]:
         program=body["program"],
         due_date=body["due_date"],
         message=body["message"],
-        default_due_days=current_app.extensions["tiertrace"].settings.default_due_days,
+        default_due_days=current_settings().default_due_days,
     )
     session.commit()
     return request_body(request)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response
 
+from portal import current_settings
 from portal.api.parsing import Blueprint
 from portal.auth import current_organization
 from portal.db import db_session
@@ -51,7 +52,7 @@ def set_webhook(body: dict[str, Any]) -> dict[str, Any]:
     """
     session = db_session()
     organization = current_organization()
-    allow_private = current_app.extensions["tiertrace"].settings.webhook_allow_private
+    allow_private = current_settings().webhook_allow_private
     secret = register_webhook(session, organization, body["url"], allow_private=allow_private)
     session.commit()
     return {"url": organization.webhook_url, "secret": secret}

@@ -22,6 +22,7 @@ from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
 
+from portal import current_settings
 from portal.db import db_session
 from portal.errors import RETRY_AFTER_SECONDS, STATUS_BY_ERROR
 from portal.web.charts import GAP_LABELS, coverage_band
@@ -29,6 +30,7 @@ from tiertrace.errors import AuthenticationError, TiertraceError
 from tiertrace.numbers import significant
 from tiertrace.organizations.accounts import credential_version, get_user
 from tiertrace.organizations.models import Organization, User
+from tiertrace.text import unstorable_text_paths
 
 bp = Blueprint(
     "web", __name__, template_folder="templates", static_folder="static", static_url_path="/web/static"
@@ -203,7 +205,7 @@ def refuse_nul() -> None:
     fields = [*request.args.items(multi=True)]
     if not is_api_path(request.path):
         fields += request.form.items(multi=True)
-    if any("\x00" in text for text in (request.path, *(text for field in fields for text in field))):
+    if unstorable_text_paths([request.path, *(text for field in fields for text in field)]):
         raise BadRequest("The request holds a NUL character (\\x00), which no text may contain.")
 
 
@@ -315,4 +317,4 @@ def is_api_path(path: str) -> bool:
 
 def base_url() -> str:
     """The public base URL of the portal (invitation links), without a trailing slash."""
-    return str(current_app.extensions["tiertrace"].settings.base_url or request.host_url).rstrip("/")
+    return str(current_settings().base_url or request.host_url).rstrip("/")

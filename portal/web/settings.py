@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 
+from portal import current_settings
 from portal.db import db_session
 from portal.web.base import bp, current_org, current_user, login_required, start_session
 from tiertrace.disclosure.notifications import WebhookAddressError, register_webhook
@@ -129,7 +130,7 @@ def webhook_set() -> Any:
     if not url:
         return _render({"webhook_url": NO_WEBHOOK_URL}, status=422)
     session = db_session()
-    allow_private = current_app.extensions["tiertrace"].settings.webhook_allow_private
+    allow_private = current_settings().webhook_allow_private
     try:
         secret = register_webhook(session, current_org(), url, allow_private=allow_private)
     except RuleViolationError as error:

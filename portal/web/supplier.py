@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Response, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 from marshmallow import ValidationError
 from werkzeug.exceptions import BadRequest
 
+from portal import current_settings
 from portal.db import db_session
 from portal.web.base import BROKEN_PAGE_LINK, bp, current_org, login_required
 from portal.web.forms import DeclarationForm, field_errors, field_label
@@ -193,7 +194,7 @@ def request_new() -> Any:
             program=body["program"],
             due_date=body["due_date"],
             message=body["message"],
-            default_due_days=current_app.extensions["tiertrace"].settings.default_due_days,
+            default_due_days=current_settings().default_due_days,
         )
     except (ValidationError, RuleViolationError) as error:
         session.rollback()
@@ -224,7 +225,7 @@ def _render_request_form(
         errors=errors or {},
         pending=pending,
         suppliers=suppliers,
-        default_due_days=current_app.extensions["tiertrace"].settings.default_due_days,
+        default_due_days=current_settings().default_due_days,
     ), status
 
 
