@@ -88,7 +88,7 @@ _REQUESTS = cast(Table, DisclosureRequest.__table__)
 _KEYS = cast(Table, SigningKey.__table__)
 _ORGANIZATIONS = cast(Table, Organization.__table__)
 
-# The key's organisation is locked (FOR NO KEY UPDATE, as `lock_organization` does) until the
+# The key's organisation is locked (FOR NO KEY UPDATE, as `lock_organizations` does) until the
 # transaction ends: an issuer's submissions run one after the other, so the checks below read what the
 # one before committed, and concurrent submissions of the same envelope, or of two versions of one part,
 # answer as they would one after the other (200, 409, 422), not with a unique violation.

@@ -27,6 +27,7 @@ from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.disclosure.notifications import notify_new_requests
 from tiertrace.errors import NotFoundError
 from tiertrace.organizations.models import Organization
+from tiertrace.organizations.services import lock_organizations
 from tiertrace.outbox.services import record_events
 
 #: Safety bound on walks up the request tree and the supersedes line (both are acyclic by construction).
@@ -114,20 +115,6 @@ _FACTS = (
     .order_by(_declaration.c.id, _component.c.position)
 )
 
-# Then the declaring organisations and the components' suppliers are locked, as `lock_organization` locks
-# one: the existence checks and the inserts below cannot interleave with another worker propagating a
-# version of the same part, nor with a supplier filing (or superseding) the declaration a new request
-# would link to, which answers only the requests it sees (check-then-insert under READ COMMITTED is
-# otherwise a race). FOR NO KEY UPDATE, not FOR UPDATE: the latter would also block every insert of a row
-# that references the organisation (foreign keys take KEY SHARE). All in one statement, in the order of
-# the ORDER BY, so two batches (A lists B, B lists A) take their organisations in the same order. SQLite
-# ignores the clause; its BEGIN IMMEDIATE serialises writers anyway.
-_LOCK_ORGANIZATIONS = (
-    select(_organization.c.id)
-    .where(_organization.c.id.in_(bindparam("organization_ids", expanding=True)))
-    .order_by(_organization.c.id)
-    .with_for_update(key_share=True)
-)
 
 _OLDER_VERSION = select(_declaration.c.in_response_to, _declaration.c.supersedes_id).where(
     _declaration.c.id == bindparam("declaration_id")
@@ -296,7 +283,11 @@ def propagate_declarations(
         raise NotFoundError(f"declaration {missing[0]} does not exist")
     involved = {d.issuer_id for d in declarations.values()}
     involved.update(c.supplier_id for rows in components.values() for c in rows if c.supplier_id is not None)
-    connection.execute(_LOCK_ORGANIZATIONS, {"organization_ids": sorted(involved)})
+    # Then the declaring organisations and the components' suppliers are locked: the existence checks and
+    # the inserts below cannot interleave with another worker propagating a version of the same part, nor
+    # with a supplier filing (or superseding) the declaration a new request would link to, which answers
+    # only the requests it sees (check-then-insert under READ COMMITTED is otherwise a race).
+    lock_organizations(connection, involved)
 
     results: list[PropagationResult] = []
     #: Per result: (supplier, part) -> first position, of the components to forward.

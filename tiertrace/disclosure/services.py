@@ -12,7 +12,7 @@ from tiertrace.declarations.models import Declaration
 from tiertrace.disclosure.models import REQUEST_STATUSES, DisclosureRequest
 from tiertrace.errors import ConflictError, ForbiddenError, NotFoundError, RuleViolationError
 from tiertrace.organizations.models import Organization
-from tiertrace.organizations.services import get_organization, lock_organization
+from tiertrace.organizations.services import get_organization, lock_organizations
 from tiertrace.outbox.services import record_event
 from tiertrace.pagination import PAGE_SIZE, Key, Order, Page, keyset_page, newest_first_order
 
@@ -51,7 +51,7 @@ def create_request(
     if problems:
         raise RuleViolationError("the request is not valid", details=problems)
     assert supplier is not None
-    lock_organization(session, requester.id)  # two of the requester's calls cannot both miss `pending`
+    lock_organizations(session, [requester.id])  # two of the requester's calls cannot both miss `pending`
     pending = session.scalar(
         select(DisclosureRequest.id).where(
             DisclosureRequest.requester_id == requester.id,
@@ -91,7 +91,7 @@ def decline_request(
     reason, ConflictError when the request was answered already.
     """
     # Serialised with the supplier's declarations, which answer its requests, and with its other declines.
-    lock_organization(session, supplier.id)
+    lock_organizations(session, [supplier.id])
     request = session.get(DisclosureRequest, request_id)
     if request is None or request.supplier_id != supplier.id:
         raise NotFoundError("no such request")
@@ -184,7 +184,7 @@ def answer_request(
     for a declaration that is not its current one of that part.
     """
     # Serialised with the supplier's declarations, which supersede the one named here, and its declines.
-    lock_organization(session, supplier.id)
+    lock_organizations(session, [supplier.id])
     request = session.get(DisclosureRequest, request_id)
     if request is None or request.supplier_id != supplier.id:
         raise NotFoundError("no such request")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -151,16 +152,21 @@ def register_key(
 
 
 #: FOR NO KEY UPDATE, not FOR UPDATE: the latter would also block every insert of a row that references
-#: the organisation (foreign keys take KEY SHARE). SQLite ignores the clause; its writers are serialised.
-_LOCK_ORGANIZATION = (
-    select(Organization.id).where(Organization.id == bindparam("id")).with_for_update(key_share=True)
+#: the organisation (foreign keys take KEY SHARE). In one statement, in the order of the ORDER BY, so two
+#: transactions locking overlapping sets (A lists B, B lists A) take them in the same order. SQLite
+#: ignores the clause; its writers are serialised.
+_LOCK_ORGANIZATIONS = (
+    select(Organization.id)
+    .where(Organization.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Organization.id)
+    .with_for_update(key_share=True)
 )
 
 
-def lock_organization(session: Session, organization_id: int) -> None:
-    """Hold the organisation's row until the transaction ends, so that one organisation's check-then-write
-    services (its requests, its declarations) run one after the other across processes."""
-    session.execute(_LOCK_ORGANIZATION, {"id": organization_id})
+def lock_organizations(executor: Session | Connection, organization_ids: Iterable[int]) -> None:
+    """Hold the organisations' rows until the transaction ends, so that their check-then-write services
+    (requests, declarations, propagation) run one after the other across processes."""
+    executor.execute(_LOCK_ORGANIZATIONS, {"ids": sorted(set(organization_ids))})
 
 
 def revoke_key(
