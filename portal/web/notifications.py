@@ -15,7 +15,7 @@ from werkzeug.exceptions import BadRequest
 from portal.db import db_session
 from portal.web.base import BROKEN_PAGE_LINK, bp, current_org, login_required
 from tiertrace.db import utcnow
-from tiertrace.disclosure.notifications import list_notifications
+from tiertrace.disclosure.notifications import count_notifications, list_notifications
 from tiertrace.errors import RuleViolationError
 from tiertrace.organizations.models import Organization
 from tiertrace.organizations.services import get_organization
@@ -53,7 +53,5 @@ def notifications() -> Any:
 def recent_notifications(organization: Organization) -> str | None:
     """How many notifications `organization` got in the last 7 days as the menu prints it ("99+" beyond
     COUNT_CAP), or None when it got none."""
-    since = utcnow() - RECENT
-    page = list_notifications(db_session(), organization, limit=COUNT_CAP + 1)
-    count = sum(1 for item in page.items if item.created_at >= since)
+    count = count_notifications(db_session(), organization, since=utcnow() - RECENT, cap=COUNT_CAP)
     return None if not count else f"{COUNT_CAP}+" if count > COUNT_CAP else str(count)

@@ -60,12 +60,11 @@ def part_units(declaration_ids: set[str]) -> dict[str, str]:
     which the chain view's nodes do not carry. A quantity of 0.158 means nothing until it reads 0.158 cm2,
     and a unit other than the one the customer counted in shows there."""
     units: dict[str, str] = {}
+    # Only the unit, not whole payloads (up to a megabyte each), for every declaration on the page.
+    unit = Declaration.payload["part"]["unit"].as_string()
     for chunk in chunks(declaration_ids):
-        rows = db_session().execute(
-            select(Declaration.id, Declaration.payload).where(Declaration.id.in_(chunk))
-        )
-        for declaration_id, payload in rows:
-            units[declaration_id] = (payload.get("part") or {}).get("unit") or "piece"
+        rows = db_session().execute(select(Declaration.id, unit).where(Declaration.id.in_(chunk)))
+        units.update((declaration_id, text or "piece") for declaration_id, text in rows)
     return units
 
 

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from tiertrace.db import new_id
@@ -463,3 +463,15 @@ def list_notifications(
     """
     query = select(Notification).where(Notification.organization_id == organization.id)
     return newest_first(session, query, Notification, cursor=cursor, limit=limit)
+
+
+def count_notifications(session: Session, organization: Organization, *, since: datetime, cap: int) -> int:
+    """How many notifications the organisation got since `since`, counted up to `cap` (one more means
+    "more than `cap`"): a menu's badge, one query that reads no notification."""
+    recent = (
+        select(Notification.id)
+        .where(Notification.organization_id == organization.id, Notification.created_at >= since)
+        .limit(cap + 1)
+        .subquery()
+    )
+    return session.scalar(select(func.count()).select_from(recent)) or 0
