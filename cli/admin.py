@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from cli.console import console_session, display_url, domain_failure, migrate_database, printable
 from cli.main import main
-from schemas.api import SupplierToOnboardPageSchema
+from schemas.api import SupplierToOnboardPageSchema, SupplierToOnboardSchema
 from tiertrace.errors import TiertraceError
 from tiertrace.exports import Table, to_csv, to_json
 from tiertrace.organizations.models import ORGANIZATION_KINDS
@@ -104,11 +106,11 @@ def org_onboarding(fmt: str) -> None:
     """
     with console_session() as session:
         listed = suppliers_to_onboard(session)
+    page = SupplierToOnboardPageSchema().dump({"items": listed, "next": None})
     if fmt == "json":
-        page = SupplierToOnboardPageSchema().dump({"items": listed, "next": None})
         click.echo(to_json(page))
     elif fmt == "csv":
-        click.echo(to_csv([_onboarding_table(listed)]), nl=False)
+        click.echo(to_csv([_onboarding_table(page)]), nl=False)
     elif listed:
         click.echo(_onboarding_text(listed))
     else:
@@ -117,31 +119,10 @@ def org_onboarding(fmt: str) -> None:
         )
 
 
-_ONBOARDING_COLUMNS = (
-    "name",
-    "country",
-    "declarations",
-    "organizations",
-    "first_named_at",
-    "last_named_at",
-    "registered_as",
-)
-
-
-def _onboarding_table(listed: list[SupplierToOnboard]) -> Table:
-    rows = [
-        (
-            s.name,
-            s.country,
-            s.declarations,
-            s.organizations,
-            s.first_named_at.isoformat(),
-            s.last_named_at.isoformat(),
-            s.registered_as,
-        )
-        for s in listed
-    ]
-    return Table("suppliers_to_onboard", _ONBOARDING_COLUMNS, rows)
+def _onboarding_table(page: dict[str, Any]) -> Table:
+    """The API's answer (`SupplierToOnboardPageSchema`) as one table, its columns the schema's fields."""
+    columns = tuple(SupplierToOnboardSchema().fields)
+    return Table("suppliers_to_onboard", columns, [tuple(item[c] for c in columns) for item in page["items"]])
 
 
 def _onboarding_text(listed: list[SupplierToOnboard]) -> str:
