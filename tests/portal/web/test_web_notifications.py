@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from web_helpers import log_in
+from web_helpers import NEXT_PAGE, REQUEST_LINK, log_in, walk
 
 from tiertrace.db import utcnow
 from tiertrace.disclosure.notifications import ensure_request_notification
@@ -18,8 +18,6 @@ from tiertrace.organizations.models import Organization
 from tiertrace.pagination import PAGE_SIZE
 
 _COUNT = re.compile(r'<span class="count">([^<]+)<span class="visually-hidden"> in the last 7 days</span>')
-_NEXT = re.compile(r'<a href="([^"]+)" rel="next">')
-_REQUEST = re.compile(r'href="/requests/([0-9a-f-]{36})"')
 
 
 @pytest.fixture
@@ -99,7 +97,7 @@ def test_the_supplier_is_reminded_of_its_overdue_request(client, world, signed_i
     assert page.index("<strong>Reminder</strong>: the request from Silesia Cell Works") < page.index(
         "<strong>New request</strong>"
     )
-    assert _REQUEST.findall(page) == [request_id, request_id]
+    assert REQUEST_LINK.findall(page) == [request_id, request_id]
     assert menu_count(client) == "1"
 
 
@@ -122,15 +120,10 @@ def test_every_notification_is_on_exactly_one_page_newest_first(client, world, s
     for number in range(PAGE_SIZE * 2 + 5):
         ids += ask(session_factory, world, [f"P-{number}"], asked_at=start + timedelta(minutes=number))
     signed_in(world["supplier"])
-    pages, path = [], "/notifications"
-    while path is not None:
-        page = client.get(path).get_data(as_text=True)
-        pages.append(_REQUEST.findall(page))
-        following = _NEXT.search(page)
-        path = html.unescape(following.group(1)) if following else None
+    pages = walk(client, "/notifications")
     assert [len(page) for page in pages] == [PAGE_SIZE, PAGE_SIZE, 5]
     assert [request_id for page in pages for request_id in page] == ids[::-1]
-    second = html.unescape(_NEXT.search(client.get("/notifications").get_data(as_text=True)).group(1))
+    second = html.unescape(NEXT_PAGE.search(client.get("/notifications").get_data(as_text=True)).group(1))
     assert '<a href="/notifications">← First page</a>' in client.get(second).get_data(as_text=True)
 
 

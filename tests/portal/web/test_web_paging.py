@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
+from web_helpers import NEXT_PAGE, REQUEST_LINK, walk
 
 from tiertrace.db import utcnow
 from tiertrace.disclosure.models import DisclosureRequest
@@ -16,9 +17,7 @@ from tiertrace.disclosure.services import create_request
 from tiertrace.organizations.models import Organization
 from tiertrace.pagination import PAGE_SIZE
 
-_NEXT = re.compile(r'<a href="([^"]+)" rel="next">')
 _FIRST = re.compile(r'<a href="([^"]+)">← First page</a>')
-_REQUEST = re.compile(r'href="/requests/([0-9a-f-]{36})"')
 
 
 @pytest.fixture
@@ -49,19 +48,6 @@ def file_requests(session_factory, world, counts):
                 ids.setdefault(status, []).append(item.id)
         session.commit()
     return ids
-
-
-def walk(client, path):
-    """Follow "Next page" from `path` to the last page; the request ids of each page, in page order."""
-    pages = []
-    while path is not None:
-        answer = client.get(path)
-        assert answer.status_code == 200, path
-        page = answer.get_data(as_text=True)
-        pages.append(_REQUEST.findall(page))
-        following = _NEXT.search(page)
-        path = html.unescape(following.group(1)) if following else None
-    return pages
 
 
 def newest_first(session_factory, ids):
@@ -115,11 +101,11 @@ def test_every_page_after_the_first_links_back_to_it_and_says_the_order(
     first = client.get("/inbox?tab=answered").get_data(as_text=True)
     assert "The newest first, 100 a page." in first
     assert _FIRST.search(first) is None
-    second = client.get(html.unescape(_NEXT.search(first).group(1))).get_data(as_text=True)
+    second = client.get(html.unescape(NEXT_PAGE.search(first).group(1))).get_data(as_text=True)
     assert html.unescape(_FIRST.search(second).group(1)) == "/inbox?tab=answered"
-    assert _NEXT.search(second) is None and len(_REQUEST.findall(second)) == 20
+    assert NEXT_PAGE.search(second) is None and len(REQUEST_LINK.findall(second)) == 20
     todo = client.get("/inbox").get_data(as_text=True)
-    assert "Nothing here: no request is waiting for an answer." in todo and _NEXT.search(todo) is None
+    assert "Nothing here: no request is waiting for an answer." in todo and NEXT_PAGE.search(todo) is None
 
 
 @pytest.mark.parametrize(
@@ -173,7 +159,7 @@ def test_a_page_link_of_one_tab_does_not_open_a_tab_in_another_order(
     file_requests(session_factory, world, {"open": PAGE_SIZE + 5, "answered": PAGE_SIZE + 5})
     signed_in(world["supplier"])
     answered = client.get("/inbox?tab=answered").get_data(as_text=True)
-    cursor = re.search(r"cursor=([^&\"]+)", html.unescape(_NEXT.search(answered).group(1))).group(1)
+    cursor = re.search(r"cursor=([^&\"]+)", html.unescape(NEXT_PAGE.search(answered).group(1))).group(1)
     assert client.get(f"/inbox?tab=answered&status=answered&cursor={cursor}").status_code == 200
     answer = client.get(f"/inbox?tab=todo&status=open&cursor={cursor}")
     assert answer.status_code == 400

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from typing import Any
 
 PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+#: A list page's link to its next page, and the links to requests on it.
+NEXT_PAGE = re.compile(r'<a href="([^"]+)" rel="next">')
+REQUEST_LINK = re.compile(r'href="/requests/([0-9a-f-]{36})"')
 
 
 @dataclass
@@ -48,3 +52,16 @@ def field_error(html: str, field_id: str) -> str | None:
     if match is None:
         return None
     return re.sub(r"<[^>]+>", "", match.group(1)).replace("Error:", "").strip()
+
+
+def walk(client: Any, path: str | None) -> list[list[str]]:
+    """Follow "Next page" from `path` to the last page; the request ids of each page, in page order."""
+    pages = []
+    while path is not None:
+        answer = client.get(path)
+        assert answer.status_code == 200, path
+        page = answer.get_data(as_text=True)
+        pages.append(REQUEST_LINK.findall(page))
+        following = NEXT_PAGE.search(page)
+        path = html.unescape(following.group(1)) if following else None
+    return pages
