@@ -106,6 +106,8 @@ def test_a_webhook_is_registered_with_a_secret_shown_once_and_removed(client, ma
         "http://[fe80::1]/hook",
         "http://[fd12:3456::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",
+        "http://[64:ff9b::7f00:1]/hook",  # NAT64 of 127.0.0.1 (more forms: test_webhook_addresses.py)
+        "http://[2002:a00:5::1]/hook",  # 6to4 of 10.0.0.5
         "http://224.0.0.1/hook",
         "http://intranet.example.org/hook",
         "http://metadata.example.org/hook",

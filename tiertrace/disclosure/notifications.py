@@ -202,15 +202,29 @@ class WebhookAddressError(RuleViolationError):
     """A webhook host that is, or resolves to, an address webhooks may not go to (or does not resolve)."""
 
 
+#: NAT64's well-known prefix (RFC 6052): 64:ff9b::a.b.c.d reaches the IPv4 address a.b.c.d.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+#: Addresses that carry an IPv4 address in a form this check does not unwrap, or that are deprecated:
+#: NAT64's local-use prefix (RFC 8215; where the IPv4 part sits is the network's choice) and the
+#: IPv4-compatible ::a.b.c.d (RFC 4291), which Python counts as global.
+_REFUSED_V6 = (ipaddress.IPv6Network("64:ff9b:1::/48"), ipaddress.IPv6Network("::/96"))
+
+
 def is_public_address(address: str) -> bool:
-    """Whether webhooks may go to the IP `address`: a global unicast address (IPv4-mapped IPv6 unwrapped).
+    """Whether webhooks may go to the IP `address`: a global unicast address.
 
     Loopback, private (RFC 1918, fc00::/7), link-local (169.254.0.0/16, fe80::/10), shared (100.64.0.0/10),
-    unspecified, documentation, reserved and multicast addresses are not.
+    unspecified, documentation, reserved and multicast addresses are not. An IPv6 address that carries an
+    IPv4 one (IPv4-mapped, NAT64, 6to4) is judged by that IPv4 address: 64:ff9b::7f00:1 is loopback.
     """
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 zone ("%eth0") is no part of the address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _NAT64:
+            ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        elif any(ip in network for network in _REFUSED_V6):
+            return False
+        else:
+            ip = ip.ipv4_mapped or ip.sixtofour or ip
     return ip.is_global and not ip.is_multicast
 
 
