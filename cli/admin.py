@@ -6,9 +6,19 @@ from typing import Any
 
 import click
 
-from cli.console import console_session, display_url, domain_failure, migrate_database, printable
+import migrations
+from cli.console import (
+    console_session,
+    display_url,
+    domain_failure,
+    migrate_database,
+    printable,
+    require_database_file,
+    unknown_revision,
+)
 from cli.main import main
 from schemas.api import SupplierToOnboardPageSchema, SupplierToOnboardSchema
+from tiertrace.config import database_url_from_env
 from tiertrace.errors import TiertraceError
 from tiertrace.exports import Table, to_csv, to_json
 from tiertrace.organizations.models import ORGANIZATION_KINDS
@@ -18,19 +28,44 @@ from tiertrace.organizations.services import create_organization
 
 @main.group()
 def db() -> None:
-    """Database maintenance."""
+    """Database maintenance: the schema's revision, and migrating to the newest."""
 
 
 @db.command()
 def upgrade() -> None:
-    """Migrate the database to the newest schema (alembic upgrade head).
+    """Migrate the database to the newest schema (alembic upgrade head) and say from which revision.
 
     The database is TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR; a SQLite file
     that is not there yet is created, with its folder. Safe to run again: an up-to-date database is
-    left as it is.
+    left as it is. A database that a newer release migrated is refused, and left as it is.
     """
-    url = migrate_database()
-    click.echo(f"database is at the newest schema: {display_url(url)}", err=True)
+    before, after = migrate_database()
+    url = display_url(database_url_from_env())
+    if before == after:
+        click.echo(f"database at revision {after}, the newest; nothing to do: {url}", err=True)
+    else:
+        start = f"revision {before}" if before else "an empty database"
+        click.echo(f"database migrated from {start} to revision {after}, the newest: {url}", err=True)
+
+
+@db.command()
+def current() -> None:
+    """Print the database's schema revision, and the newest this release knows.
+
+    One line on stdout, the revision first ("none" for a database without tiertrace's schema). Exits
+    with 0 when the database is at the newest revision and 1 otherwise. Creates nothing: a SQLite file
+    that is not there is an error.
+    """
+    url = database_url_from_env()
+    require_database_file(url)
+    revision, newest = migrations.current(url), migrations.revisions()[-1]
+    if revision == newest:
+        click.echo(f"{revision} (the newest)")
+        return
+    if revision is not None and revision not in migrations.revisions():
+        raise click.ClickException(unknown_revision(url, revision))
+    click.echo(f"{revision or 'none'} (the newest is {newest}: run `tiertrace db upgrade`)")
+    raise SystemExit(1)
 
 
 @main.group()

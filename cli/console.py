@@ -15,14 +15,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import click
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import make_url, select
 from sqlalchemy.orm import Session
 
 import migrations
-from migrations import alembic_config
+from tiertrace import __version__
 from tiertrace.audit.services import console_viewer
 from tiertrace.config import database_url_from_env, missing_database_file, sqlite_file
 from tiertrace.db import make_engine, make_session_factory
@@ -40,35 +38,49 @@ def console_session() -> Iterator[Session]:
     """
     url = database_url_from_env()
     require_database_file(url)
+    revision = migrations.current(url)
+    if revision != migrations.revisions()[-1]:
+        raise click.ClickException(
+            unknown_revision(url, revision)
+            if revision is not None and revision not in migrations.revisions()
+            else f"the database at {display_url(url)} does not have the newest schema; "
+            "run `tiertrace db upgrade` first"
+        )
     engine = make_engine(url)
     try:
-        with engine.connect() as connection:
-            current = set(MigrationContext.configure(connection).get_current_heads())
-        if current != set(ScriptDirectory.from_config(alembic_config(url)).get_heads()):
-            raise click.ClickException(
-                f"the database at {display_url(url)} does not have the newest schema; "
-                "run `tiertrace db upgrade` first"
-            )
         with make_session_factory(engine)() as session:
             yield session
     finally:
         engine.dispose()
 
 
-def migrate_database() -> str:
+def migrate_database() -> tuple[str | None, str]:
     """Migrate the configured database to the newest schema, creating it (for SQLite: the file and its
-    folder) when there is none; returns its URL. What `db upgrade`, `org create`, `serve` and `demo`
-    start with.
+    folder) when there is none; returns its revision before (None: no schema yet) and after. What
+    `db upgrade`, `org create`, `serve` and `demo` start with.
 
-    Creates nothing else: they read the settings (which write a generated secret key into the data
-    folder) only afterwards, so a database that cannot be used leaves no folder behind.
+    A database that a newer release migrated is refused and left as it is. Creates nothing else: they
+    read the settings (which write a generated secret key into the data folder) only afterwards, so a
+    database that cannot be used leaves no folder behind.
     """
     url = database_url_from_env()
+    before = None if missing_database_file(url) else migrations.current(url)
+    if before is not None and before not in migrations.revisions():
+        raise click.ClickException(unknown_revision(url, before))
     path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its folder
     migrations.upgrade(url)
-    return url
+    return before, migrations.revisions()[-1]
+
+
+def unknown_revision(url: str, revision: str) -> str:
+    """What to do with a database at a revision this release does not know."""
+    return (
+        f"the database at {display_url(url)} is at revision {revision}, which this release of tiertrace "
+        f"({__version__}, newest revision {migrations.revisions()[-1]}) does not know: a newer release "
+        "migrated it; run that release"
+    )
 
 
 def require_database_file(url: str) -> None:

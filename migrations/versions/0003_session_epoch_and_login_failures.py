@@ -37,6 +37,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Lossy: the session epochs and the failed logins of the last window are dropped.
+
+    Upgrading again sets every epoch to 0, which makes a web session that a logout ended valid again
+    when it was signed at epoch 0 with the same password hash (up to the session's lifetime). After
+    going down and up again, change TIERTRACE_SECRET_KEY to sign everyone out (docs/operations.md).
+    The per-address login limit starts from no failures.
+    """
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_login_failures_failed_at"))
         batch_op.drop_index("ix_login_failures_address_failed_at")
