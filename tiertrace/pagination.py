@@ -90,7 +90,13 @@ def _after(order: Order, values: list[Any]) -> ColumnElement[bool]:
             beyond = column < value if key.descending else column > value
             either.append(and_(*equal, or_(beyond, column.is_(None)) if key.nullable else beyond))
         equal.append(column.is_(None) if value is None else column == value)
-    return or_(*either)
+    after = or_(*either)
+    first = order.keys[0]
+    if first.nullable:  # its NULLs, after every value, make the rows after a value no range
+        return after
+    # The same rows, with a bound the databases read as where to start in an index on the order's columns;
+    # without it they read the index from its first row on and filter out the pages before.
+    return and_(first.column <= values[0] if first.descending else first.column >= values[0], after)
 
 
 def _encode(order: Order, row: Any) -> str:
