@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, column, insert, inspect, table, update
+from sqlalchemy import Connection, column, insert, inspect, select, table, update
 
 from tiertrace import signing
 from tiertrace.db import Base, make_engine
@@ -74,6 +74,18 @@ def stored(url: str) -> dict[str, list[dict[str, Any]]]:
                 for name, model in Base.metadata.tables.items()
                 if name in tables
             }
+    finally:
+        engine.dispose()
+
+
+def seen_marks(url: str) -> list[datetime | None]:
+    """users.notifications_seen_at of every account in id order, read through the model's column type
+    (the driver's own values differ between SQLite and PostgreSQL)."""
+    engine = make_engine(url, pool=False)
+    try:
+        with engine.connect() as connection:
+            users = Base.metadata.tables["users"]
+            return list(connection.scalars(select(users.c.notifications_seen_at).order_by(users.c.id)))
     finally:
         engine.dispose()
 
@@ -199,6 +211,7 @@ class _Writer:
             failed_logins=2,
             locked_until=at(4, 6),
             session_epoch=4,
+            notifications_seen_at=at(10, 15),
         )
         self.add(
             "users",
@@ -210,6 +223,7 @@ class _Writer:
             failed_logins=0,
             locked_until=None,
             session_epoch=0,
+            notifications_seen_at=None,
         )
         request = self.add(
             "disclosure_requests",

@@ -5,11 +5,12 @@ docstring says."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from alembic import command
-from migration_support import TOKEN, stored, write_rows
+from migration_support import TOKEN, seen_marks, stored, write_rows
 from migration_support import schema as schema_of
 from sqlalchemy import select
 
@@ -56,6 +57,7 @@ def test_rows_written_at_an_older_revision_read_back_the_same_after_the_upgrade(
     written = write_rows(blank_url)
     before = stored(blank_url)
 
+    upgraded_at = datetime.now(UTC)
     migrations.upgrade(blank_url)
 
     after = stored(blank_url)
@@ -63,11 +65,14 @@ def test_rows_written_at_an_older_revision_read_back_the_same_after_the_upgrade(
     if "session_epoch" not in before["users"][0]:  # written before 0003 added it
         assert [row["session_epoch"] for row in after["users"]] == [0, 0]
         written["users"] = [{**row, "session_epoch": 0} for row in written["users"]]
+    # Written before 0005 added it: every account starts at the upgrade's time less 7 days.
+    assert "notifications_seen_at" not in before["users"][0]
+    _assert_seen_from_the_upgrade(blank_url, upgraded_at)
     _read_back(blank_url, written)
     _still_works(blank_url)
 
 
-def test_down_to_the_first_revision_and_up_again_loses_only_what_0003_says(blank_url):
+def test_down_to_the_first_revision_and_up_again_loses_only_what_0003_and_0005_say(blank_url):
     migrations.upgrade(blank_url)
     written = write_rows(blank_url)
     before = stored(blank_url)
@@ -78,14 +83,24 @@ def test_down_to_the_first_revision_and_up_again_loses_only_what_0003_says(blank
         now = stored(blank_url)
         assert now == _cut(before, now), f"the downgrade to {below} changed rows"
     assert "login_failures" not in now and "session_epoch" not in now["users"][0]
+    assert "notifications_seen_at" not in now["users"][0]
+    upgraded_at = datetime.now(UTC)
     command.upgrade(config, "head")
 
-    # What 0003's downgrade says it loses: the session epochs (0 again) and the failed logins; nothing else.
+    # What 0003's downgrade says it loses: the session epochs (0 again) and the failed logins; 0005's:
+    # what each person has seen (the upgrade's time less 7 days again); nothing else.
     after = stored(blank_url)
     assert [row.pop("session_epoch") for row in after["users"]] == [0, 0]
     assert [row.pop("session_epoch") for row in before["users"]] == [4, 0]
+    assert [row.pop("notifications_seen_at") is None for row in before["users"]] == [False, True]
+    marks = _assert_seen_from_the_upgrade(blank_url, upgraded_at)
+    for row in after["users"]:
+        del row["notifications_seen_at"]
     assert after == {**before, "login_failures": []}
-    written["users"] = [{**row, "session_epoch": 0} for row in written["users"]]
+    written["users"] = [
+        {**row, "session_epoch": 0, "notifications_seen_at": mark}
+        for row, mark in zip(written["users"], marks, strict=True)
+    ]
     del written["login_failures"]
     _read_back(blank_url, written)
 
@@ -101,6 +116,16 @@ def test_the_downgrade_to_base_drops_every_table_with_its_rows(blank_url):
     migrations.upgrade(blank_url)
     assert not any(stored(blank_url).values())
     check(blank_url)
+
+
+def _assert_seen_from_the_upgrade(url: str, upgraded_at: datetime) -> list[datetime | None]:
+    """Every account's notifications_seen_at is 0005's upgrade time less 7 days; returns them."""
+    marks = seen_marks(url)
+    assert marks and all(
+        mark is not None and upgraded_at - timedelta(days=7) <= mark <= datetime.now(UTC) - timedelta(days=7)
+        for mark in marks
+    ), marks
+    return marks
 
 
 def _cut(rows: dict[str, list[dict[str, Any]]], like: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:

@@ -27,13 +27,13 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from tiertrace.db import new_id
 from tiertrace.disclosure.models import DisclosureRequest, Notification
 from tiertrace.errors import RuleViolationError
-from tiertrace.organizations.models import Organization
+from tiertrace.organizations.models import Organization, User
 from tiertrace.pagination import PAGE_SIZE, Page, newest_first
 
 log = logging.getLogger(__name__)
@@ -479,13 +479,30 @@ def list_notifications(
     return newest_first(session, query, Notification, cursor=cursor, limit=limit)
 
 
-def count_notifications(session: Session, organization: Organization, *, since: datetime, cap: int) -> int:
-    """How many notifications the organisation got since `since`, counted up to `cap` (one more means
-    "more than `cap`"): a menu's badge, one query that reads no notification."""
-    recent = (
-        select(Notification.id)
-        .where(Notification.organization_id == organization.id, Notification.created_at >= since)
-        .limit(cap + 1)
-        .subquery()
+def count_new_notifications(session: Session, user: User, *, cap: int) -> int:
+    """How many of the organisation's notifications are new to `user` (created after the newest one they
+    have seen; all of them if they never looked), counted up to `cap` (one more means "more than `cap`").
+
+    A menu's badge on every page: one statement, which reads the (organisation, created) index only.
+    """
+    new = select(Notification.created_at).where(Notification.organization_id == user.organization_id)
+    if user.notifications_seen_at is not None:
+        new = new.where(Notification.created_at > user.notifications_seen_at)
+    return session.scalar(select(func.count()).select_from(new.limit(cap + 1).subquery())) or 0
+
+
+def mark_notifications_seen(session: Session, user: User, *, up_to: datetime) -> None:
+    """Record that `user` has seen the organisation's notifications created up to `up_to`: the newest one a
+    page showed them, not the time of the page, so that one created while the page was made stays new.
+
+    Never moves the mark back (an older page, or two tabs answered out of order): a conditional UPDATE,
+    then `user.notifications_seen_at` is read back (another tab may have set a newer mark).
+    """
+    seen = User.notifications_seen_at
+    session.execute(
+        update(User)
+        .where(User.id == user.id, or_(seen.is_(None), seen < up_to))
+        .values(notifications_seen_at=up_to)
+        .execution_options(synchronize_session=False)
     )
-    return session.scalar(select(func.count()).select_from(recent)) or 0
+    session.refresh(user, ["notifications_seen_at"])

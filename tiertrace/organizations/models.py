@@ -73,6 +73,10 @@ class User(Base):
     #: Part of every web session of the account (`credential_version`); logging out raises it, which ends
     #: the account's sessions on every device.
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: The newest notification of the organisation this person has seen (`mark_notifications_seen`):
+    #: those created after it are new to them. Per person, not per organisation, so that one colleague's
+    #: look does not hide from another what they have not seen. None: never looked, everything is new.
+    notifications_seen_at: Mapped[datetime | None]
 
 
 class LoginFailure(Base):
