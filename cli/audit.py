@@ -11,6 +11,7 @@ from cli.console import console_session, console_via, require_viewer
 from cli.main import main
 from tiertrace.audit.exports import export_report
 from tiertrace.audit.services import build_report
+from tiertrace.db import begin_snapshot
 from tiertrace.errors import NotFoundError
 from tiertrace.exports import FORMATS
 
@@ -62,6 +63,7 @@ def audit(program: str, fmt: str, out: str, as_slug: str | None) -> None:
         with console_session() as session:
             viewer = require_viewer(session, as_slug, authority_only=True)
             progress(f"building the audit report of {program}")
+            begin_snapshot(session)  # every chain of the report as of one committed state
             report = build_report(session, program, viewer, via=console_via(), progress=progress)
             session.commit()
     except NotFoundError as exc:

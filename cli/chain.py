@@ -13,6 +13,7 @@ from cli.console import console_session, console_via, require_viewer
 from cli.main import main
 from tiertrace.chains.merge import UNKNOWN
 from tiertrace.chains.services import DEFAULT_MAX_NODES, chain_view
+from tiertrace.db import begin_snapshot
 from tiertrace.errors import NotFoundError
 from tiertrace.numbers import significant
 
@@ -62,6 +63,7 @@ def chain(declaration_id: str, as_slug: str | None, depth: int | None, max_nodes
     """
     with console_session() as session:
         viewer = require_viewer(session, as_slug)
+        begin_snapshot(session)  # the view of one committed state, whatever the bus merges meanwhile
         try:
             view = chain_view(
                 session, declaration_id, viewer, max_nodes=max_nodes, depth=depth, via=console_via()

@@ -51,7 +51,9 @@ def handle_http_exception(error: HTTPException) -> Any:
     # webargs nests validation messages by location ("json", "query"); the location is noise here. A
     # body that is not JSON at all comes as {"json": ["Invalid JSON body."]}: a list, kept under "json".
     not_json = False
+    locations: set[str] = set()
     if isinstance(details, dict) and set(details) <= {"json", "query", "form", "headers", "files"}:
+        locations = set(details)
         merged: dict[str, Any] = {}
         for location, part in details.items():
             if isinstance(part, dict):
@@ -71,7 +73,9 @@ def handle_http_exception(error: HTTPException) -> Any:
     message = data.get("message")
     if not message:
         if status == 422:
-            message = "the request body breaks the rules"
+            # ?max_nodes=0 is not in the body: say where to look
+            part = "query string" if locations == {"query"} else "request body"
+            message = f"the {part} breaks the rules"
         elif not_json:
             message = "the request body is not valid JSON"
         else:

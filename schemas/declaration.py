@@ -67,7 +67,7 @@ class MaterialSchema(_Strict):
             # a share the field refused is not in `data`: its own error says so
             total = sum(origin.get("share", 0.0) for origin in data.get(stage, []))
             if total > 1 + SHARE_TOLERANCE:
-                raise ValidationError(f"the {stage} shares add up to {total:g}, more than 1", stage)
+                raise ValidationError(f"the {stage} shares add up to {total:.12g}, more than 1", stage)
 
 
 class ComponentSchema(_Strict):

@@ -6,6 +6,8 @@ command) owns the transaction.
 
 from __future__ import annotations
 
+import functools
+import json
 import sqlite3
 import threading
 import uuid
@@ -120,8 +122,26 @@ def make_engine(url: str, *, pool: bool = True, pre_ping: bool = True) -> Engine
         url,
         pool_pre_ping=pre_ping,
         connect_args=connect_args,
+        json_deserializer=load_stored_json,
         **({} if pool else {"poolclass": NullPool}),
     )
+
+
+#: Floats at or above this are all whole, and no longer count units exactly: they stay floats.
+EXACT_INTEGER_LIMIT = 2**53
+
+
+def _stored_json_int(text: str) -> int | float:
+    """A JSON integer read back from the database: an int below 2**53, else the float it was stored from."""
+    value = int(text)
+    return value if abs(value) < EXACT_INTEGER_LIMIT else float(value)
+
+
+#: How JSON columns are decoded on PostgreSQL. JSONB keeps numbers as `numeric` and writes a large float
+#: without an exponent (1e+300 comes back as "1000...0"), which the json module would read as an int:
+#: wrong in kind, and past 64 bits more than the API's JSON writer (orjson) can write. The integers that
+#: tiertrace itself stores (ids, counts, tiers) are all far below 2**53.
+load_stored_json = functools.partial(json.loads, parse_int=_stored_json_int)
 
 
 #: One lock per SQLite database in this process, shared by every engine on that file.
@@ -197,6 +217,22 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def begin_snapshot(session: Session) -> None:
+    """Commit `session`'s work so far and begin its next transaction as one read snapshot.
+
+    For the entrypoints of reads of many statements that must agree with each other: a chain view reads
+    the root's rollup, then the rows below it level by level, and an audit report reads several chains.
+    Under PostgreSQL's default READ COMMITTED each statement sees the newest commit, so a merge committing
+    in between gave a view listing a declaration that its own rollup and coverage did not count yet.
+    REPEATABLE READ on PostgreSQL (the level is reset when the connection goes back to the pool); a
+    SQLite transaction is a snapshot already. The reads it serves write only new audit-log rows, which a
+    snapshot inserts without conflict (updating rows that others change could fail to serialise).
+    """
+    session.commit()
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
@@ -218,5 +254,9 @@ def chunks(items: Iterable[Any], size: int = IN_CHUNK) -> Iterator[list[Any]]:
 
 
 def whole_as_int(value: float) -> int | float:
-    """Whole numbers as ints (a quantity of 4 reads 4, not 4.0), as the API shows them."""
-    return int(value) if float(value).is_integer() else value
+    """Whole numbers as ints (a quantity of 4 reads 4, not 4.0), as the API shows them.
+
+    Only below 2**53: a larger float shown as an int would claim a precision it lacks, and past 64 bits
+    the API's JSON writer (orjson) cannot write it at all.
+    """
+    return int(value) if abs(value) < EXACT_INTEGER_LIMIT and float(value).is_integer() else float(value)

@@ -12,6 +12,7 @@ from schemas.api import ErrorSchema
 from schemas.audit import AuditQuerySchema, AuditReportSchema, ObservatorySchema, ProgramPageSchema
 from tiertrace.audit.exports import export_report
 from tiertrace.audit.services import build_report, list_programs, observatory
+from tiertrace.db import begin_snapshot
 from tiertrace.exports import MEDIA_TYPES
 
 blp = Blueprint(
@@ -53,6 +54,7 @@ def report(query: dict[str, Any], program: str) -> Any:
     """The completeness and risk report of a programme (authority only); every read is audit-logged."""
     viewer = require_kind_to_read("authority")
     session = db_session()
+    begin_snapshot(session)  # every chain of the report as of one committed state
     built = build_report(session, program, viewer, via=f"api:{query['format']}")
     session.commit()
     if query["format"] == "json":

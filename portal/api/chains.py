@@ -13,6 +13,7 @@ from portal.db import db_session
 from schemas.api import ErrorSchema
 from schemas.chains import ChainQuerySchema, ChainViewSchema
 from tiertrace.chains.services import chain_view
+from tiertrace.db import begin_snapshot
 
 blp = Blueprint("chains", __name__, url_prefix="/api/v1/chains", description="The merged chain view")
 
@@ -28,6 +29,7 @@ def show(query: dict[str, Any], declaration_id: str) -> Any:
     audit-logged.
     """
     session = db_session()
+    begin_snapshot(session)  # nodes, rollup and coverage of one committed state, whatever merges meanwhile
     view = chain_view(
         session,
         declaration_id,

@@ -22,6 +22,7 @@ from tiertrace import reference
 from tiertrace.audit.exports import export_report
 from tiertrace.audit.rules import export_licensing_since
 from tiertrace.audit.services import build_report, list_programs, observatory
+from tiertrace.db import begin_snapshot
 from tiertrace.declarations.history import require_programme
 from tiertrace.exports import FORMATS, MEDIA_TYPES, ExportFile, to_json
 
@@ -53,6 +54,7 @@ def overdue_list(report: dict[str, Any], today: date) -> list[dict[str, Any]]:
 def audit(program: str) -> Any:
     """The audit report of a programme: summary, completeness, charts, heat maps, overdue list, exports."""
     session = db_session()
+    begin_snapshot(session)  # every chain of the report as of one committed state
     report = build_report(session, program, current_org(), via="web")
     roots = require_programme(session, current_org(), program).roots  # for the links to their chains
     session.commit()  # keeps the audit-log entries of this read
@@ -79,6 +81,7 @@ def audit_export(fmt: str, program: str) -> Any:
     if fmt not in FORMATS:
         abort(404)
     session = db_session()
+    begin_snapshot(session)  # every chain of the report as of one committed state
     report = build_report(session, program, current_org(), via=f"web:{fmt}")
     session.commit()
     return download(export_report(report, fmt))

@@ -20,7 +20,7 @@ from portal.web.base import bp, current_org, login_required
 from tiertrace import reference
 from tiertrace.chains.exports import export_chain
 from tiertrace.chains.services import chain_view
-from tiertrace.db import chunks
+from tiertrace.db import begin_snapshot, chunks
 from tiertrace.declarations.history import list_programmes, require_programme
 from tiertrace.declarations.models import Declaration
 from tiertrace.declarations.services import readable_ids
@@ -87,6 +87,7 @@ def programmes() -> Any:
 def programme(name: str) -> Any:
     """A programme: the chain of each of its top-level declarations, with charts and the gap list."""
     session, organization = db_session(), current_org()
+    begin_snapshot(session)  # the chains of one committed state, whatever the bus merges meanwhile
     found = require_programme(session, organization, name)
     chains = [
         chain_figures(chain_view(session, root.id, organization, max_nodes=WEB_MAX_NODES, depth=_depth()))
@@ -117,6 +118,7 @@ def chain(declaration_id: str) -> Any:
     """The chain below any declaration the viewer may read (a supplier's own subtree, say); the ministry
     also gets a way to the audit of the root's programme."""
     session, organization = db_session(), current_org()
+    begin_snapshot(session)  # the view of one committed state, whatever the bus merges meanwhile
     view = chain_view(session, declaration_id, organization, max_nodes=WEB_MAX_NODES, depth=_depth())
     program = audited_programme(session, organization, view["root"])
     session.commit()  # the authority's reads are audit-logged
@@ -136,6 +138,7 @@ def chain_export(declaration_id: str, fmt: str) -> Any:
     if fmt not in FORMATS:
         abort(404)
     session = db_session()
+    begin_snapshot(session)  # the view of one committed state, whatever the bus merges meanwhile
     view = chain_view(session, declaration_id, current_org(), via=f"web:{fmt}")
     session.commit()  # the authority's reads are audit-logged
     return download(export_chain(view, fmt, datetime.now(UTC).date()))
