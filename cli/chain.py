@@ -49,11 +49,12 @@ GAP_LABELS = {
 def chain(declaration_id: str, as_slug: str | None, depth: int | None, max_nodes: int, as_json: bool) -> None:
     """Print the chain of DECLARATION_ID: the tree of suppliers, the rollup and the coverage.
 
-    Each line of the tree is a node: its tier, part number, quantity per unit of its parent, supplier
-    (or "undisclosed" where the viewer may not learn it) and its top three materials with the main
-    countries per stage. Gaps (open, overdue or declined requests, unknown suppliers, components not
-    requested, cycles) are marked "GAP". Reads TIERTRACE_DATABASE_URL, or the SQLite file in
-    TIERTRACE_DATA_DIR; a read in the authority view (the default) is written to the audit log.
+    Each line of the tree is a node: its tier, part number, quantity per unit of its parent (in units
+    of its own part: ×0.158 cm2), supplier (or "undisclosed" where the viewer may not learn it) and its
+    top three materials per unit of its part, with the main countries per stage. Gaps (open, overdue
+    or declined requests, unknown suppliers, components not requested, cycles) are marked "GAP". Reads
+    TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR; a read in the authority view (the
+    default) is written to the audit log.
 
     \b
     Examples:
@@ -110,7 +111,7 @@ def render_view(view: Mapping[str, Any], *, viewer_slug: str | None = None) -> s
     if view["truncated"]:
         lines.append(f"… truncated: {len(nodes)} nodes listed (see --depth and --max-nodes)")
     lines.append("")
-    lines.extend(_rollup_table(view["rollup"], root["part_number"]))
+    lines.extend(_rollup_table(view["rollup"], f"{root['part_number']} ({root['unit']})"))
     lines.append("")
     lines.extend(_coverage_text(view))
     return "\n".join(lines)
@@ -128,7 +129,9 @@ def _supplier_text(supplier: Mapping[str, Any] | None) -> str:
 
 def _node_text(node: Mapping[str, Any]) -> str:
     part = node["part_number"] if node["part_number"] is not None else "(part withheld)"
-    head = f"[{node['tier']}] {part} ×{_number(node['quantity'])}"
+    # No unit for a gap or an undisclosed node: no declaration the viewer may see says it.
+    unit = f" {node['unit']}" if node["unit"] is not None else ""
+    head = f"[{node['tier']}] {part} ×{_number(node['quantity'])}{unit}"
     if node["kind"] == "gap":
         who = (
             ""
@@ -164,9 +167,10 @@ def _countries(countries: Mapping[str, float], mass: float, *, limit: int) -> st
     return ", ".join(shown) or "-"
 
 
-def _rollup_table(rollup: Mapping[str, Any], part_number: str) -> list[str]:
+def _rollup_table(rollup: Mapping[str, Any], part: str) -> list[str]:
+    """The rollup as a table; `part` says which part, and its unit: "ZEEHAVIK-1 (ship)"."""
     if not rollup:
-        return [f"Rollup per unit of {part_number}: no material declared"]
+        return [f"Rollup per unit of {part}: no material declared"]
     rows = [("material", "mass (g)", "recycled (g)", "extraction", "processing")]
     for material, figures in sorted(rollup.items(), key=lambda item: (-item[1]["mass_g"], item[0])):
         rows.append(
@@ -179,7 +183,7 @@ def _rollup_table(rollup: Mapping[str, Any], part_number: str) -> list[str]:
             )
         )
     widths = [max(len(str(row[i])) for row in rows) for i in range(5)]
-    lines = [f"Rollup per unit of {part_number}:"]
+    lines = [f"Rollup per unit of {part}:"]
     for row in rows:
         lines.append(
             "  "

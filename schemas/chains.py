@@ -55,8 +55,19 @@ class ChainNodeSchema(Schema):
     supplier = fields.Nested(SupplierSchema, allow_none=True)
     undisclosed = fields.Boolean(metadata={"description": "the viewer may not learn who the supplier is"})
     part_number = fields.String(allow_none=True)
-    quantity = fields.Float(metadata={"description": "units per ONE unit of the parent's part"})
-    quantity_in_root = fields.Float()
+    quantity = fields.Float(
+        metadata={"description": "units of this node's part per ONE unit of the parent's part"}
+    )
+    quantity_in_root = fields.Float(
+        metadata={"description": "units of this node's part per ONE unit of the root's part"}
+    )
+    unit = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "what one unit of this node's part is, e.g. piece, kg, cm2: its declaration's "
+            "part.unit (piece when the payload has none); null for a gap and for an undisclosed node"
+        },
+    )
     rollup = fields.Dict(keys=fields.String(), values=fields.Nested(MaterialRollupSchema))
 
 

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import abort, render_template, request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from portal.db import db_session
@@ -20,7 +19,7 @@ from portal.web.base import bp, current_org, login_required
 from tiertrace import reference
 from tiertrace.chains.exports import export_chain
 from tiertrace.chains.services import chain_view
-from tiertrace.db import begin_snapshot, chunks
+from tiertrace.db import begin_snapshot
 from tiertrace.declarations.history import list_programmes, require_programme
 from tiertrace.declarations.models import Declaration
 from tiertrace.declarations.services import readable_ids
@@ -40,11 +39,10 @@ def chain_figures(view: dict[str, Any]) -> dict[str, Any]:
     material_names = {code: m.name for code, m in reference.materials().items()}
     roots, gaps = charts.build_tree(view)
     shown = {n["declaration_id"] for n in view.get("nodes", []) if n.get("declaration_id")}
-    units = part_units(shown | {view["root"]})
     return {
         "view": view,
-        "units": units,
-        "root_unit": units.get(view["root"], "unit"),
+        # Each node says what one unit of its part is; the root node is always listed.
+        "root_unit": view["nodes"][0]["unit"],
         "readable": readable_ids(db_session(), current_org(), shown),
         "tree": roots,
         "gaps": gaps,
@@ -53,19 +51,6 @@ def chain_figures(view: dict[str, Any]) -> dict[str, Any]:
         ),
         "material_names": material_names,
     }
-
-
-def part_units(declaration_ids: set[str]) -> dict[str, str]:
-    """What one unit of each declaration's part is ("piece", "kg", "cm2"): its payload's `part.unit`,
-    which the chain view's nodes do not carry. A quantity of 0.158 means nothing until it reads 0.158 cm2,
-    and a unit other than the one the customer counted in shows there."""
-    units: dict[str, str] = {}
-    # Only the unit, not whole payloads (up to a megabyte each), for every declaration on the page.
-    unit = Declaration.payload["part"]["unit"].as_string()
-    for chunk in chunks(declaration_ids):
-        rows = db_session().execute(select(Declaration.id, unit).where(Declaration.id.in_(chunk)))
-        units.update((declaration_id, text or "piece") for declaration_id, text in rows)
-    return units
 
 
 def _depth() -> int:

@@ -16,13 +16,16 @@ from tiertrace.audit.models import AuditLogEntry
 
 @pytest.fixture
 def chain(make_org, make_payload, submit):
-    """A ship with 4 radar modules whose maker keeps its MMIC fab for the authority, and a declined casing."""
+    """A ship with 4 radar modules whose maker keeps its MMIC fab for the authority, and a declined casing.
+
+    The ship is counted in ships and the MMIC die in cm2 of wafer; the radar module in pieces."""
     make_org("ministry", kind="authority")
     oem = make_org("noordhaven", name="Noordhaven Naval Shipyards")
     radar = make_org("helder-sensors", name="Helder Sensor Systems")
     fab = make_org("lumen-compound", name="Lumen Compound Semiconductors", country="DE")
     make_org("ijssel-casings", name="IJssel Casings")
-    submit(fab, make_payload("lumen-compound", "MMIC-7", materials=[ga_line(0.25)]))
+    die = {"number": "MMIC-7", "name": "MMIC die", "unit": "cm2"}
+    submit(fab, make_payload("lumen-compound", "MMIC-7", part=die, materials=[ga_line(0.25)]))
     submit(
         radar,
         make_payload(
@@ -42,7 +45,10 @@ def chain(make_org, make_payload, submit):
             "quantity": 0.5,
         },
     ]
-    return submit(oem, make_payload("noordhaven", "ZEEHAVIK-1", program="ZEEHAVIK", components=components))
+    ship = {"number": "ZEEHAVIK-1", "name": "frigate", "unit": "ship"}
+    return submit(
+        oem, make_payload("noordhaven", "ZEEHAVIK-1", part=ship, program="ZEEHAVIK", components=components)
+    )
 
 
 def run(env, *args):
@@ -57,10 +63,13 @@ def test_chain_prints_the_tree_with_box_drawing_suppliers_gaps_and_materials(env
     assert lines[0] == "Chain of ZEEHAVIK-1 — declared by noordhaven (Noordhaven Naval Shipyards, NL)"
     assert "viewed as the authority (operator console)" in lines[1]
     tree = [line for line in lines if line.startswith(("[", "├", "└", "│", " "))]
-    assert tree[0].startswith("[0] ZEEHAVIK-1 ×1 · noordhaven")
-    assert tree[1].startswith("├─ [1] TRM-2040 ×4 · helder-sensors (Helder Sensor Systems, NL) · Ga 0.5 g")
+    # Each quantity in units of its own part; a gap names no unit (no declaration says it).
+    assert tree[0].startswith("[0] ZEEHAVIK-1 ×1 ship · noordhaven")
+    assert tree[1].startswith(
+        "├─ [1] TRM-2040 ×4 piece · helder-sensors (Helder Sensor Systems, NL) · Ga 0.5 g"
+    )
     assert tree[2].startswith(
-        "│  └─ [2] MMIC-7 ×2 · lumen-compound (Lumen Compound Semiconductors, DE) · Ga 0.25 g"
+        "│  └─ [2] MMIC-7 ×2 cm2 · lumen-compound (Lumen Compound Semiconductors, DE) · Ga 0.25 g"
     )
     assert "(ext CN 80%, unknown 20%; proc CN 98%, unknown 2%)" in tree[2]
     assert (
@@ -74,8 +83,8 @@ def test_chain_prints_the_rollup_table_and_the_coverage(env, chain):
     result = run(env, chain.id)
 
     out = result.stdout
-    assert "Rollup per unit of ZEEHAVIK-1:" in out
-    table = out.split("Rollup per unit of ZEEHAVIK-1:\n", 1)[1].splitlines()
+    assert "Rollup per unit of ZEEHAVIK-1 (ship):" in out
+    table = out.split("Rollup per unit of ZEEHAVIK-1 (ship):\n", 1)[1].splitlines()
     assert table[0].split() == ["material", "mass", "(g)", "recycled", "(g)", "extraction", "processing"]
     assert table[1].split() == ["Ga", "2", "0", "CN", "80%,", "unknown", "20%", "CN", "98%,", "unknown", "2%"]
     assert "Coverage: 2 of 4 components declared (50%); deepest tier: 2" in out
@@ -96,7 +105,7 @@ def test_chain_prints_every_mass_readably_never_in_scientific_notation(env, make
     assert result.exit_code == 0, result.output
     assert not re.search(r"\de[+-]\d", result.stdout.replace(declaration.id, ""))  # the id may hold "3e-4"
     assert "· Al 15,029,860 g (ext unknown 100%; proc unknown 100%), Ga 0.000125 g (" in result.stdout
-    table = result.stdout.split("Rollup per unit of HULL-1:\n", 1)[1].splitlines()
+    table = result.stdout.split("Rollup per unit of HULL-1 (piece):\n", 1)[1].splitlines()
     assert table[1].split()[:3] == ["Al", "15,029,860", "3,757,465"]
     assert table[2].split()[:3] == ["Ga", "0.000125", "0"]
 
@@ -107,7 +116,9 @@ def test_as_shows_the_organisations_redacted_view(env, chain):
     assert result.exit_code == 0, result.output
     assert "lumen-compound" not in result.stdout
     assert "Lumen" not in result.stdout
+    # Nor its unit: the hidden supplier wrote it.
     assert "│  └─ [2] (part withheld) ×2 · undisclosed supplier · Ga 0.25 g" in result.stdout
+    assert "cm2" not in result.stdout
     assert "viewed as noordhaven" in result.stdout
 
 

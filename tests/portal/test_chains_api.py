@@ -11,7 +11,8 @@ from tiertrace.audit.models import AuditLogEntry
 
 @pytest.fixture
 def chain(client, make_org, make_payload, sign):
-    """The OEM asked the radar maker, which keeps its MMIC fab for the authority only."""
+    """The OEM asked the radar maker, which keeps its MMIC fab for the authority only. The radar maker
+    counts its modules in pieces, the fab its dies in cm2 of wafer."""
     members = {
         "oem": make_org("noordhaven", name="Noordhaven Naval Shipyards"),
         "radar": make_org("helder-sensors", name="Helder Sensor Systems"),
@@ -25,7 +26,8 @@ def chain(client, make_org, make_payload, sign):
         json={"supplier": "helder-sensors", "part_number": "TRM-2040"},
         headers=members["oem"].headers,
     ).get_json()
-    mmic = make_payload("lumen-compound", "MMIC-7", materials=[ga_line(0.25)])
+    die = {"number": "MMIC-7", "name": "MMIC die", "unit": "cm2"}
+    mmic = make_payload("lumen-compound", "MMIC-7", part=die, materials=[ga_line(0.25)])
     trm = make_payload(
         "helder-sensors",
         "TRM-2040",
@@ -72,6 +74,33 @@ def test_the_root_issuer_gets_the_view_redacted_for_it(client, chain):
     )
     assert "lumen" not in answer.get_data(as_text=True).lower()
     assert chain["mmic"] not in answer.get_data(as_text=True)
+
+
+def test_every_node_says_what_one_unit_of_its_part_is(client, chain, make_payload, sign):
+    oem = chain["members"]["oem"]
+    escort = make_payload(
+        "noordhaven",
+        "ESCORT-1",
+        part={"number": "ESCORT-1", "name": "escort ship", "unit": "ship"},
+        components=[
+            {"part_number": "TRM-2040", "supplier": "helder-sensors", "quantity": 0.5},
+            {"part_number": "FOIL-2", "supplier": None, "supplier_name": "Moselle Foil SA", "quantity": 0.2},
+        ],
+    )
+    assert client.post("/api/v1/declarations", data=sign(oem, escort), headers=oem.headers).status_code == 201
+
+    def units(who):
+        view = get_chain(client, chain, who, escort["id"]).get_json()
+        return [(n["kind"], n["undisclosed"], n["quantity"], n["unit"]) for n in view["nodes"]]
+
+    assert units("authority") == [
+        ("declaration", False, 1, "ship"),  # the rollup is per ship
+        ("declaration", False, 0.5, "piece"),
+        ("gap", False, 0.2, None),
+        ("declaration", False, 2, "cm2"),
+    ]
+    # The OEM may not learn who makes the dies, nor read the unit that fab wrote.
+    assert units("oem")[3] == ("declaration", True, 2, None)
 
 
 def test_the_authority_sees_every_supplier_and_its_read_is_audit_logged(client, chain, session):
@@ -128,3 +157,5 @@ def test_the_endpoint_is_in_the_openapi_document(client):
 
     operation = spec["paths"]["/api/v1/chains/{declaration_id}"]["get"]
     assert {p["name"] for p in operation["parameters"] if p["in"] == "query"} == {"max_nodes", "depth"}
+    unit = spec["components"]["schemas"]["ChainNode"]["properties"]["unit"]
+    assert unit["nullable"] is True and "part.unit" in unit["description"]

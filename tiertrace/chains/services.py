@@ -52,6 +52,9 @@ ROLLUP_FORMAT = 1
 DEFAULT_MAX_NODES = 50_000
 #: Events that change what a declaration's components resolve to, or the kind of a gap.
 _REQUEST_EVENTS = ("request.created", "request.declined", "request.overdue")
+#: What one unit of a declaration's part is ("piece", "kg", "cm2"): only that, not the whole payload,
+#: which can be up to a megabyte.
+_PART_UNIT = Declaration.payload["part"]["unit"].as_string()
 
 
 # --- materialisation -------------------------------------------------------------------------------------
@@ -434,7 +437,9 @@ _view_parts_cache = _ViewPartsCache()
 
 
 def _view_parts(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:
-    """What the chain view reads of each rollup row: issuer, resolved children, cycle group, API rollup.
+    """What the chain view reads of each rollup row: issuer, resolved children, cycle group, API rollup,
+    and the unit of the declaration's part (declarations never change, so caching it with the row is
+    safe).
 
     Decoded parts are reused from the per-process cache while the row is unchanged; only changed rows
     are fetched and decoded. Rows of another format are left out.
@@ -456,23 +461,30 @@ def _view_parts(session: Session, ids: Collection[str]) -> dict[str, dict[str, A
     for chunk in chunks(stale):
         # The whole document as text, decoded here by orjson: several times faster than extracting
         # the parts in SQL and decoding each with the json module (the driver's default).
-        for declaration_id, generation, computed_at, text in session.execute(
+        for declaration_id, generation, computed_at, text, unit in session.execute(
             select(
-                Rollup.declaration_id, Rollup.generation, Rollup.computed_at, Rollup.data.cast(Text)
-            ).where(Rollup.declaration_id.in_(chunk))
+                Rollup.declaration_id,
+                Rollup.generation,
+                Rollup.computed_at,
+                Rollup.data.cast(Text),
+                _PART_UNIT,
+            )
+            .join(Declaration, Declaration.id == Rollup.declaration_id)
+            .where(Rollup.declaration_id.in_(chunk))
         ):
             data = orjson.loads(text)
             if data.get("format") != ROLLUP_FORMAT:
                 continue
-            parts = _parts(data)
+            parts = _parts(data, unit)
             _view_parts_cache.put(database, declaration_id, (generation, computed_at), parts)
             found[declaration_id] = parts
     return found
 
 
-def _parts(data: dict[str, Any]) -> dict[str, Any]:
-    """The view parts of a rollup's data."""
+def _parts(data: dict[str, Any], unit: str | None) -> dict[str, Any]:
+    """The view parts of a rollup's data; `unit` is its declaration's `part.unit` (None when absent)."""
     return {
+        "unit": unit or "piece",  # the payload schema's default
         "issuer_id": data["issuer_id"],
         "cycle_group": data["cycle_group"],
         # Rows written before over-large groups were capped lack the key; their groups are exact.
@@ -493,8 +505,19 @@ def _required_view_parts(session: Session, ids: Collection[str]) -> dict[str, di
     if missing:
         # Only when an event is still on its way: compute now rather than show a hole.
         computed = _compute(_close_over(session, missing))
-        found.update({i: _parts(data) for i, data in computed.items() if i not in found})
+        fresh = computed.keys() - found.keys()
+        units = _part_units(session, fresh)
+        found.update({i: _parts(computed[i], units.get(i)) for i in fresh})
     return found
+
+
+def _part_units(session: Session, ids: Collection[str]) -> dict[str, str | None]:
+    """The `part.unit` of each declaration of `ids` (None when its payload has none)."""
+    units: dict[str, str | None] = {}
+    for chunk in chunks(ids):
+        rows = session.execute(select(Declaration.id, _PART_UNIT).where(Declaration.id.in_(chunk)))
+        units.update((declaration_id, unit) for declaration_id, unit in rows)
+    return units
 
 
 def resolved_children(session: Session, ids: Collection[str]) -> dict[str, list[dict[str, Any]]]:
@@ -664,7 +687,7 @@ class _ChainView:
     def build(self) -> dict[str, Any]:
         root = self.root
         root_data = require_rollup(self.session, root.id)
-        self.data[root.id] = _parts(root_data)
+        self.data[root.id] = _parts(root_data, root.payload.get("part", {}).get("unit"))
         root_rollup = self.data[root.id]["rollup"]
         self._add_root()
         self._unfold(_Entry(0, root.id, 0, 1.0, False))
@@ -686,17 +709,15 @@ class _ChainView:
         level = [root_entry]
         while level:
             self._load(entry.declaration_id for entry in level)
-            if self.figures:
-                self._set_rollups(level)
+            self._fill(level)
             customer_of = self._customer_of(level)
             next_level: list[_Entry] = []
             for entry in level:
                 if not self._expand(entry, customer_of, next_level):
                     self.truncated = True
-                    if self.figures:
-                        # Listed but never expanded: their own rollups are still shown.
-                        self._load(e.declaration_id for e in next_level)
-                        self._set_rollups(next_level)
+                    # Listed but never expanded: their own units (and rollups) are still shown.
+                    self._load(e.declaration_id for e in next_level)
+                    self._fill(next_level)
                     return
             level = next_level
 
@@ -782,9 +803,10 @@ class _ChainView:
                 "part_number": child["part_number"] if visible else None,
                 "quantity": shown_quantity,
                 "quantity_in_root": shown_in_root,
+                "unit": None,  # a gap and an undisclosed node keep it null; `_fill` sets the others'
             }
             if figures:
-                node["rollup"] = {}  # a gap keeps it empty; `_set_rollups` fills a declaration's
+                node["rollup"] = {}  # a gap keeps it empty; `_fill` sets a declaration's
             nodes.append(node)
             parents.append(parent_index)
             node_declarations.append(target)
@@ -806,6 +828,7 @@ class _ChainView:
             "part_number": root.part_number,
             "quantity": 1,
             "quantity_in_root": 1,
+            "unit": self.data[root.id]["unit"],
         }
         if self.figures:
             node["rollup"] = self.data[root.id]["rollup"]
@@ -823,22 +846,27 @@ class _ChainView:
             index = self.parents[index]
         return path
 
-    def _set_rollups(self, entries: list[_Entry]) -> None:
-        nodes, all_data = self.nodes, self.data
+    def _fill(self, entries: list[_Entry]) -> None:
+        """Set the unit (unless the node is undisclosed: it is the hidden supplier's text) and, with
+        figures, the rollup of the declaration nodes of `entries`, whose view parts are loaded."""
+        nodes, all_data, figures = self.nodes, self.data, self.figures
         for entry in entries:
             declaration_id = entry.declaration_id
             data = all_data[declaration_id]
+            node = nodes[entry.index]
+            if not node["undisclosed"]:
+                node["unit"] = data["unit"]
+            if not figures:
+                continue
             group = data["cycle_group"]
             if group:
                 path = self._path(entry.index)
                 if len(path & set(group)) > 1:
                     # Inside a cycle the figures depend on the path: compute them for this one.
                     merger = self._merger(frozenset(group))
-                    nodes[entry.index]["rollup"] = merge.rollup_view(
-                        merger.on_path(declaration_id, frozenset(path))
-                    )
+                    node["rollup"] = merge.rollup_view(merger.on_path(declaration_id, frozenset(path)))
                     continue
-            nodes[entry.index]["rollup"] = data["rollup"]
+            node["rollup"] = data["rollup"]
 
     def _merger(self, group: frozenset[str]) -> Merger:
         merger = self.mergers.get(group)

@@ -17,7 +17,8 @@ FOIL = {"slug": None, "name": "@Foil SA", "country": "LU"}
 
 
 def node(**fields):
-    """A view node: a declaration with nobody named, unless `fields` say otherwise."""
+    """A view node: a declaration of a part counted in pieces with nobody named, unless `fields` say
+    otherwise."""
     defaults = {
         "kind": "declaration",
         "declaration_id": None,
@@ -25,7 +26,7 @@ def node(**fields):
         "supplier": None,
         "undisclosed": False,
     }
-    return {**defaults, "quantity": 1, "quantity_in_root": 1, "rollup": {}, **fields}
+    return {**defaults, "quantity": 1, "quantity_in_root": 1, "unit": "piece", "rollup": {}, **fields}
 
 
 VIEW = {
@@ -55,7 +56,15 @@ VIEW = {
     },
     # Breadth first, as chain_view lists them.
     "nodes": [
-        node(id="n0", parent=None, tier=0, part_number="SHIP 1/2", supplier=YARD, declaration_id="root-id"),
+        node(
+            id="n0",
+            parent=None,
+            tier=0,
+            part_number="SHIP 1/2",
+            unit="ship",
+            supplier=YARD,
+            declaration_id="root-id",
+        ),
         node(id="n1", parent="n0", tier=1, part_number="TRM-2040", supplier=LUMEN, declaration_id="trm-id"),
         node(
             id="n2",
@@ -63,13 +72,23 @@ VIEW = {
             tier=1,
             part_number="=1+1",
             supplier=FOIL,
+            unit=None,
             kind="gap",
             gap="unknown_supplier",
         ),
         node(
-            id="n3", parent="n1", tier=2, part_number=None, undisclosed=True, quantity=2, quantity_in_root=8
+            id="n3",
+            parent="n1",
+            tier=2,
+            part_number=None,
+            unit=None,
+            undisclosed=True,
+            quantity=2,
+            quantity_in_root=8,
         ),
-        node(id="n4", parent="n1", tier=2, part_number="CAP-7", kind="gap", gap="unknown_supplier"),
+        node(
+            id="n4", parent="n1", tier=2, part_number="CAP-7", unit=None, kind="gap", gap="unknown_supplier"
+        ),
     ],
     "truncated": False,
 }
@@ -97,6 +116,33 @@ def test_the_nodes_are_listed_depth_first_with_their_paths_and_suppliers():
         None,
     )
     assert (rows[3]["supplier_name"], rows[3]["gap"], rows[3]["parent"]) == (None, "unknown_supplier", "n1")
+
+
+def test_every_node_row_says_what_one_unit_of_its_part_is():
+    nodes = chain_tables(VIEW)[0]
+    rows = [dict(zip(nodes.columns, row, strict=True)) for row in nodes.rows]
+
+    assert nodes.columns.index("unit") == nodes.columns.index("quantity_in_root") + 1
+    assert [(r["node"], r["quantity"], r["unit"]) for r in rows] == [
+        ("n0", 1, "ship"),
+        ("n1", 1, "piece"),
+        ("n3", 2, None),  # undisclosed
+        ("n4", 1, None),  # gaps
+        ("n2", 1, None),
+    ]
+    lines = list(csv.reader(io.StringIO(export_chain(VIEW, "csv", date(2025, 3, 9)).content.decode())))
+    assert lines[0] == ["[nodes]"]
+    column = lines[1].index("unit")
+    assert [line[column] for line in lines[2:7]] == ["ship", "piece", "", "", ""]
+    sheet = load_workbook(io.BytesIO(export_chain(VIEW, "xlsx", date(2025, 3, 9)).content))["nodes"]
+    column = [cell.value for cell in sheet[1]].index("unit")
+    assert [row[column] for row in sheet.iter_rows(min_row=2, values_only=True)] == [
+        "ship",
+        "piece",
+        None,
+        None,
+        None,
+    ]
 
 
 def test_the_rollup_and_coverage_tables():

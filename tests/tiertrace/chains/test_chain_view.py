@@ -13,7 +13,7 @@ from sqlalchemy import delete, select, text
 
 from tiertrace.audit.models import AuditLogEntry
 from tiertrace.chains.models import Rollup
-from tiertrace.chains.services import chain_view, refresh_rollups
+from tiertrace.chains.services import chain_tree, chain_view, refresh_rollups
 from tiertrace.db import utcnow
 from tiertrace.disclosure.services import create_request, decline_request
 from tiertrace.errors import NotFoundError, RuleViolationError
@@ -32,6 +32,7 @@ NODE_KEYS = {
     "part_number",
     "quantity",
     "quantity_in_root",
+    "unit",
     "rollup",
 }
 
@@ -79,6 +80,7 @@ def test_the_view_has_design_md_shape_and_figures(session, radar_chain):
         "part_number": "ZEEHAVIK-1",
         "quantity": 1,
         "quantity_in_root": 1,
+        "unit": "piece",
         "rollup": view["rollup"],
     }
     json.dumps(view)  # JSON-ready as it is
@@ -100,6 +102,73 @@ def test_nodes_come_breadth_first_with_parents_tiers_and_quantities(session, rad
     assert parts["FOIL-2"]["quantity_in_root"] == 0.2
     assert parts["MMIC-7"]["rollup"]["Ga"]["mass_g"] == 0.3125
     assert parts["TRM-2040"]["rollup"]["Ga"]["mass_g"] == 1.25
+
+
+@pytest.fixture
+def counted_chain(make_org, make_payload, submit, play_events):
+    """A ship (counted in ships) with 2 radar modules (in pieces), each with 0.158 cm2 of MMIC die that
+    the radar maker names to the authority only; a gallium lot whose payload names no unit; a foil
+    supplier not on the portal (a gap)."""
+    oem = make_org("noordhaven", name="Noordhaven Naval Shipyards")
+    radar = make_org("helder-sensors", name="Helder Sensor Systems")
+    fab = make_org("lumen-compound", name="Lumen Compound Semiconductors", country="DE")
+    smelter = make_org("jinlu-gallium", name="Jinlu Alumina and Gallium", country="CN")
+    authority = make_org("ministry", kind="authority")
+    submit(smelter, make_payload("jinlu-gallium", "GA-7N", part={"number": "GA-7N", "name": "gallium lot"}))
+    die = {"number": "MMIC-7", "name": "MMIC die", "unit": "cm2"}
+    lot = [{"part_number": "GA-7N", "supplier": "jinlu-gallium", "quantity": 0.001}]
+    submit(fab, make_payload("lumen-compound", "MMIC-7", part=die, components=lot))
+    dies = [{"part_number": "MMIC-7", "supplier": "lumen-compound", "quantity": 0.158}]
+    submit(radar, make_payload("helder-sensors", "TRM-2040", components=dies))
+    components = [
+        {"part_number": "TRM-2040", "supplier": "helder-sensors", "quantity": 2},
+        {"part_number": "FOIL-2", "supplier": None, "supplier_name": "Moselle Foil SA", "quantity": 0.2},
+    ]
+    ship = {"number": "SHIP-1", "name": "frigate", "unit": "ship"}
+    root = submit(oem, make_payload("noordhaven", "SHIP-1", part=ship, components=components))
+    play_events()
+    return {"oem": oem, "authority": authority, "root": root}
+
+
+def units_by_part(view):
+    return [(node["part_number"], node["kind"], node["undisclosed"], node["unit"]) for node in view["nodes"]]
+
+
+def test_every_node_says_what_one_unit_of_its_part_is(session, counted_chain):
+    root = counted_chain["root"].id
+
+    # The unit of the node's own part, not its parent's: 0.158 cm2 of die per radar module.
+    assert units_by_part(view_as(session, counted_chain["authority"], root)) == [
+        ("SHIP-1", "declaration", False, "ship"),
+        ("TRM-2040", "declaration", False, "piece"),
+        ("FOIL-2", "gap", False, None),  # no declaration says it
+        ("MMIC-7", "declaration", False, "cm2"),
+        ("GA-7N", "declaration", False, "piece"),  # the payload schema's default
+    ]
+    # An undisclosed node shows nothing its hidden supplier wrote: neither part number nor unit.
+    assert units_by_part(view_as(session, counted_chain["oem"], root)) == [
+        ("SHIP-1", "declaration", False, "ship"),
+        ("TRM-2040", "declaration", False, "piece"),
+        ("FOIL-2", "gap", False, None),
+        (None, "declaration", True, None),
+        (None, "declaration", True, None),
+    ]
+
+
+def test_units_read_the_same_from_computed_rows_and_on_the_truncated_frontier(session, counted_chain):
+    root = counted_chain["root"].id
+    session.execute(delete(Rollup))  # as if no merge event had arrived yet: every row is computed
+    session.flush()
+
+    full = view_as(session, counted_chain["authority"], root)
+    cut = view_as(session, counted_chain["authority"], root, max_nodes=4)
+    tree = chain_tree(session, root, max_nodes=4)
+
+    assert [node["unit"] for node in full["nodes"]] == ["ship", "piece", None, "cm2", "piece"]
+    # Listed but never expanded: the last node still says its unit, with or without figures.
+    assert cut["truncated"] and tree["truncated"]
+    assert [node["unit"] for node in cut["nodes"]] == [node["unit"] for node in tree["nodes"]]
+    assert [node["unit"] for node in tree["nodes"]] == ["ship", "piece", None, "cm2"]
 
 
 def test_gap_nodes_say_what_is_missing_and_name_the_supplier_the_component_names(session, radar_chain):
