@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -56,7 +56,7 @@ from worker.handlers import (
     describe_error,
 )
 from worker.health import HealthFile, WorkerState, timestamp
-from worker.relay import OutboxRelay, OutgoingMessage
+from worker.relay import OutboxRelay, OutboxWaker, OutgoingMessage
 from worker.scheduler import OverdueScheduler
 from worker.webhooks import WebhookSender
 
@@ -479,14 +479,31 @@ class ConsumerStats:
     connections: int = 0
 
 
+#: The PriorityGate and deadline of the batch that is not urgent which this handler thread runs, if any.
+_yielding = threading.local()
+
+
+def yield_to_urgent_work(*_args: Any) -> None:
+    """SQLAlchemy ``before_cursor_execute`` listener: inside `PriorityGate.yielding`, wait while urgent
+    work is in hand (until the batch's deadline). Other threads pass straight through."""
+    gate = getattr(_yielding, "gate", None)
+    if gate is not None:
+        gate.wait_idle(_yielding.deadline)
+
+
 class PriorityGate:
-    """Lets the consumers of a worker that are not urgent wait while an urgent one has deliveries in hand.
+    """Lets the consumers of a worker that are not urgent wait while urgent work is in hand: the urgent
+    consumer's deliveries, and the relay's passes, which carry the events of a hop to the broker.
 
     The handlers of one process share a GIL and two cores with everything else: a merge recomputing
     rollups beside a propagation stretches the propagation (the hop) by as much as it computes. So a
-    consumer that is not urgent starts a batch only once no urgent delivery is in hand, or once it has
-    waited `max_wait` seconds — under a sustained load of urgent work it still makes progress, in
-    larger batches.
+    consumer that is not urgent starts a batch only once no urgent work is in hand, and while the batch
+    runs it also waits before each of its SQL statements whenever urgent work began (`yielding`, with
+    `yield_to_urgent_work` listening on a PostgreSQL engine): a merge that began in a quiet moment
+    steps aside for the next hop instead of computing beside it. In all a batch waits at most
+    `max_wait` seconds, so under a sustained load of urgent work it still makes progress, in larger
+    batches. Its transaction stays open meanwhile; no urgent work waits for what it holds (merge and
+    notify lock nothing that propagation or the relay writes).
     """
 
     def __init__(self, max_wait: float = 0.5) -> None:
@@ -495,21 +512,33 @@ class PriorityGate:
         self._idle = threading.Condition()
 
     def enter(self) -> None:
-        """An urgent delivery arrived."""
+        """Urgent work began: an urgent delivery arrived, a relay pass started."""
         with self._idle:
             self._urgent += 1
 
     def leave(self, count: int = 1) -> None:
-        """`count` urgent deliveries were settled (or given up)."""
+        """`count` pieces of urgent work ended: deliveries settled (or given up), a relay pass."""
         with self._idle:
             self._urgent -= count
             if self._urgent <= 0:
                 self._idle.notify_all()
 
-    def wait_idle(self) -> None:
-        """Return once no urgent delivery is in hand, or after `max_wait` seconds."""
+    def wait_idle(self, deadline: float | None = None) -> None:
+        """Return once no urgent work is in hand, or at `deadline` (`time.monotonic()`; by default
+        `max_wait` seconds from now)."""
+        timeout = self.max_wait if deadline is None else deadline - time.monotonic()
         with self._idle:
-            self._idle.wait_for(lambda: self._urgent <= 0, self.max_wait)
+            self._idle.wait_for(lambda: self._urgent <= 0, timeout)
+
+    @contextlib.contextmanager
+    def yielding(self, deadline: float) -> Iterator[None]:
+        """Within the block, this thread's SQL statements wait while urgent work is in hand, until
+        `deadline` (`time.monotonic()`)."""
+        _yielding.gate, _yielding.deadline = self, deadline
+        try:
+            yield
+        finally:
+            _yielding.gate = None
 
 
 class QueueConsumer:
@@ -723,8 +752,12 @@ class QueueConsumer:
         done = False
         while not done:
             batch = [self._work.get()]
-            if batch[0] is not None and not self.spec.urgent and self.priority is not None:
-                self.priority.wait_idle()
+            # Not urgent: wait for the urgent consumer's work in hand to be done, before and during the
+            # batch, for max_wait in all (PriorityGate).
+            gate = self.priority if batch[0] is not None and not self.spec.urgent else None
+            deadline = time.monotonic() + gate.max_wait if gate is not None else 0.0
+            if gate is not None:
+                gate.wait_idle(deadline)
             # Whatever else has arrived meanwhile goes into the same transaction (one commit for all):
             # under load that is most of the prefetch, when idle it is the one message.
             while len(batch) < self.batch_size:
@@ -748,12 +781,13 @@ class QueueConsumer:
                     live.append(delivery)
             if not live:
                 continue
-            if len(live) == 1:
-                dispositions = [self.dispatcher.deliver(self.spec.name, live[0].body, live[0].info)]
-            else:
-                dispositions = self.dispatcher.deliver_many(
-                    self.spec.name, [d.body for d in live], [d.info for d in live]
-                )
+            with gate.yielding(deadline) if gate is not None else contextlib.nullcontext():
+                if len(live) == 1:
+                    dispositions = [self.dispatcher.deliver(self.spec.name, live[0].body, live[0].info)]
+                else:
+                    dispositions = self.dispatcher.deliver_many(
+                        self.spec.name, [d.body for d in live], [d.info for d in live]
+                    )
             # All deliveries of a batch came on one connection (its generation was checked above).
             try:
                 live[0].connection.add_callback_threadsafe(
@@ -842,8 +876,17 @@ class RabbitWorker:
             delivery_limit=DELIVERY_LIMIT,
             dead_letter_queues={q.consumer: q.dead_letter_queue for q in self.topo.queues},
         )
-        # Propagation first: merge and notify wait while it has deliveries in hand.
+        # Propagation first: merge and notify wait while the work of a hop is in hand.
         self.priority = PriorityGate()
+        # Only where transactions take row locks: SQLite's one writer at a time would make the urgent
+        # handler wait for the batch that waits for it.
+        engine = self.engine
+        if (
+            engine is not None
+            and engine.dialect.name == "postgresql"
+            and not event.contains(engine, "before_cursor_execute", yield_to_urgent_work)
+        ):
+            event.listen(engine, "before_cursor_execute", yield_to_urgent_work)
         self.consumers = [
             QueueConsumer(
                 self.url,
@@ -862,12 +905,19 @@ class RabbitWorker:
         # Two relay lanes on PostgreSQL: while one waits for its batch's confirms (row locks held),
         # the other claims what committed meanwhile (SKIP LOCKED keeps them apart), so a new event never
         # waits behind a confirm round trip. On SQLite a second lane would only queue for the write lock.
+        # The lanes share one waker, which wakes one idle lane per commit (see OutboxWaker).
         lanes = relay_lanes if relay_lanes is not None else (2 if self._dialect() == "postgresql" else 1)
+        # Beside propagation, a relay pass is on the path of a hop too: merge and notify wait for it.
+        urgent = self.priority if any(c.spec.urgent for c in self.consumers) else None
         self.relays = (
-            [OutboxRelay(session_factory, self.publisher, poll_interval=poll_interval) for _ in range(lanes)]
+            [
+                OutboxRelay(session_factory, self.publisher, poll_interval=poll_interval, urgent=urgent)
+                for _ in range(lanes)
+            ]
             if self.publisher is not None
             else []
         )
+        self._relay_waker: OutboxWaker | None = None
         self._threads: list[threading.Thread] = []
         interval = getattr(settings, "overdue_sweep_seconds", 0)
         self.overdue = (
@@ -999,9 +1049,10 @@ class RabbitWorker:
                     return
             if not self.publisher.ready:
                 log.warning("the publisher is not connected yet; the relay retries until it is")
+            self._relay_waker = OutboxWaker(self.engine)
             for i, relay in enumerate(self.relays):
                 thread = threading.Thread(
-                    target=relay.run, kwargs={"engine": self.engine}, name=f"bus-relay-{i}", daemon=True
+                    target=relay.run, args=(self._relay_waker,), name=f"bus-relay-{i}", daemon=True
                 )
                 thread.start()
                 self._threads.append(thread)
@@ -1025,6 +1076,8 @@ class RabbitWorker:
             consumer.join(timeout)
         for thread in self._threads:
             thread.join(timeout)
+        if self._relay_waker is not None:
+            self._relay_waker.close()
         if self.publisher is not None:
             self.publisher.close()
         if self.webhook_sender is not None:

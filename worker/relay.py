@@ -7,9 +7,10 @@ rows the broker confirmed. A crash anywhere leaves the rest unsent: they are pub
 consumers drop the duplicate by its message id. Nothing is lost, and the row locks keep several relays
 from publishing the same row at the same time.
 
-The relay sleeps until something commits an outbox row: an in-process signal (`on_outbox_commit`) or
-PostgreSQL's NOTIFY on `NOTIFY_CHANNEL`, and polls only as a fallback. No pika here: the publisher is
-anything with `publish(messages) -> confirms` (worker.rabbitmq.ConfirmingPublisher in production).
+The relay sleeps until something commits an outbox row: PostgreSQL's NOTIFY on `NOTIFY_CHANNEL`, or on
+SQLite an in-process signal (`on_outbox_commit`), and polls only as a fallback. No pika here: the
+publisher is anything with `publish(messages) -> confirms` (worker.rabbitmq.ConfirmingPublisher in
+production).
 """
 
 from __future__ import annotations
@@ -103,11 +104,31 @@ class Publisher(Protocol):
         ...
 
 
+class UrgentWork(Protocol):
+    """Counts the work in hand on the path of a hop (worker.rabbitmq.PriorityGate): the consumers that
+    are not urgent wait while there is any."""
+
+    def enter(self) -> None:
+        """Urgent work began."""
+        ...
+
+    def leave(self, count: int = 1) -> None:
+        """`count` pieces of urgent work ended."""
+        ...
+
+
 class OutboxWaker:
-    """Wakes a relay when outbox rows were committed: in-process commits, PostgreSQL NOTIFY, or a timeout.
+    """Wakes a relay when outbox rows were committed: PostgreSQL NOTIFY, in-process commits, or a timeout.
 
     `wait` returns as soon as any wake-up arrived since the previous `wait`, including those that came
     while the caller was busy, so no commit is missed between two passes.
+
+    On PostgreSQL every commit that writes outbox rows NOTIFYs, in this process too, so only the LISTEN
+    connection wakes it: the in-process signal of the same commit would come a moment later and run a
+    second, empty pass. Elsewhere (SQLite) the in-process signal is the only one.
+
+    The lanes of one relay share a waker: a wake-up ends the `wait` of one lane only, the one sleeping on
+    the sources (the others queue behind it), since a second lane would only find the rows claimed.
     """
 
     def __init__(self, engine: Engine | None = None) -> None:
@@ -120,7 +141,9 @@ class OutboxWaker:
         # another file at once, and a late write would land in it.
         self._lock = threading.Lock()
         self._closed = False
-        self._unregister = on_outbox_commit(self.wake)
+        # Held by the lane sleeping on the sources.
+        self._sleeping = threading.Lock()
+        self._unregister = on_outbox_commit(self.wake) if self._engine is None else None
 
     def wake(self) -> None:
         """Make the next (or current) `wait` return. Thread-safe, never blocks."""
@@ -164,8 +187,20 @@ class OutboxWaker:
                 self._listener.close()
             self._listener = None
 
-    def wait(self, timeout: float) -> None:
-        """Block until a wake-up or `timeout` seconds."""
+    def wait(self, timeout: float, stop: threading.Event | None = None) -> None:
+        """Block until a wake-up or `timeout` seconds; at once when `stop` is set (the caller's own stop
+        signal: a `wake` that another lane consumed must still end this lane's wait)."""
+        deadline = time.monotonic() + timeout
+        if not self._sleeping.acquire(timeout=timeout):
+            return
+        try:
+            if stop is not None and stop.is_set():
+                return
+            self._sleep(max(0.0, deadline - time.monotonic()))
+        finally:
+            self._sleeping.release()
+
+    def _sleep(self, timeout: float) -> None:
         if self._listen():
             return  # just (re)connected: commits may have gone unnoticed meanwhile
         fds = [self._read_fd]
@@ -199,7 +234,8 @@ class OutboxWaker:
             self._closed = True
             os.close(self._read_fd)
             os.close(self._write_fd)
-        self._unregister()
+        if self._unregister is not None:
+            self._unregister()
         self._drop_listener()
 
 
@@ -215,13 +251,17 @@ class OutboxRelay:
         confirm_timeout: float = 30.0,
         poll_interval: float = 2.0,
         backoff: Backoff | None = None,
+        urgent: UrgentWork | None = None,
     ) -> None:
+        """`urgent`: told of every pass, which is on the path of a hop (the event goes from the outbox
+        to the broker), so that merge and notify step aside meanwhile."""
         self.session_factory = session_factory
         self.publisher = publisher
         self.batch_size = batch_size
         self.confirm_timeout = confirm_timeout
         self.poll_interval = poll_interval
         self.backoff = backoff or Backoff(first=0.1, cap=5.0)
+        self.urgent = urgent
         self._claim = _CLAIM.limit(batch_size)
         self.stopping = threading.Event()
         self.waker: OutboxWaker | None = None
@@ -238,6 +278,15 @@ class OutboxRelay:
         errors when the database is; in both cases nothing is marked and the rows are retried.
         """
         self.passes += 1
+        if self.urgent is not None:
+            self.urgent.enter()
+        try:
+            return self._publish_pending()
+        finally:
+            if self.urgent is not None:
+                self.urgent.leave()
+
+    def _publish_pending(self) -> tuple[int, int]:
         with self.session_factory() as session, session.begin():
             connection = session.connection()
             rows = connection.execute(self._claim).all()
@@ -261,12 +310,13 @@ class OutboxRelay:
         self.published += len(confirmed)
         return len(messages), len(confirmed)
 
-    def run(self, engine: Engine | None = None) -> None:
-        """Relay until `stop()`: a pass whenever rows were committed, a poll every `poll_interval` seconds.
+    def run(self, waker: OutboxWaker) -> None:
+        """Relay until `stop()`: a pass whenever `waker` wakes it, a poll every `poll_interval` seconds.
 
         Broker or database outages are logged and retried with capped backoff; they never end the loop.
+        The lanes of a relay share `waker`; its owner closes it once they have all returned.
         """
-        self.waker = OutboxWaker(engine)
+        self.waker = waker
         failures = 0
         try:
             while not self.stopping.is_set():
@@ -287,9 +337,8 @@ class OutboxRelay:
                     continue
                 failures = 0
                 if claimed < self.batch_size:
-                    self.waker.wait(self.poll_interval)
+                    waker.wait(self.poll_interval, self.stopping)
         finally:
-            self.waker.close()
             self.waker = None
 
     def stop(self) -> None:

@@ -11,7 +11,7 @@ from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.disclosure.services import create_request, decline_request
 from tiertrace.organizations.models import Organization
 from tiertrace.outbox.models import OutboxEvent
-from tiertrace.outbox.services import on_outbox_commit
+from tiertrace.outbox.services import NOTIFY_CHANNEL, on_outbox_commit
 
 
 def count(session, model) -> int:
@@ -87,3 +87,27 @@ def test_an_invalid_request_changes_nothing(session_factory, make_org):
             )
         session.commit()
         assert count(session, DisclosureRequest) == 0 and count(session, OutboxEvent) == 0
+
+
+def test_on_postgresql_outbox_rows_notify_the_relays_once_per_commit_and_never_on_rollback(
+    session_factory, engine, make_org
+):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("NOTIFY is PostgreSQL's")
+    oem, _ = make_org("oem"), make_org("lumen")
+    raw = engine.raw_connection()
+    try:
+        listener = raw.driver_connection
+        listener.autocommit = True
+        listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        with session_factory() as session:
+            requester = session.get(Organization, oem.organization.id)
+            create_request(session, requester, supplier_slug="lumen", part_number="P-1")
+            session.rollback()
+            assert list(listener.notifies(timeout=0.3)) == []
+            for part in ("P-1", "P-2"):
+                create_request(session, requester, supplier_slug="lumen", part_number=part)
+            session.commit()
+        assert [n.channel for n in listener.notifies(timeout=0.5)] == [NOTIFY_CHANNEL]
+    finally:
+        raw.invalidate()

@@ -17,15 +17,29 @@ from types import SimpleNamespace
 
 import pika
 import pytest
-from bus_support import component, count_rows, open_request_for, rabbitmqctl, wait_for
-from sqlalchemy import select
+from bus_support import (
+    component,
+    count_rows,
+    open_request_for,
+    rabbitmqctl,
+    requires_postgresql,
+    wait_for,
+)
+from sqlalchemy import event, select, text
 
 from schemas.bus import dump_message
 from tiertrace.disclosure.models import DisclosureRequest, Notification
 from tiertrace.outbox.models import OutboxEvent, ProcessedMessage
 from tiertrace.outbox.services import EVENT_TYPES
 from worker.handlers import CONSUMERS, DELIVERY_LIMIT, Backoff, Dispatcher, consumers_for
-from worker.rabbitmq import PriorityGate, QueueConsumer, RabbitWorker, ensure_topology, topology
+from worker.rabbitmq import (
+    PriorityGate,
+    QueueConsumer,
+    RabbitWorker,
+    ensure_topology,
+    topology,
+    yield_to_urgent_work,
+)
 
 pytestmark = pytest.mark.rabbitmq
 ROOT = Path(__file__).resolve().parents[2]
@@ -367,6 +381,52 @@ def test_a_consumer_that_is_not_urgent_waits_while_an_urgent_one_has_work_in_han
     gate.wait_idle()
     assert 0.05 < time.monotonic() - start < 2
     assert [s.name for s in CONSUMERS if s.urgent] == ["propagate"]
+
+
+def test_a_batch_that_is_not_urgent_steps_aside_before_each_statement_while_urgent_work_is_in_hand(
+    broker_settings, session_factory, engine
+):
+    requires_postgresql()  # on SQLite the paused batch would hold the one write lock
+    worker = RabbitWorker(broker_settings, session_factory)
+    gate = worker.priority
+    assert event.contains(engine, "before_cursor_execute", yield_to_urgent_work)
+    go, done = threading.Event(), []
+
+    def merge_like_batch():
+        with gate.yielding(time.monotonic() + 5.0), engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+            done.append("first")
+            go.wait(5)
+            connection.execute(text("SELECT 2"))
+            done.append("second")
+
+    batch = threading.Thread(target=merge_like_batch)
+    batch.start()
+    wait_for(lambda: done == ["first"])
+    gate.enter()  # a propagate delivery arrived, or a relay pass began
+    go.set()
+    time.sleep(0.3)
+    assert done == ["first"]
+    with engine.connect() as connection:  # a thread outside `yielding` (propagate, relay) never waits
+        start = time.monotonic()
+        connection.execute(text("SELECT 3"))
+        assert time.monotonic() - start < 0.25
+    gate.leave()
+    batch.join(5)
+    assert done == ["first", "second"]
+    # Never past the batch's deadline.
+    gate.enter()
+    start = time.monotonic()
+    with gate.yielding(time.monotonic() + 0.2), engine.connect() as connection:
+        connection.execute(text("SELECT 4"))
+    assert 0.15 < time.monotonic() - start < 2
+
+
+def test_relay_passes_count_as_urgent_work_in_a_worker_that_propagates(broker_settings, session_factory):
+    worker = RabbitWorker(broker_settings, session_factory)
+    assert worker.relays and all(relay.urgent is worker.priority for relay in worker.relays)
+    merging = RabbitWorker(broker_settings, session_factory, consumers=["merge", "notify"])
+    assert merging.relays and all(relay.urgent is None for relay in merging.relays)
 
 
 def test_a_closed_connection_takes_its_urgent_deliveries_off_the_gate():

@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 
 from schemas.bus import load_message
 from tiertrace.outbox.models import OutboxEvent
-from tiertrace.outbox.services import NOTIFY_CHANNEL, record_event
+from tiertrace.outbox.services import NOTIFY_CHANNEL, on_outbox_commit, record_event
 from worker.errors import BusUnavailable
 from worker.relay import OutboxRelay, OutboxWaker, encode_event
 
@@ -151,3 +151,82 @@ def test_on_postgresql_a_commit_in_another_process_wakes_the_relay_through_notif
     finally:
         timer.join()
         waker.close()
+
+
+def test_a_wake_up_ends_the_wait_of_one_lane_only_and_stop_ends_the_others(engine):
+    waker = OutboxWaker(engine)
+    returned = []
+    stop = threading.Event()
+
+    def lane():
+        waker.wait(5.0, stop)
+        returned.append(time.monotonic())
+
+    lanes = [threading.Thread(target=lane) for _ in range(2)]
+    try:
+        waker.wait(0)  # opens the LISTEN connection on PostgreSQL
+        for thread in lanes:
+            thread.start()
+        time.sleep(0.2)  # both lanes wait
+        waker.wake()
+        time.sleep(0.5)
+        assert len(returned) == 1  # the other lane would only have found the rows claimed
+        start = time.monotonic()
+        stop.set()
+        waker.wake()
+        for thread in lanes:
+            thread.join(5.0)
+        assert len(returned) == 2 and returned[1] - start < 1.0
+    finally:
+        stop.set()
+        waker.close()
+
+
+def test_on_postgresql_a_commit_in_this_process_wakes_the_relay_once(session_factory, engine):
+    requires_postgresql()
+    # Runs before the waker's own in-process signal would: the NOTIFY of the commit is in by then.
+    unregister = on_outbox_commit(lambda: time.sleep(0.3))
+    waker = OutboxWaker(engine)
+    try:
+        waker.wait(0)
+        waker.wait(0)
+        timer = threading.Timer(0.1, add_events, args=(session_factory, 1))
+        timer.start()
+        waker.wait(5.0)
+        start = time.monotonic()
+        waker.wait(1.0)
+        # No second wake-up for the same commit, which would only run an empty pass.
+        assert time.monotonic() - start > 0.9
+    finally:
+        timer.join()
+        unregister()
+        waker.close()
+
+
+class CountingGate:
+    def __init__(self):
+        self.in_hand = 0
+
+    def enter(self):
+        self.in_hand += 1
+
+    def leave(self, count=1):
+        self.in_hand -= count
+
+
+def test_a_pass_is_urgent_work_while_it_runs_so_that_merge_and_notify_step_aside(session_factory):
+    gate = CountingGate()
+    seen = []
+
+    class Publisher(FakePublisher):
+        def publish(self, messages):
+            seen.append(gate.in_hand)
+            return super().publish(messages)
+
+    add_events(session_factory, 2)
+    assert OutboxRelay(session_factory, Publisher(), urgent=gate).publish_pending() == (2, 2)
+    assert seen == [1] and gate.in_hand == 0
+    add_events(session_factory, 1)
+    with pytest.raises(BusUnavailable):
+        OutboxRelay(session_factory, DownPublisher(), urgent=gate).publish_pending()
+    assert gate.in_hand == 0
