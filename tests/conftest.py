@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, create_engine, text
+from services_support import TEST_DB, fresh_postgresql_database, service_missing
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 import migrations
@@ -32,9 +33,6 @@ from tiertrace.declarations.models import Declaration
 from tiertrace.organizations.models import Organization
 from tiertrace.organizations.services import create_organization, register_key
 
-IN_CI = os.environ.get("CI") == "true"
-TEST_DB = os.environ.get("TIERTRACE_TEST_DB", "sqlite")
-PG_ADMIN_URL = os.environ.get("TIERTRACE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHROMIUM = os.environ.get("TIERTRACE_CHROMIUM", "/usr/bin/chromium")
 #: The flags this machine's Chromium needs: no sandbox (root), and no background connections, which the
 #: closed network refuses (many at a time) and which would only slow the tests down.
@@ -47,13 +45,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-def service_missing(reason: str) -> None:
-    """Skip (locally) or fail (CI=true) a test whose service is not there."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: a missing service is a failure)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -74,11 +65,6 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
-def _pg_admin_engine() -> Engine:
-    url = "postgresql+psycopg://" + PG_ADMIN_URL.removeprefix("postgresql://")
-    return create_engine(url, isolation_level="AUTOCOMMIT")
-
-
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A freshly migrated database for this test run (one per xdist worker)."""
@@ -89,21 +75,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     if TEST_DB != "postgresql":
         raise pytest.UsageError("TIERTRACE_TEST_DB must be sqlite or postgresql")
-    admin = _pg_admin_engine()
-    name = f"tiertrace_test_{uuid.uuid4().hex[:12]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # psycopg raises many kinds for "no server"
-        service_missing(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with fresh_postgresql_database("tiertrace_test_") as url:
         migrations.upgrade(url)
         yield url
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(scope="session")

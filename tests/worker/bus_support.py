@@ -11,26 +11,19 @@ from typing import Any
 
 import pika
 import pytest
+from services_support import TEST_DB
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tiertrace.disclosure.models import DisclosureRequest
 
-IN_CI = os.environ.get("CI") == "true"
 BROKER_URL = os.environ.get("TIERTRACE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 RABBITMQCTL = shutil.which("rabbitmqctl")
 
 
-def service_missing(reason: str) -> None:
-    """Skip (locally) or fail (CI=true) a test whose service is not there."""
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: a missing service is a failure)")
-    pytest.skip(reason)
-
-
 def requires_postgresql() -> None:
     """Scale-out tests (worker processes sharing a database) run in the PostgreSQL pass of the suite."""
-    if os.environ.get("TIERTRACE_TEST_DB", "sqlite") != "postgresql":
+    if TEST_DB != "postgresql":
         pytest.skip("a scale-out test: it runs in the PostgreSQL pass (TIERTRACE_TEST_DB=postgresql)")
 
 

@@ -22,9 +22,9 @@ from bus_support import (
     component,
     open_request_for,
     rabbitmqctl,
-    service_missing,
     wait_for,
 )
+from services_support import service_missing
 from sqlalchemy.orm import Session, sessionmaker
 
 from tiertrace.config import Settings

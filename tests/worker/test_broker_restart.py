@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pika
 import pytest
-from bus_support import component, count_rows, requires_postgresql, service_missing, wait_for
+from bus_support import component, count_rows, requires_postgresql, wait_for
+from services_support import service_missing
 from sqlalchemy import select
 
 from tiertrace.disclosure.models import DisclosureRequest
