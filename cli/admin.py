@@ -11,10 +11,10 @@ from cli.console import (
     console_session,
     display_url,
     domain_failure,
+    known_revision,
     migrate_database,
     printable,
     require_database_file,
-    unknown_revision,
 )
 from cli.main import main
 from schemas.api import SupplierToOnboardPageSchema, SupplierToOnboardSchema
@@ -58,12 +58,10 @@ def current() -> None:
     """
     url = database_url_from_env()
     require_database_file(url)
-    revision, newest = migrations.current(url), migrations.revisions()[-1]
+    revision, newest = known_revision(url), migrations.revisions()[-1]
     if revision == newest:
         click.echo(f"{revision} (the newest)")
         return
-    if revision is not None and revision not in migrations.revisions():
-        raise click.ClickException(unknown_revision(url, revision))
     click.echo(f"{revision or 'none'} (the newest is {newest}: run `tiertrace db upgrade`)")
     raise SystemExit(1)
 

@@ -38,12 +38,9 @@ def console_session() -> Iterator[Session]:
     """
     url = database_url_from_env()
     require_database_file(url)
-    revision = migrations.current(url)
-    if revision != migrations.revisions()[-1]:
+    if known_revision(url) != migrations.revisions()[-1]:
         raise click.ClickException(
-            unknown_revision(url, revision)
-            if revision is not None and revision not in migrations.revisions()
-            else f"the database at {display_url(url)} does not have the newest schema; "
+            f"the database at {display_url(url)} does not have the newest schema; "
             "run `tiertrace db upgrade` first"
         )
     engine = make_engine(url)
@@ -64,9 +61,7 @@ def migrate_database() -> tuple[str | None, str]:
     database that cannot be used leaves no folder behind.
     """
     url = database_url_from_env()
-    before = None if missing_database_file(url) else migrations.current(url)
-    if before is not None and before not in migrations.revisions():
-        raise click.ClickException(unknown_revision(url, before))
+    before = None if missing_database_file(url) else known_revision(url)
     path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its folder
@@ -74,13 +69,17 @@ def migrate_database() -> tuple[str | None, str]:
     return before, migrations.revisions()[-1]
 
 
-def unknown_revision(url: str, revision: str) -> str:
-    """What to do with a database at a revision this release does not know."""
-    return (
-        f"the database at {display_url(url)} is at revision {revision}, which this release of tiertrace "
-        f"({__version__}, newest revision {migrations.revisions()[-1]}) does not know: a newer release "
-        "migrated it; run that release"
-    )
+def known_revision(url: str) -> str | None:
+    """The revision of the database at `url` (None: no schema yet). Stops (click.ClickException) at a
+    revision this release does not know: a newer release migrated the database, which is left as it is."""
+    revision = migrations.current(url)
+    if revision is not None and revision not in migrations.revisions():
+        raise click.ClickException(
+            f"the database at {display_url(url)} is at revision {revision}, which this release of "
+            f"tiertrace ({__version__}, newest revision {migrations.revisions()[-1]}) does not know: a "
+            "newer release migrated it; run that release"
+        )
+    return revision
 
 
 def require_database_file(url: str) -> None:
