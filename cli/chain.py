@@ -11,7 +11,7 @@ import click
 
 from cli.console import console_session, console_via, require_viewer
 from cli.main import main
-from tiertrace.chains.merge import UNKNOWN
+from tiertrace.chains.merge import OUT_OF_RANGE, UNKNOWN
 from tiertrace.chains.services import DEFAULT_MAX_NODES, chain_view
 from tiertrace.db import begin_snapshot
 from tiertrace.errors import NotFoundError
@@ -52,9 +52,10 @@ def chain(declaration_id: str, as_slug: str | None, depth: int | None, max_nodes
     Each line of the tree is a node: its tier, part number, quantity per unit of its parent (in units
     of its own part: ×0.158 cm2), supplier (or "undisclosed" where the viewer may not learn it) and its
     top three materials per unit of its part, with the main countries per stage. Gaps (open, overdue
-    or declined requests, unknown suppliers, components not requested, cycles) are marked "GAP". Reads
-    TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR; a read in the authority view (the
-    default) is written to the audit log.
+    or declined requests, unknown suppliers, components not requested, cycles) are marked "GAP". A
+    figure beyond the range of a number (a float overflow) reads "out of range", null with --json.
+    Reads TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR; a read in the authority
+    view (the default) is written to the audit log.
 
     \b
     Examples:
@@ -76,7 +77,7 @@ def chain(declaration_id: str, as_slug: str | None, depth: int | None, max_nodes
         # Keeps the audit-log entry of an authority read (and rollups computed on the way).
         session.commit()
     if as_json:
-        click.echo(json.dumps(view, indent=2))
+        click.echo(json.dumps(view, indent=2, allow_nan=False))  # out of range is null: strict JSON
         return
     click.echo(render_view(view, viewer_slug=viewer.slug if as_slug else None))
 
@@ -144,10 +145,20 @@ def _node_text(node: Mapping[str, Any]) -> str:
     return f"{text} · {materials}" if materials else text
 
 
+def _heaviest_first(rollup: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The rollup's materials by descending mass, out of range (None) first, then by code."""
+    return sorted(
+        rollup.items(), key=lambda item: (item[1]["mass_g"] is not None, -(item[1]["mass_g"] or 0), item[0])
+    )
+
+
 def _top_materials(rollup: Mapping[str, Any], limit: int = 3) -> str:
-    top = sorted(rollup.items(), key=lambda item: (-item[1]["mass_g"], item[0]))[:limit]
+    top = _heaviest_first(rollup)[:limit]
     parts = []
     for material, figures in top:
+        if figures["mass_g"] is None:
+            parts.append(f"{material} {OUT_OF_RANGE}")
+            continue
         stages = "; ".join(
             f"{label} {_countries(figures[stage], figures['mass_g'], limit=2)}"
             for stage, label in (("extraction", "ext"), ("processing", "proc"))
@@ -157,7 +168,10 @@ def _top_materials(rollup: Mapping[str, Any], limit: int = 3) -> str:
     return ", ".join(parts) + (f", +{more} more" if more > 0 else "")
 
 
-def _countries(countries: Mapping[str, float], mass: float, *, limit: int) -> str:
+def _countries(countries: Mapping[str, float], mass: float | None, *, limit: int) -> str:
+    """The largest countries of a stage as shares of `mass`; none when `mass` is out of range."""
+    if mass is None:
+        return OUT_OF_RANGE
     if mass <= 0:
         return "-"
     named = sorted(((c, g) for c, g in countries.items() if c != UNKNOWN and g > 0), key=lambda i: -i[1])
@@ -172,7 +186,7 @@ def _rollup_table(rollup: Mapping[str, Any], part: str) -> list[str]:
     if not rollup:
         return [f"Rollup per unit of {part}: no material declared"]
     rows = [("material", "mass (g)", "recycled (g)", "extraction", "processing")]
-    for material, figures in sorted(rollup.items(), key=lambda item: (-item[1]["mass_g"], item[0])):
+    for material, figures in _heaviest_first(rollup):
         rows.append(
             (
                 material,
@@ -204,8 +218,8 @@ def _coverage_text(view: Mapping[str, Any]) -> list[str]:
     lines = [f"Coverage: {declared:,} of {total:,} components declared{share}; deepest tier: {tier}"]
     for material, traced in sorted(coverage["traced"].items()):
         lines.append(
-            f"  {material}: {traced['extraction']:.0%} of the mass traced to an extraction country, "
-            f"{traced['processing']:.0%} to a processing country"
+            f"  {material}: {_share(traced['extraction'])} of the mass traced to an extraction country, "
+            f"{_share(traced['processing'])} to a processing country"
         )
     gaps: dict[str, int] = {}
     for node in view["nodes"]:
@@ -217,6 +231,12 @@ def _coverage_text(view: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _number(value: float) -> str:
-    """A mass in grams or a quantity to six significant figures (15,029,860; 0.84; 0.000125)."""
-    return significant(value, 6)
+def _number(value: float | None) -> str:
+    """A mass in grams or a quantity to six significant figures (15,029,860; 0.84; 0.000125); "out of
+    range" for None, a figure beyond the range of a number."""
+    return OUT_OF_RANGE if value is None else significant(value, 6)
+
+
+def _share(value: float | None) -> str:
+    """A traced share as a percentage; "out of range" when it cannot be computed (None)."""
+    return OUT_OF_RANGE if value is None else f"{value:.0%}"

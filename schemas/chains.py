@@ -25,15 +25,27 @@ class ChainQuerySchema(Schema):
     )
 
 
+#: What a null figure means, for the docs (docs/chain-view.md, "Figures out of range").
+NULL_WHEN_OUT_OF_RANGE = (
+    "; null when out of range (beyond the largest float: see the audit for where it starts)"
+)
+
+
 class MaterialRollupSchema(Schema):
-    mass_g = fields.Float(metadata={"description": "grams per ONE unit of the node's part"})
-    recycled_g = fields.Float()
+    mass_g = fields.Float(
+        allow_none=True,
+        metadata={"description": "grams per ONE unit of the node's part" + NULL_WHEN_OUT_OF_RANGE},
+    )
+    recycled_g = fields.Float(allow_none=True)
     extraction = fields.Dict(
         keys=fields.String(),
-        values=fields.Float(),
-        metadata={"description": 'grams by ISO 3166-1 alpha-2 country, plus "unknown"; adds up to mass_g'},
+        values=fields.Float(allow_none=True),
+        metadata={
+            "description": 'grams by ISO 3166-1 alpha-2 country, plus "unknown"; adds up to mass_g'
+            + NULL_WHEN_OUT_OF_RANGE
+        },
     )
-    processing = fields.Dict(keys=fields.String(), values=fields.Float())
+    processing = fields.Dict(keys=fields.String(), values=fields.Float(allow_none=True))
 
 
 class SupplierSchema(Schema):
@@ -59,7 +71,11 @@ class ChainNodeSchema(Schema):
         metadata={"description": "units of this node's part per ONE unit of the parent's part"}
     )
     quantity_in_root = fields.Float(
-        metadata={"description": "units of this node's part per ONE unit of the root's part"}
+        allow_none=True,
+        metadata={
+            "description": "units of this node's part per ONE unit of the root's part"
+            + NULL_WHEN_OUT_OF_RANGE
+        },
     )
     unit = fields.String(
         allow_none=True,
@@ -76,7 +92,10 @@ class CoverageSchema(Schema):
     components_declared = fields.Integer()
     max_tier = fields.Integer()
     traced = fields.Dict(
-        metadata={"description": "per material, per stage: share of the mass traced to a named country"}
+        metadata={
+            "description": "per material, per stage: share of the mass traced to a named country"
+            + NULL_WHEN_OUT_OF_RANGE
+        }
     )
 
 

@@ -21,9 +21,13 @@ class StrictFloat(fields.Float):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValidationError("must be a number")
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer literal with more than 308 digits
+            number = math.inf
+        if not math.isfinite(number):
             raise ValidationError("must be a finite number (no NaN or Infinity)")
-        return float(value)
+        return number
 
 
 class StrictBoolean(fields.Boolean):

@@ -103,6 +103,7 @@ def make_engine(url: str, *, pool: bool = True, pre_ping: bool = True) -> Engine
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30, "factory": _serialized_connection(url)},
+            json_serializer=dump_stored_json,
             **({} if pool else {"poolclass": NullPool}),
         )
         event.listen(engine, "connect", _sqlite_on_connect)
@@ -122,10 +123,16 @@ def make_engine(url: str, *, pool: bool = True, pre_ping: bool = True) -> Engine
         url,
         pool_pre_ping=pre_ping,
         connect_args=connect_args,
+        json_serializer=dump_stored_json,
         json_deserializer=load_stored_json,
         **({} if pool else {"poolclass": NullPool}),
     )
 
+
+#: How JSON columns are written, on both dialects. NaN and Infinity are no JSON: PostgreSQL's JSONB refuses
+#: them, and SQLite would store them for every later reader to choke on, so both refuse them here alike
+#: (a figure beyond the float range is stored as null: tiertrace.chains.merge).
+dump_stored_json = functools.partial(json.dumps, allow_nan=False)
 
 #: Floats at or above this are all whole, and no longer count units exactly: they stay floats.
 EXACT_INTEGER_LIMIT = 2**53

@@ -186,7 +186,8 @@ class Segment(Share):
 class Bar:
     material: str
     label: str
-    mass_g: float
+    #: None when out of range (a float overflow): the bar is empty, it has no shares.
+    mass_g: float | None
     #: The bar: its named countries, then "other" and "unknown".
     segments: list[Segment]
     #: The table: every country, the largest first, "unknown" last.
@@ -227,14 +228,28 @@ def stacked_charts(
     ]
 
 
-def _by_mass(rollup: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The materials, the heaviest first."""
-    return sorted(rollup.items(), key=lambda item: (-item[1].get("mass_g", 0), item[0]))
+def by_mass(rollup: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The materials, the heaviest first: a mass out of range (None) before all."""
+
+    def heaviest_first(item: tuple[str, dict[str, Any]]) -> tuple[bool, float, str]:
+        mass = _mass(item[1])
+        return (mass is not None, -(mass or 0.0), item[0])
+
+    return sorted(rollup.items(), key=heaviest_first)
+
+
+def _mass(figures: dict[str, Any]) -> float | None:
+    """A material's mass; None when it is out of range."""
+    mass = figures.get("mass_g", 0.0)
+    return None if mass is None else float(mass)
 
 
 def _shares(figures: dict[str, Any], stage: str, country_names: dict[str, str]) -> list[Share]:
-    """Every country of `stage` with mass, the largest first (ties by code), "unknown" last."""
-    mass = float(figures.get("mass_g") or 0.0)
+    """Every country of `stage` with mass, the largest first (ties by code), "unknown" last; none when
+    the material's mass is out of range (no share of it can be computed)."""
+    mass = _mass(figures)
+    if mass is None:
+        return []
     grams = {c: float(g) for c, g in (figures.get(stage) or {}).items() if float(g) > 0}
     order = sorted(grams, key=lambda c: (c == "unknown", -grams[c], c))
     return [
@@ -264,7 +279,7 @@ def _stacked_chart(
     """
     bars = []
     totals: dict[str, float] = {}
-    for material, figures in _by_mass(rollup):
+    for material, figures in by_mass(rollup):
         shares = _shares(figures, stage, country_names)
         named = _named(shares)
         parts = [s for s in shares if s.country in named]
@@ -299,7 +314,7 @@ def _stacked_chart(
         # would run past the chart's edge: the label keeps the name up to its first parenthesis.
         name = material_names.get(material, material).split(" (", 1)[0]
         label = f"{material} ({name})" if name != material else material
-        bars.append(Bar(material, label, float(figures.get("mass_g") or 0.0), segments, shares))
+        bars.append(Bar(material, label, _mass(figures), segments, shares))
     order = sorted(totals, key=lambda c: (c in ("other", "unknown"), c == "unknown", -totals[c], c))
     legend = [(c, _country_label(c, country_names), fill_of(c, fills)) for c in order]
     return StackedChart(stage, bars, legend)
@@ -331,8 +346,8 @@ class HeatMap:
     stage: str
     #: "unknown" first, then the countries some bar names, the most mass first, then "other" if any.
     countries: list[str]
-    #: Per material: code, mass, and per column its share and shade.
-    rows: list[tuple[str, float, list[tuple[float, int]]]]
+    #: Per material: code, mass (None when out of range: then no cells), and per column its share and shade.
+    rows: list[tuple[str, float | None, list[tuple[float, int]]]]
     #: The legend: what shades 1 to 9 stand for.
     levels: ClassVar[tuple[str, ...]] = HEAT_LEVELS
 
@@ -344,7 +359,7 @@ class HeatMap:
 
 def heat_map(rollup: dict[str, Any], stage: str) -> HeatMap:
     """Shares per material and country of `stage`, the countries no bar names summed as "other"."""
-    materials = [(material, figures, _shares(figures, stage, {})) for material, figures in _by_mass(rollup)]
+    materials = [(material, figures, _shares(figures, stage, {})) for material, figures in by_mass(rollup)]
     totals: dict[str, float] = {}
     for _, _, shares in materials:
         named = _named(shares)
@@ -357,18 +372,33 @@ def heat_map(rollup: dict[str, Any], stage: str) -> HeatMap:
         for s in shares:
             column = s.country if s.country in totals or s.country == "unknown" else "other"
             by_column[column] = by_column.get(column, 0.0) + s.share
-        rows.append((material, float(figures.get("mass_g") or 0.0), by_column))
+        rows.append((material, _mass(figures), by_column))
     countries = sorted(totals, key=lambda c: (-totals[c], c))
     columns = ["unknown", *countries, *(["other"] if any("other" in row[2] for row in rows) else [])]
     cells = [
-        (material, mass, [(by_column.get(c, 0.0), heat_level(by_column.get(c, 0.0))) for c in columns])
+        (
+            material,
+            mass,
+            []
+            if mass is None
+            else [(by_column.get(c, 0.0), heat_level(by_column.get(c, 0.0))) for c in columns],
+        )
         for material, mass, by_column in rows
     ]
     return HeatMap(stage, columns, cells)
 
 
+def out_of_range(rollup: dict[str, Any]) -> bool:
+    """Whether a material's mass in `rollup` is out of range (a float overflow): then the shares of all
+    mass are too."""
+    return any(_mass(figures) is None for figures in rollup.values())
+
+
 def traced_share(rollup: dict[str, Any], stage: str) -> float | None:
-    """The share of all mass (every material) with a known country of `stage`; None without mass."""
+    """The share of all mass (every material) with a known country of `stage`; None without mass, or
+    when a mass is out of range (`out_of_range`)."""
+    if out_of_range(rollup):
+        return None
     mass = sum(float(figures.get("mass_g") or 0.0) for figures in rollup.values())
     if mass <= 0:
         return None
@@ -395,8 +425,10 @@ class TreeNode:
 
     node: dict[str, Any]
     children: list[TreeNode] = field(default_factory=list)
-    #: Known-origin shares of the node's own rollup, per stage (None without mass).
+    #: Known-origin shares of the node's own rollup, per stage (None without mass or out of range).
     traced: dict[str, float | None] = field(default_factory=dict)
+    #: A mass of the node's rollup is out of range: its shares cannot be computed.
+    out_of_range: bool = False
     #: The colour of the lower of the two shares (`coverage_band`).
     band: str = "none"
     #: Part numbers from the root down to this node (gaps are listed with it).
@@ -409,11 +441,13 @@ def build_tree(view: dict[str, Any]) -> tuple[list[TreeNode], list[TreeNode]]:
     roots: list[TreeNode] = []
     gaps: list[TreeNode] = []
     for node, path in depth_first(view.get("nodes", [])):  # a parent comes before its children
-        traced = {stage: traced_share(node.get("rollup") or {}, stage) for stage in STAGES}
+        rollup = node.get("rollup") or {}
+        traced = {stage: traced_share(rollup, stage) for stage in STAGES}
         mined, refined = traced["extraction"], traced["processing"]
         item = TreeNode(
             node,
             traced=traced,
+            out_of_range=out_of_range(rollup),
             # The weaker figure: every refiner known says nothing of the mines.
             band=coverage_band(None if mined is None or refined is None else min(mined, refined)),
             path=[part or "undisclosed part" for part in path],

@@ -49,6 +49,7 @@ def chain_figures(view: dict[str, Any]) -> dict[str, Any]:
         "charts": charts.stacked_charts(
             view["rollup"], material_names=material_names, country_names=reference.countries()
         ),
+        "materials": charts.by_mass(view["rollup"]),
         "material_names": material_names,
     }
 

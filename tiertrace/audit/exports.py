@@ -4,6 +4,9 @@ Tables, named after the report's parts (DESIGN: program, roots, completeness, ri
 report (program, roots, when and from what data, field/value), summary, completeness (the totals,
 field/value), risk (the ranked risks), materials, country_shares, countries, facilities, tiers,
 branches, gaps, declarations.
+
+A figure out of range (null in the report) is an empty cell, and the row's `out_of_range` column says
+true; the risk of a material out of range lists the declarations where it starts in `declarations`.
 """
 
 from __future__ import annotations
@@ -70,7 +73,19 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
         Table("completeness", ("field", "value"), totals),
         Table(
             "risk",
-            ("rank", "kind", "material", "stage", "country", "facility", "share", "hhi", "score", "sentence"),
+            (
+                "rank",
+                "kind",
+                "material",
+                "stage",
+                "country",
+                "facility",
+                "share",
+                "hhi",
+                "score",
+                "sentence",
+                "declarations",
+            ),
             [
                 (
                     r["rank"],
@@ -83,6 +98,7 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
                     r.get("hhi"),
                     r["score"],
                     r["sentence"],
+                    " ".join(d["declaration_id"] for d in r.get("declarations", [])) or None,
                 )
                 for r in risk["ranked"]
             ],
@@ -104,6 +120,7 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
                 "traced_extraction",
                 "traced_facility",
                 "single_facility",
+                "out_of_range",
             ),
             [
                 (
@@ -125,6 +142,7 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
                     m["extraction"]["traced_share"],
                     m["facility_traced_share"],
                     m["single_facility"],
+                    m["out_of_range"],
                 )
                 for code, m in risk["materials"].items()
             ],
@@ -251,6 +269,7 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
                 "reminded_at",
                 "escalated_at",
                 "decline_reason",
+                "out_of_range",
             ),
             [
                 (
@@ -263,6 +282,7 @@ def report_tables(report: Mapping[str, Any]) -> list[Table]:
                     *_organization(g["listed_by"]),
                     g["quantity_in_root"],
                     *_request(g["request"]),
+                    g["quantity_in_root"] is None,
                 )
                 for g in report["gaps"]
             ],

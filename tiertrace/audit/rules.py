@@ -21,10 +21,15 @@ How the figures are computed (docs/audit.md says the same for readers):
   all mass traced to a processing country).
 * Risks are ranked by score = exposure × severity × kind weight (see `rank_risks`); the summary is the
   sentences of the five highest.
+* A material whose programme mass is out of range (null in the rollups: a float overflow) has no
+  figure but its reference data (`out_of_range` true, every figure null). It is listed first among the
+  risks, unscored, with the declarations where the overflow starts (`overflow_start`), so the auditor
+  knows whom to ask.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -63,7 +68,7 @@ EXPORT_CONTROL_FACTOR = 1.5
 #: Candidates below these exposures are not risks worth a sentence.
 MIN_CONCENTRATION_SHARE = 0.5
 MIN_UNKNOWN_SHARE = 0.25
-#: Order of kinds when scores tie.
+#: Order of kinds when scores tie ("out_of_range" risks are unscored and come before them all).
 RISK_KINDS = ("concentration", "single_facility", "unknown_origin", "undeclared")
 
 _LICENSING = re.compile(r"licensing(?: for [^;]*?)? since (\d{4}-\d{2})")
@@ -176,11 +181,13 @@ def export_licensing_since(material: Material | None) -> str | None:
 
 
 def material_risk(code: str, figures: Mapping[str, Any], material: Material | None) -> dict[str, Any]:
-    """Every risk figure of one material: reference flags, recycled share, both stages, facilities."""
-    mass = float(figures["mass_g"])
-    stages = {stage: stage_figures(figures[stage], mass) for stage in STAGES}
-    processing_traced_g = mass - max(0.0, figures["processing"].get(UNKNOWN, 0.0))
-    return {
+    """Every risk figure of one material: reference flags, recycled share, both stages, facilities.
+
+    A material whose mass is out of range (None) has its reference data only: `out_of_range` true, no
+    country or facility, every figure None and every flag false. (A mass in range has every part in range:
+    no country or facility holds more than the whole.)
+    """
+    reference = {
         "material": code,
         "name": material.name if material else code,
         "strategic": material.strategic if material else None,
@@ -189,6 +196,19 @@ def material_risk(code: str, figures: Mapping[str, Any], material: Material | No
         "economic_importance": material.economic_importance if material else None,
         "main_stage": material.main_stage if material else None,
         "export_control": material.china_export_control if material else "",
+    }
+    if figures["mass_g"] is None:
+        return {
+            **reference,
+            **_OUT_OF_RANGE_FIGURES,
+            **{stage: dict(_OUT_OF_RANGE_STAGE) for stage in STAGES},
+        }
+    mass = float(figures["mass_g"])
+    stages = {stage: stage_figures(figures[stage], mass) for stage in STAGES}
+    processing_traced_g = mass - max(0.0, figures["processing"].get(UNKNOWN, 0.0))
+    return {
+        **reference,
+        "out_of_range": False,
         "mass_g": round_grams(mass),
         "recycled_g": round_grams(figures.get("recycled_g", 0.0)),
         "recycled_share": share(figures.get("recycled_g", 0.0), mass),
@@ -197,8 +217,43 @@ def material_risk(code: str, figures: Mapping[str, Any], material: Material | No
     }
 
 
+#: `material_risk`'s figures of a material out of range, and of each of its stages.
+_OUT_OF_RANGE_FIGURES: dict[str, Any] = {
+    "out_of_range": True,
+    "mass_g": None,
+    "recycled_g": None,
+    "recycled_share": None,
+    "facilities": {},
+    "facility_traced_share": None,
+    "single_facility": None,
+    "covers_all_traced_processing": False,
+}
+_OUT_OF_RANGE_STAGE: dict[str, Any] = {
+    "countries": {},
+    "unknown_share": None,
+    "traced_share": None,
+    "hhi": None,
+    "top_country": None,
+    "top_share": None,
+    "benchmark_country": None,
+    "benchmark_share": None,
+    "above_benchmark": False,
+}
+
+
+def add_grams(total: float | None, grams: float | None) -> float | None:
+    """`total` + `grams`, None (out of range) when either is or when the sum overflows the float range."""
+    if total is None or grams is None:
+        return None
+    added = total + grams
+    return added if math.isfinite(added) else None
+
+
 def sum_rollups(rollups: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The programme's material figures: the sum of the roots' `rollup` sections, one unit of each root."""
+    """The programme's material figures: the sum of the roots' `rollup` sections, one unit of each root.
+
+    A figure is None (out of range) when one of its terms is, or when the sum overflows (`add_grams`).
+    """
     total: dict[str, dict[str, Any]] = {}
     for rollup in rollups:
         for code, figures in rollup.items():
@@ -206,11 +261,11 @@ def sum_rollups(rollups: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any
                 code,
                 {"mass_g": 0.0, "recycled_g": 0.0, "extraction": {}, "processing": {}, "facilities": {}},
             )
-            into["mass_g"] += figures["mass_g"]
-            into["recycled_g"] += figures.get("recycled_g", 0.0)
+            into["mass_g"] = add_grams(into["mass_g"], figures["mass_g"])
+            into["recycled_g"] = add_grams(into["recycled_g"], figures.get("recycled_g", 0.0))
             for key in ("extraction", "processing", "facilities"):
                 for name, grams in figures.get(key, {}).items():
-                    into[key][name] = into[key].get(name, 0.0) + grams
+                    into[key][name] = add_grams(into[key].get(name, 0.0), grams)
     for figures in total.values():
         for stage in STAGES:
             figures[stage].setdefault(UNKNOWN, 0.0)
@@ -226,12 +281,12 @@ def country_dependence(
     over materials, shown for completeness: tonnes of steel swamp grams of gallium), the materials where
     it is the top country (`top_in`) and where it breaks the CRMA benchmark (`above_benchmark_in`),
     `mean_share` (its share averaged over every material of the programme with mass, each material
-    counting once) and `sr_weighted_share` (the same average weighted by each material's EU supply-risk
-    score; None when no material has one). Countries are listed by descending `sr_weighted_share`, then
-    `mean_share`.
+    counting once; a material out of range has no shares and does not count) and `sr_weighted_share`
+    (the same average weighted by each material's EU supply-risk score; None when no material has one).
+    Countries are listed by descending `sr_weighted_share`, then `mean_share`.
     """
     names = names or {}
-    with_mass = [m for m in materials.values() if m["mass_g"] > 0]
+    with_mass = [m for m in materials.values() if (m["mass_g"] or 0.0) > 0]  # out of range: no shares
     sr_total = sum(m["supply_risk"] or 0.0 for m in with_mass)
     result: dict[str, dict[str, Any]] = {}
     for m in with_mass:
@@ -539,6 +594,7 @@ def rank_risks(
     *,
     reference: Mapping[str, Material] | None = None,
     names: Mapping[str, str] | None = None,
+    origins: Sequence[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """Every risk worth a sentence, highest score first, each with its sentence.
 
@@ -552,13 +608,20 @@ def rank_risks(
     * unknown_origin (weight 0.5): exposure = the unknown share at the worse stage (only when ≥ 25 %);
     * undeclared (severity 1): exposure = the share of component lines not declared.
 
-    Ties break by kind, material code and stage, so the order is stable.
+    Ties break by kind, material code and stage, so the order is stable. Before them all, unscored
+    (`score` None), comes one `out_of_range` risk per material out of range, naming the declarations of
+    `origins` (`overflow_start`'s, each with its `materials`) where that material's overflow starts.
     """
     reference = reference or {}
     names = names or {}
+    first = [
+        out_of_range_risk(code, material_name(reference.get(code), code), origins)
+        for code, m in materials.items()
+        if m["out_of_range"]
+    ]
     risks: list[dict[str, Any]] = []
     for code, m in materials.items():
-        if m["mass_g"] <= 0:
+        if m["out_of_range"] or m["mass_g"] <= 0:
             continue
         ref = reference.get(code)
         name = material_name(ref, code)
@@ -642,9 +705,65 @@ def rank_risks(
     risks.sort(
         key=lambda r: (-r["score"], RISK_KINDS.index(r["kind"]), r["material"] or "", r["stage"] or "")
     )
-    for rank, risk in enumerate(risks, start=1):
+    ranked = first + risks
+    for rank, risk in enumerate(ranked, start=1):
         risk["rank"] = rank
-    return risks
+    return ranked
+
+
+def out_of_range_risk(code: str, name: str, origins: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The risk of a material out of range: unscored, with the declarations where its overflow starts.
+
+    `origins` are `{"declaration_id", "part_number", "issuer": {"slug", "name", "country"}, "materials"}`;
+    those whose `materials` hold `code` are named. With none (the programme's roots are each in range but
+    add up beyond it), the sentence says so.
+    """
+    starts = [o for o in origins if code in o["materials"]]
+    where = (
+        "it starts in " + "; ".join(f"{o['part_number']} declared by {_issuer(o['issuer'])}" for o in starts)
+        if starts
+        else "the programme's top-level declarations add up beyond it"
+    )
+    return {
+        "kind": "out_of_range",
+        "material": code,
+        "stage": None,
+        "share": None,
+        "score": None,
+        "declarations": [
+            {"declaration_id": o["declaration_id"], "part_number": o["part_number"], "issuer": o["issuer"]}
+            for o in starts
+        ],
+        "sentence": f"The programme's {name} figures are out of range (beyond the largest number a figure "
+        f"can hold): {where}. Ask for a corrected declaration.",
+    }
+
+
+def _issuer(issuer: Mapping[str, Any]) -> str:
+    return f"{issuer['name']} ({issuer['slug']}, {issuer['country']})"
+
+
+def out_of_range_figures(rollup: Mapping[str, Mapping[str, Any]]) -> set[tuple[str, str, str]]:
+    """(material, field, country or facility; "" for a mass) of every figure of a materialised rollup
+    that is out of range (null)."""
+    found: set[tuple[str, str, str]] = set()
+    for code, figures in rollup.items():
+        for key in ("mass_g", "recycled_g"):
+            if figures.get(key, 0.0) is None:
+                found.add((code, key, ""))
+        for key in ("extraction", "processing", "facilities"):
+            found.update((code, key, name) for name, grams in figures.get(key, {}).items() if grams is None)
+    return found
+
+
+def overflow_start(
+    rollup: Mapping[str, Mapping[str, Any]], children: Iterable[Mapping[str, Mapping[str, Any]]]
+) -> list[str]:
+    """The materials whose overflow starts in a declaration: a figure of its `rollup` is out of range
+    while that figure of none of its `children`'s rollups is, so its own lines or quantities put it
+    there. Sorted by code."""
+    inherited = set().union(*(out_of_range_figures(child) for child in children))
+    return sorted({code for code, _, _ in out_of_range_figures(rollup) - inherited})
 
 
 _GAP_WORDS = {
@@ -685,18 +804,20 @@ def report_figures(
     *,
     reference: Mapping[str, Material],
     names: Mapping[str, str],
+    origins: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """`completeness`, `risk`, `gaps` and `summary` of a programme from plain values.
 
     `views[i]` and `rollups[i]` belong to the same root (chain view as the authority sees it; the
-    materialised `Rollup.data`); `requests` are the requests for component lines of the tree.
+    materialised `Rollup.data`); `requests` are the requests for component lines of the tree; `origins`
+    the declarations where figures out of range start (see `rank_risks`).
     """
     programme = sum_rollups(r["rollup"] for r in rollups)
     materials = {
         code: material_risk(code, figures, reference.get(code)) for code, figures in programme.items()
     }
     complete = completeness(views, rollups, materials, requests)
-    ranked = rank_risks(materials, complete, reference=reference, names=names)
+    ranked = rank_risks(materials, complete, reference=reference, names=names, origins=origins)
     risk = {
         "materials": materials,
         "benchmark_breaches": [
@@ -741,7 +862,8 @@ def observatory_figures(
     """The cross-programme aggregate per material and country, with no supplier identity at all.
 
     `programmes` maps each programme to its roots' `rollup` sections; names of programmes are not
-    returned, nor facilities, organisations or declarations: only materials, countries and numbers.
+    returned, nor facilities, organisations or declarations: only materials, countries and numbers. A
+    material out of range in some programme (or in their sum) is `out_of_range`, as in `material_risk`.
     """
     materials: dict[str, dict[str, Any]] = {}
     used_by: dict[str, int] = {}
@@ -749,7 +871,7 @@ def observatory_figures(
     for roots in programmes.values():
         total = sum_rollups(roots)
         for code, figures in total.items():
-            if figures["mass_g"] > 0:
+            if figures["mass_g"] is None or figures["mass_g"] > 0:
                 used_by[code] = used_by.get(code, 0) + 1
         rollups.append(total)
     for code, figures in sum_rollups(rollups).items():
@@ -763,6 +885,7 @@ def observatory_figures(
             "supply_risk": risk["supply_risk"],
             "export_control": risk["export_control"],
             "programmes": used_by.get(code, 0),
+            "out_of_range": risk["out_of_range"],
             "mass_g": risk["mass_g"],
             "recycled_share": risk["recycled_share"],
             "extraction": risk["extraction"],

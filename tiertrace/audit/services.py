@@ -68,10 +68,12 @@ def build_report(
     carries it but sits under another one of them is not a root). Keys: `program`, `generated_at`,
     `roots`, `summary` (the five largest risks as sentences), `completeness`, `risk`, `gaps` (see
     `tiertrace.audit.rules.report_figures`) and `vintage` (the declaration versions the figures use and
-    the reference data). Unfolds each root's tree as the authority sees it (`chain_tree`), flushes one
-    AuditLogEntry (`REPORT_READ`, with `via`); Rollup rows still missing are computed, not stored.
-    `progress` is called with short messages as the work goes on. Raises ForbiddenError when the viewer
-    is not the authority, NotFoundError for a programme no current declaration carries.
+    the reference data). Unfolds each root's tree as the authority sees it (`chain_tree`); where the
+    roots' figures are out of range, walks down to the declarations where that starts (named in the
+    risks). Flushes one AuditLogEntry (`REPORT_READ`, with `via`); Rollup rows still missing are
+    computed, not stored. `progress` is called with short messages as the work goes on. Raises
+    ForbiddenError when the viewer is not the authority, NotFoundError for a programme no current
+    declaration carries.
     """
     _require_authority(viewer)
     now = now or utcnow()
@@ -98,7 +100,10 @@ def build_report(
     rollups = [require_rollup(session, r) for r in roots]
     requests = _requests_for_lines(session, root_views)
     say(f"{len(requests):,} requests for the programme's component lines")
-    figures = rules.report_figures(root_views, rollups, requests, reference=materials(), names=countries())
+    origins = _overflow_origins(session, dict(zip(roots, rollups, strict=True)))
+    figures = rules.report_figures(
+        root_views, rollups, requests, reference=materials(), names=countries(), origins=origins
+    )
     report = {
         "program": program,
         "generated_at": now.isoformat(),
@@ -126,6 +131,53 @@ def build_report(
     session.flush()
     say("report built")
     return report
+
+
+def _overflow_origins(session: Session, roots: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The declarations below `roots` (id -> rollup data) where figures out of range start
+    (`rules.overflow_start`), each with its part number, issuer and the materials concerned.
+
+    Walks the declaration graph down from the roots with figures out of range through the children that
+    have some too (every declaration above an overflow has it), each declaration once: nothing at all
+    for a programme whose figures are all in range.
+    """
+    data = {i: d for i, d in roots.items() if rules.out_of_range_figures(d["rollup"])}
+    frontier, seen = set(data), set(data)
+    started: dict[str, list[str]] = {}
+    while frontier:
+        children = {
+            i: [c["declaration_id"] for c in data[i]["children"] if c["declaration_id"]] for i in frontier
+        }
+        data.update(_rollup_data(session, {c for cs in children.values() for c in cs} - data.keys()))
+        for declaration_id, child_ids in children.items():
+            codes = rules.overflow_start(
+                data[declaration_id]["rollup"], (data[c]["rollup"] for c in child_ids)
+            )
+            if codes:
+                started[declaration_id] = codes
+        frontier = {
+            c for cs in children.values() for c in cs if rules.out_of_range_figures(data[c]["rollup"])
+        } - seen
+        seen |= frontier
+    if not started:
+        return []
+    issuers = {
+        org_id: {"slug": slug, "name": name, "country": country}
+        for org_id, slug, name, country in session.execute(
+            select(Organization.id, Organization.slug, Organization.name, Organization.country).where(
+                Organization.id.in_(sorted({data[i]["issuer_id"] for i in started}))
+            )
+        )
+    }
+    return [
+        {
+            "declaration_id": declaration_id,
+            "part_number": data[declaration_id]["part_number"],
+            "issuer": issuers[data[declaration_id]["issuer_id"]],
+            "materials": codes,
+        }
+        for declaration_id, codes in sorted(started.items(), key=lambda i: (data[i[0]]["part_number"], i[0]))
+    ]
 
 
 def _requests_for_lines(session: Session, views: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

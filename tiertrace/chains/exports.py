@@ -5,6 +5,10 @@ database: a supplier the viewer may not learn is in no file, while its figures s
 
 Tables: nodes (one row per node, depth first in tree order), rollup (the root's mass per material,
 stage and country, "unknown" included), coverage (the root's coverage as field/value rows).
+
+A figure out of range (null in the view: beyond the range of a number) is an empty cell, and the row's
+`out_of_range` column says true, so a spreadsheet can filter such rows and still sum the others; in the
+coverage table's value column it reads "out of range".
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from tiertrace.audit.rules import share
-from tiertrace.chains.merge import STAGES, depth_first
+from tiertrace.chains.merge import OUT_OF_RANGE, STAGES, depth_first
 from tiertrace.exports import ExportFile, Table, export, filename_part
 
 #: What an undisclosed node says in place of its supplier's name, and its path says for its part number.
@@ -52,6 +56,7 @@ def chain_tables(view: Mapping[str, Any]) -> list[Table]:
                 "kind",
                 "gap",
                 "declaration_id",
+                "out_of_range",
             ),
             [
                 _node_row(node, " > ".join(part or UNDISCLOSED for part in path))
@@ -60,17 +65,18 @@ def chain_tables(view: Mapping[str, Any]) -> list[Table]:
         ),
         Table(
             "rollup",
-            ("material", "material_mass_g", "recycled_g", "stage", "country", "mass_g", "share"),
+            (
+                "material",
+                "material_mass_g",
+                "recycled_g",
+                "stage",
+                "country",
+                "mass_g",
+                "share",
+                "out_of_range",
+            ),
             [
-                (
-                    code,
-                    figures["mass_g"],
-                    figures["recycled_g"],
-                    stage,
-                    country,
-                    grams,
-                    share(grams, figures["mass_g"]),
-                )
+                _rollup_row(code, figures, stage, country, grams)
                 for code, figures in view["rollup"].items()
                 for stage in STAGES
                 for country, grams in figures[stage].items()
@@ -85,7 +91,7 @@ def chain_tables(view: Mapping[str, Any]) -> list[Table]:
                 ("components_declared", coverage["components_declared"]),
                 ("max_tier", coverage["max_tier"]),
                 *(
-                    (f"traced_{code}_{stage}", traced[stage])
+                    (f"traced_{code}_{stage}", OUT_OF_RANGE if traced[stage] is None else traced[stage])
                     for code, traced in coverage["traced"].items()
                     for stage in STAGES
                 ),
@@ -114,4 +120,22 @@ def _node_row(node: Mapping[str, Any], path: str) -> tuple[Any, ...]:
         node["kind"],
         node["gap"],
         node["declaration_id"],
+        node["quantity_in_root"] is None,
+    )
+
+
+def _rollup_row(
+    code: str, figures: Mapping[str, Any], stage: str, country: str, grams: float | None
+) -> tuple[Any, ...]:
+    mass = figures["mass_g"]
+    fraction = None if mass is None or grams is None else share(grams, mass)
+    return (
+        code,
+        mass,
+        figures["recycled_g"],
+        stage,
+        country,
+        grams,
+        fraction,
+        None in (mass, figures["recycled_g"], grams),
     )

@@ -18,10 +18,18 @@ Material figures are plain JSON-ready dicts, the same shape in memory, in `Rollu
      "extraction": {"CN": 10.0, "unknown": 2.5},      # always carries "unknown", 0.0 when fully traced
      "processing": {"CN": 12.25, "unknown": 0.25},
      "facilities": {"Jinlu Ga refinery": 12.25}}      # processing mass per named facility (materialised only)
+
+A figure beyond the float range is "out of range": `inf` in memory (a finite quantity > 0 times `inf`,
+plus anything, stays `inf`), JSON `null` in `Rollup.data` and in the API, and `inf` again when read back
+(`figures_from_data`), so every ancestor that includes it is out of range for that same figure while
+its other figures stay exact. Every declared mass and quantity is finite, and so is the sum of a
+declaration's own lines per material (the acceptance rules): figures overflow where the merge multiplies
+a huge mass by a huge quantity, or adds up many large figures.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -36,6 +44,8 @@ STAGES = ("extraction", "processing")
 #: 141 members and groups of up to 11 members that all list each other stay exact; the merge of a group
 #: near the budget takes about 0.3 s, deciding that a group is over it about 0.05 s.
 CYCLE_GROUP_BUDGET = 20_000
+#: How people read a figure that is out of range (see the module docstring).
+OUT_OF_RANGE = "out of range"
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +185,8 @@ class Figures:
     """Rolled-up figures of one node per unit of its part. Treat the mappings as read-only.
 
     The grams are kept flat, so that adding a child's figures is one loop over one dict: the merge spends
-    most of its time there. `materials` gives the nested, JSON-ready form.
+    most of its time there. `materials` gives the nested, JSON-ready form. A gram figure out of range is
+    `inf` (see the module docstring).
     """
 
     grams: Mapping[GramsKey, float]
@@ -477,11 +488,19 @@ def round_grams(value: float) -> float:
     return float(f"{value:.12g}")
 
 
+def json_grams(value: float) -> float | None:
+    """A gram figure as JSON holds it: rounded by `round_grams`, or None (null) when out of range.
+
+    Rounding a finite figure never overflows: the largest float, 1.7976931348623157e308, rounds down.
+    """
+    return round_grams(value) if math.isfinite(value) else None
+
+
 def rollup_view(figures: Figures) -> dict[str, dict[str, Any]]:
     """The API rollup: per material mass_g, recycled_g and country masses per stage, "unknown" last.
 
-    Countries are listed by descending mass; grams are rounded by `round_grams`. Facilities are not
-    part of the API.
+    Countries are listed by descending mass; grams are rounded by `round_grams`, None when out of range.
+    Facilities are not part of the API.
     """
     return public_rollup(rollup_data(figures))
 
@@ -520,8 +539,8 @@ def rollup_data(figures: Figures) -> dict[str, dict[str, Any]]:
     """The materialised rollup: the API rollup plus `facilities` (grams per named processing facility)."""
     return {
         material: {
-            "mass_g": round_grams(f["mass_g"]),
-            "recycled_g": round_grams(f["recycled_g"]),
+            "mass_g": json_grams(f["mass_g"]),
+            "recycled_g": json_grams(f["recycled_g"]),
             "extraction": _by_mass(f["extraction"], last=UNKNOWN),
             "processing": _by_mass(f["processing"], last=UNKNOWN),
             "facilities": _by_mass(f["facilities"]),
@@ -530,32 +549,41 @@ def rollup_data(figures: Figures) -> dict[str, dict[str, Any]]:
     }
 
 
-def _by_mass(grams: Mapping[str, float], last: str | None = None) -> dict[str, float]:
-    """`grams` rounded by `round_grams`, in `_in_mass_order`."""
-    return _in_mass_order({key: round_grams(value) for key, value in grams.items()}, last)
+def _by_mass(grams: Mapping[str, float], last: str | None = None) -> dict[str, float | None]:
+    """`grams` as `json_grams` gives them, in `_in_mass_order`."""
+    return _in_mass_order({key: json_grams(value) for key, value in grams.items()}, last)
 
 
-def _in_mass_order(grams: Mapping[str, float], last: str | None = None) -> dict[str, float]:
-    """By descending mass, then by key; `last` (when given) at the end, 0.0 when absent.
+def _in_mass_order(grams: Mapping[str, float | None], last: str | None = None) -> dict[str, float | None]:
+    """By descending mass (out of range, None, first: it is the largest), then by key; `last` (when
+    given) at the end, 0.0 when absent.
 
     A function of the rounded values alone, so a reader can restore the order of a stored rollup.
     """
-    view = dict(sorted(((k, g) for k, g in grams.items() if k != last), key=lambda item: (-item[1], item[0])))
+
+    def heaviest_first(item: tuple[str, float | None]) -> tuple[bool, float, str]:
+        key, value = item
+        return (value is not None, -(value or 0.0), key)
+
+    view = dict(sorted(((k, g) for k, g in grams.items() if k != last), key=heaviest_first))
     if last is not None:
         view[last] = grams.get(last, 0.0)
     return view
 
 
-def traced_shares(figures: Figures) -> dict[str, dict[str, float]]:
-    """Per material and stage, 1 - unknown/mass_g: the share of mass traced to a named country."""
-    traced: dict[str, dict[str, float]] = {}
+def traced_shares(figures: Figures) -> dict[str, dict[str, float | None]]:
+    """Per material and stage, 1 - unknown/mass_g: the share of mass traced to a named country; None
+    when the mass or its unknown part is out of range (no share can be computed from them)."""
+    traced: dict[str, dict[str, float | None]] = {}
     for material, f in figures.materials.items():
         mass = f["mass_g"]
         traced[material] = {stage: _traced(f[stage].get(UNKNOWN, 0.0), mass) for stage in STAGES}
     return traced
 
 
-def _traced(unknown: float, mass: float) -> float:
+def _traced(unknown: float, mass: float) -> float | None:
+    if not (math.isfinite(unknown) and math.isfinite(mass)):
+        return None
     if mass <= 0:
         return 1.0
     return round_grams(min(1.0, max(0.0, 1.0 - unknown / mass)))
@@ -578,8 +606,8 @@ def figures_to_data(figures: Figures) -> dict[str, Any]:
     """The materialised JSON form of figures (`Rollup.data["rollup"]` and `["coverage"]`).
 
     Like the API's rollup and coverage (grams rounded to 12 significant digits, which loses nothing a
-    declaration can say), plus `facilities` per material and the number of gap nodes per kind in
-    `coverage["gaps"]`.
+    declaration can say; null when out of range), plus `facilities` per material and the number of gap
+    nodes per kind in `coverage["gaps"]`.
     """
     return {
         "rollup": rollup_data(figures),
@@ -588,14 +616,15 @@ def figures_to_data(figures: Figures) -> dict[str, Any]:
 
 
 def figures_from_data(data: Mapping[str, Any]) -> Figures:
-    """Figures back from `figures_to_data`'s JSON form (extra keys of `data` are ignored)."""
+    """Figures back from `figures_to_data`'s JSON form (extra keys of `data` are ignored); a null figure
+    is out of range again (`inf`)."""
     grams: dict[GramsKey, float] = {}
     for material, f in data["rollup"].items():
-        grams[(material, "mass_g", "")] = f["mass_g"]
-        grams[(material, "recycled_g", "")] = f["recycled_g"]
+        grams[(material, "mass_g", "")] = _from_json(f["mass_g"])
+        grams[(material, "recycled_g", "")] = _from_json(f["recycled_g"])
         for key in ("extraction", "processing", "facilities"):
             for name, value in f.get(key, {}).items():
-                grams[(material, key, name)] = value
+                grams[(material, key, name)] = _from_json(value)
     coverage = data["coverage"]
     return Figures(
         grams=grams,
@@ -604,6 +633,10 @@ def figures_from_data(data: Mapping[str, Any]) -> Figures:
         max_tier=coverage["max_tier"],
         gaps=coverage.get("gaps", {}),
     )
+
+
+def _from_json(value: float | None) -> float:
+    return math.inf if value is None else value
 
 
 # --- redaction ---------------------------------------------------------------------------------------------

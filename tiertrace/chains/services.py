@@ -4,7 +4,7 @@ Every current declaration has a `Rollup` row whose `data` holds its figures "as 
 `tiertrace.chains.merge`) and what each of its components resolved to::
 
     {"format": 1, "declaration_id": "...", "issuer_id": 7, "part_number": "TRM-2040",
-     "rollup": {...}, "coverage": {..., "gaps": {"open": 2}},   # merge.figures_to_data
+     "rollup": {...}, "coverage": {..., "gaps": {"open": 2}},   # merge.figures_to_data (out of range: null)
      "children": [{"part_number", "supplier_id", "supplier_name", "supplier_country", "quantity",
                    "disclose_to", "declaration_id", "gap"}, ...],   # in component order
      "cycle_group": [ids] | null,   # the declaration's strongly connected component, when it has one
@@ -55,6 +55,8 @@ _REQUEST_EVENTS = ("request.created", "request.declined", "request.overdue")
 #: What one unit of a declaration's part is ("piece", "kg", "cm2"): only that, not the whole payload,
 #: which can be up to a megabyte.
 _PART_UNIT = Declaration.payload["part"]["unit"].as_string()
+#: A cache lookup's "not there yet", where None is a value.
+_UNSEEN: Any = object()
 
 
 # --- materialisation -------------------------------------------------------------------------------------
@@ -682,7 +684,7 @@ class _ChainView:
         #: A quantity -> its API form, and a quantity in root -> its API form (rounded): few distinct
         #: values repeat across tens of thousands of nodes.
         self.quantities: dict[float, int | float] = {}
-        self.quantities_in_root: dict[float, int | float] = {}
+        self.quantities_in_root: dict[float, int | float | None] = {}
 
     def build(self) -> dict[str, Any]:
         root = self.root
@@ -786,10 +788,12 @@ class _ChainView:
             if shown_quantity is None:
                 shown_quantity = quantities[quantity] = whole_as_int(quantity)
             quantity_in_root = entry.quantity_in_root * quantity
-            shown_in_root = quantities_in_root.get(quantity_in_root)
-            if shown_in_root is None:
-                shown_in_root = quantities_in_root[quantity_in_root] = whole_as_int(
-                    merge.round_grams(quantity_in_root)
+            shown_in_root = quantities_in_root.get(quantity_in_root, _UNSEEN)
+            if shown_in_root is _UNSEEN:
+                # Out of range (None) like a gram figure: deep enough, huge quantities overflow too.
+                rounded = merge.json_grams(quantity_in_root)
+                shown_in_root = quantities_in_root[quantity_in_root] = (
+                    None if rounded is None else whole_as_int(rounded)
                 )
             node: dict[str, Any] = {
                 "id": f"n{index}",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Any
 
 from tiertrace import reference
@@ -34,6 +36,39 @@ def reference_problems(payload: dict[str, Any]) -> dict[str, str]:
                 f"unknown country code {country!r}; use ISO 3166-1 alpha-2"
             )
     return problems
+
+
+def mass_total_problems(payload: dict[str, Any]) -> dict[str, str]:
+    """Materials whose lines add up to a mass beyond the float range, keyed by the line that overflows.
+
+    Each mass is finite (the schema's rule), but the lines of one material add up (per unit of the part)
+    and two of 1e308 g make infinity, which no figure can hold. Like `reference_problems` it works on the
+    payload as sent: a mass that is not a finite number is left to the schema's own error.
+    """
+    totals: dict[str, float] = {}
+    problems: dict[str, str] = {}
+    for i, line in object_rows(payload.get("materials")):
+        material, mass = line.get("material"), _finite_number(line.get("mass_g"))
+        if not isinstance(material, str) or mass is None or not math.isfinite(totals.get(material, 0.0)):
+            continue  # not a line the total can count, or a material already reported
+        totals[material] = totals.get(material, 0.0) + mass
+        if not math.isfinite(totals[material]):
+            problems[f"materials.{i}.mass_g"] = (
+                f"the {material} lines add up to more than {sys.float_info.max:.4g} g, beyond the range "
+                "of a number: declare the mass of one unit of the part"
+            )
+    return problems
+
+
+def _finite_number(value: Any) -> float | None:
+    """A JSON number as a finite float; None for anything else (an integer too large for a float too)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def object_rows(rows: Any) -> list[tuple[int, dict[str, Any]]]:

@@ -18,7 +18,12 @@ from schemas.declaration import DeclarationPayloadSchema, parse_issued_at
 from tiertrace import signing
 from tiertrace.db import canonical_id, chunks, utcnow
 from tiertrace.declarations.models import Declaration, DeclarationComponent
-from tiertrace.declarations.rules import disclosure_choice, object_rows, reference_problems
+from tiertrace.declarations.rules import (
+    disclosure_choice,
+    mass_total_problems,
+    object_rows,
+    reference_problems,
+)
 from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.errors import (
     ConflictError,
@@ -237,7 +242,8 @@ def _decode_payload(payload: bytes) -> dict[str, Any]:
 
 
 def check_payload(connection: Connection, issuer_id: int, raw: dict[str, Any]) -> _Checked:
-    """The payload rules of filing (schema, codes, suppliers, `in_response_to`, versions) for `issuer_id`.
+    """The payload rules of filing (schema, codes, material totals, suppliers, `in_response_to`, versions)
+    for `issuer_id`.
 
     Raises RuleViolationError or ConflictError as `submit_declaration` would; the web editor runs it
     before offering a payload to sign. Every field error comes in one answer: the reference codes and the
@@ -260,7 +266,7 @@ def check_payload(connection: Connection, issuer_id: int, raw: dict[str, Any]) -
     if slugs:
         rows = connection.execute(_SUPPLIER_IDS, {"slugs": sorted(slugs)})
         known = {slug: org_id for slug, org_id in rows}
-    found = reference_problems(raw)
+    found = reference_problems(raw) | mass_total_problems(raw)
     for i, component in components:
         supplier = component.get("supplier")
         if isinstance(supplier, str) and supplier not in known:

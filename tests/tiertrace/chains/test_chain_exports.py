@@ -148,11 +148,11 @@ def test_every_node_row_says_what_one_unit_of_its_part_is():
 def test_the_rollup_and_coverage_tables():
     _, rollup, coverage = chain_tables(VIEW)
     assert rollup.rows[:3] == [
-        ("Ga", 2.0, 0.5, "extraction", "CN", 1.5, 0.75),
-        ("Ga", 2.0, 0.5, "extraction", "unknown", 0.5, 0.25),
-        ("Ga", 2.0, 0.5, "processing", "unknown", 2.0, 1.0),
+        ("Ga", 2.0, 0.5, "extraction", "CN", 1.5, 0.75, False),
+        ("Ga", 2.0, 0.5, "extraction", "unknown", 0.5, 0.25, False),
+        ("Ga", 2.0, 0.5, "processing", "unknown", 2.0, 1.0, False),
     ]
-    assert rollup.rows[3] == ("Nd", 0.0, 0.0, "extraction", "unknown", 0.0, 0.0)  # no mass, no share
+    assert rollup.rows[3] == ("Nd", 0.0, 0.0, "extraction", "unknown", 0.0, 0.0, False)  # no mass, no share
     fields = dict(coverage.rows)
     assert (
         fields["root"],
