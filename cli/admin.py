@@ -9,7 +9,6 @@ import click
 import migrations
 from cli.console import (
     console_session,
-    display_url,
     domain_failure,
     known_revision,
     migrate_database,
@@ -18,7 +17,7 @@ from cli.console import (
 )
 from cli.main import main
 from schemas.api import SupplierToOnboardPageSchema, SupplierToOnboardSchema
-from tiertrace.config import database_url_from_env
+from tiertrace.config import database_url_from_env, display_url
 from tiertrace.errors import TiertraceError
 from tiertrace.exports import Table, to_csv, to_json
 from tiertrace.organizations.models import ORGANIZATION_KINDS

@@ -1,5 +1,5 @@
 """What the commands on the database share: the session of every command that needs a migrated
-database, whose view, who ran them, how a domain error and a database URL are printed.
+database, whose view, who ran them, how a domain error is printed.
 
 Only `tiertrace db upgrade`, `org create`, `serve` and `demo` create or migrate a database; every other
 command opens one that is there and at the newest schema, or stops saying what to do.
@@ -10,19 +10,16 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import click
-from sqlalchemy import exc as sa_exc
-from sqlalchemy import make_url, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import migrations
-from tiertrace import __version__
 from tiertrace.audit.services import console_viewer
-from tiertrace.config import database_url_from_env, missing_database_file, sqlite_file
+from tiertrace.config import database_url_from_env, display_url, missing_database_file, sqlite_file
 from tiertrace.db import make_engine, make_session_factory
 from tiertrace.errors import TiertraceError
 from tiertrace.organizations.models import Organization
@@ -38,11 +35,10 @@ def console_session() -> Iterator[Session]:
     """
     url = database_url_from_env()
     require_database_file(url)
-    if known_revision(url) != migrations.revisions()[-1]:
-        raise click.ClickException(
-            f"the database at {display_url(url)} does not have the newest schema; "
-            "run `tiertrace db upgrade` first"
-        )
+    try:
+        migrations.require_newest(migrations.current(url), display_url(url))
+    except migrations.SchemaError as exc:
+        raise click.ClickException(str(exc)) from exc
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
@@ -73,12 +69,10 @@ def known_revision(url: str) -> str | None:
     """The revision of the database at `url` (None: no schema yet). Stops (click.ClickException) at a
     revision this release does not know: a newer release migrated the database, which is left as it is."""
     revision = migrations.current(url)
-    if revision is not None and revision not in migrations.revisions():
-        raise click.ClickException(
-            f"the database at {display_url(url)} is at revision {revision}, which this release of "
-            f"tiertrace ({__version__}, newest revision {migrations.revisions()[-1]}) does not know: a "
-            "newer release migrated it; run that release"
-        )
+    try:
+        migrations.require_known(revision, display_url(url))
+    except migrations.UnknownRevisionError as exc:
+        raise click.ClickException(str(exc)) from exc
     return revision
 
 
@@ -93,38 +87,6 @@ def domain_failure(exc: TiertraceError) -> click.ClickException:
     """A refusal of the core as one line for the terminal: its message, then its details."""
     details = "; ".join(f"{k}: {v}" for k, v in exc.details.items())
     return click.ClickException(f"{exc.message}{' (' + details + ')' if details else ''}")
-
-
-#: The databases tiertrace runs on, as a URL that cannot be used is told.
-SUPPORTED_DATABASES = (
-    "tiertrace supports SQLite (sqlite:///FILE) and PostgreSQL (postgresql://USER:PASSWORD@HOST:PORT/NAME, "
-    "through psycopg)"
-)
-
-
-def missing_driver(url: str, error: Exception) -> str | None:
-    """Why no engine can be made for `url`, when `error` is that failure: no SQLAlchemy dialect for its
-    scheme, or the dialect's driver module not installed. None when `error` is about something else."""
-    # Make the engine again (it does not connect, so creates nothing) and compare the failures: a module
-    # missing elsewhere in a command must not be blamed on the database.
-    try:
-        make_engine(url).dispose()
-    except sa_exc.NoSuchModuleError as probe:
-        if isinstance(error, sa_exc.NoSuchModuleError) and str(probe) == str(error):
-            backend = make_url(url).get_backend_name()
-            return f"no driver for {backend} databases is installed; {SUPPORTED_DATABASES}"
-    except ModuleNotFoundError as probe:
-        if isinstance(error, ModuleNotFoundError) and probe.name is not None and probe.name == error.name:
-            return f"its driver, the Python module {probe.name}, is not installed; {SUPPORTED_DATABASES}"
-    except Exception:
-        return None  # the probe failed otherwise: the command's own error is the one to report
-    return None
-
-
-def display_url(url: str) -> str:
-    """`url` fit to print: a password in it is masked (user:***@host)."""
-    # The user and password end where SQLAlchemy's URL grammar ends them: at ":" / "/" and at "@".
-    return re.sub(r"^([\w+.-]+://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
 def require_viewer(session: Session, as_slug: str | None, *, authority_only: bool = False) -> Organization:

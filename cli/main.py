@@ -7,9 +7,8 @@ from typing import Any
 import click
 from sqlalchemy import exc as sa_exc
 
-from cli.console import display_url, missing_driver
 from tiertrace import __version__
-from tiertrace.config import ConfigurationError, database_url_from_env
+from tiertrace.config import ConfigurationError, database_url_from_env, unusable_database
 
 
 class _Commands(click.Group):
@@ -20,25 +19,13 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except ConfigurationError as exc:
             raise click.ClickException(str(exc)) from exc
-        # NoSuchModuleError: no SQLAlchemy dialect for the URL's scheme; ModuleNotFoundError: the dialect's
-        # driver (DBAPI module) is not installed. Another missing module is a bug and stays a traceback.
-        except (sa_exc.NoSuchModuleError, ModuleNotFoundError) as exc:
-            url = database_url_from_env()
-            reason = missing_driver(url, exc)
-            if reason is None:
+        # A URL SQLAlchemy cannot parse, no dialect or driver for it; a server, database, file or credentials
+        # that are not there. Another missing module is a bug and stays a traceback.
+        except (sa_exc.SQLAlchemyError, ModuleNotFoundError) as exc:
+            message = unusable_database(database_url_from_env(), exc)
+            if message is None:
                 raise
-            raise _unusable(url, reason) from exc
-        # ArgumentError: a URL SQLAlchemy cannot parse; OperationalError: the server, the database, the
-        # file or the credentials are not there.
-        except (sa_exc.ArgumentError, sa_exc.OperationalError) as exc:
-            cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
-            raise _unusable(database_url_from_env(), " ".join(str(cause).split())) from exc
-
-
-def _unusable(url: str, reason: str) -> click.ClickException:
-    return click.ClickException(
-        f"cannot use the database at {display_url(url)}: {reason}; check TIERTRACE_DATABASE_URL"
-    )
+            raise click.ClickException(message) from exc
 
 
 @click.group(

@@ -1,7 +1,8 @@
 """Alembic migrations. Every schema change is a migration that runs on SQLite and PostgreSQL.
 
 `upgrade(url)` is what `tiertrace db upgrade`, `tiertrace serve` and the test harness call;
-`current(url)` and `revisions()` say where a database is and where it can go.
+`current(url)` and `revisions()` say where a database is and where it can go; `require_newest` is what
+the commands and the worker check before they use one.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import Connection
 
+from tiertrace import __version__
 from tiertrace.db import make_engine
 
 HERE = Path(__file__).resolve().parent
@@ -46,6 +49,42 @@ def current(url: str) -> str | None:
     engine = make_engine(url, pool=False)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return revision_of(connection)
     finally:
         engine.dispose()
+
+
+def revision_of(connection: Connection) -> str | None:
+    """The revision of the database `connection` is on; None for one without tiertrace's schema."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+class SchemaError(Exception):
+    """The database does not have the newest schema of this release."""
+
+
+class UnknownRevisionError(SchemaError):
+    """The database is at a revision this release does not know: a newer release migrated it, and no
+    upgrade of this release can change that."""
+
+
+def require_known(revision: str | None, database: str) -> None:
+    """Raise UnknownRevisionError when `revision` is not one of `revisions()` (None, no schema yet, is
+    known). `database` names the database in the message: its URL with the password masked."""
+    known = revisions()
+    if revision is not None and revision not in known:
+        raise UnknownRevisionError(
+            f"the database at {database} is at revision {revision}, which this release of tiertrace "
+            f"({__version__}, newest revision {known[-1]}) does not know: a newer release migrated it; "
+            "run that release"
+        )
+
+
+def require_newest(revision: str | None, database: str) -> None:
+    """Raise SchemaError unless `revision` is the newest; UnknownRevisionError for one this release does
+    not know (`require_known`)."""
+    require_known(revision, database)
+    if revision != revisions()[-1]:
+        raise SchemaError(
+            f"the database at {database} does not have the newest schema; run `tiertrace db upgrade` first"
+        )

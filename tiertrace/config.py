@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -10,7 +11,10 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import make_url
+
+from tiertrace.db import make_engine
 
 #: Where people reach the portal unless TIERTRACE_BASE_URL says otherwise: `tiertrace serve`'s address.
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
@@ -115,7 +119,7 @@ def _typed(env: Mapping[str, str], name: str, parse: Callable[[str], T], default
     try:
         return parse(text.strip())
     except ValueError as exc:
-        raise ConfigurationError(f"{name} must be {what}, not {text!r}") from exc
+        raise ConfigurationError(f"{name} must be {what}, not {display_url(text)!r}") from exc
 
 
 def database_url_from_env(env: Mapping[str, str] | None = None) -> str:
@@ -146,6 +150,64 @@ def sqlite_file(url: str) -> Path | None:
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return None
     return Path(parsed.database)
+
+
+#: The databases tiertrace runs on, as a URL that cannot be used is told.
+SUPPORTED_DATABASES = (
+    "tiertrace supports SQLite (sqlite:///FILE) and PostgreSQL (postgresql://USER:PASSWORD@HOST:PORT/NAME, "
+    "through psycopg)"
+)
+
+
+def unusable_database(url: str, error: Exception) -> str | None:
+    """The line to stop on when `error` means that the database at `url` cannot be used: a URL that does
+    not parse, no SQLAlchemy dialect or no driver for it, or (OperationalError) a server, database, file
+    or credentials that are not there. None when `error` is about something else."""
+    if isinstance(error, sa_exc.NoSuchModuleError | ModuleNotFoundError):
+        reason = _missing_driver(url, error)
+    elif isinstance(error, sa_exc.ArgumentError | sa_exc.OperationalError):
+        cause = error.orig if isinstance(error, sa_exc.DBAPIError) else error
+        reason = " ".join(str(cause).split())
+    else:
+        reason = None
+    if reason is None:
+        return None
+    return f"cannot use the database at {display_url(url)}: {reason}; check TIERTRACE_DATABASE_URL"
+
+
+def unusable_database_url(url: str) -> str | None:
+    """`unusable_database`'s line when no engine can be made for `url` (a URL that does not parse, no
+    dialect or no driver for it); None when one can. Connects nowhere, so creates nothing."""
+    try:
+        make_engine(url).dispose()
+    except (sa_exc.ArgumentError, sa_exc.NoSuchModuleError, ModuleNotFoundError) as exc:
+        return unusable_database(url, exc)
+    return None
+
+
+def _missing_driver(url: str, error: Exception) -> str | None:
+    """Why no engine can be made for `url`, when `error` is that failure: no SQLAlchemy dialect for its
+    scheme, or the dialect's driver module not installed. None when `error` is about something else."""
+    # Make the engine again (it does not connect, so creates nothing) and compare the failures: a module
+    # missing elsewhere in a command must not be blamed on the database.
+    try:
+        make_engine(url).dispose()
+    except sa_exc.NoSuchModuleError as probe:
+        if isinstance(error, sa_exc.NoSuchModuleError) and str(probe) == str(error):
+            backend = make_url(url).get_backend_name()
+            return f"no driver for {backend} databases is installed; {SUPPORTED_DATABASES}"
+    except ModuleNotFoundError as probe:
+        if isinstance(error, ModuleNotFoundError) and probe.name is not None and probe.name == error.name:
+            return f"its driver, the Python module {probe.name}, is not installed; {SUPPORTED_DATABASES}"
+    except Exception:
+        return None  # the probe failed otherwise: the command's own error is the one to report
+    return None
+
+
+def display_url(url: str) -> str:
+    """`url` fit to print: a password in it is masked (user:***@host)."""
+    # The user and password end where SQLAlchemy's URL grammar ends them: at ":" / "/" and at "@".
+    return re.sub(r"^([\w+.-]+://[^:/@]*):[^@]*@", r"\1:***@", url)
 
 
 def base_url_from_env(env: Mapping[str, str] | None = None) -> str:

@@ -1,4 +1,8 @@
-"""The worker's command line, one definition for `tiertrace worker` and `python -m worker`."""
+"""The worker's command line, one definition for `tiertrace worker` and `python -m worker`.
+
+`tiertrace worker` runs it inside the `tiertrace` group, `python -m worker` on its own: every check and
+message is here, none in the group (cli/main.py), so that both stop alike.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,20 @@ from pathlib import Path
 
 import click
 
-from tiertrace.config import ConfigurationError, Settings, database_url_from_env, missing_database_file
+from tiertrace.config import (
+    ConfigurationError,
+    Settings,
+    database_url_from_env,
+    missing_database_file,
+    unusable_database_url,
+)
 from worker.health import DEFAULT_MAX_AGE, WRITE_INTERVAL, check_health_file
 from worker.process import ALL_CONSUMERS, configure_logging, run_worker
-from worker.rabbitmq import DEFAULT_PREFETCH
+from worker.rabbitmq import DEFAULT_PREFETCH, amqp_url_problem
 
 
-@click.command()
+# The `tiertrace` group's settings (cli/main.py), which `python -m worker` runs without: -h, and as wide.
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--consumers",
     default=",".join(ALL_CONSUMERS),
@@ -85,11 +96,16 @@ def worker(
 ) -> None:
     """Run the bus: the outbox relay, the consumers and the webhook sender, against RabbitMQ.
 
-    Needs TIERTRACE_AMQP_URL and TIERTRACE_DATABASE_URL (PostgreSQL), a database that exists (see
-    `tiertrace db upgrade`); TIERTRACE_BUS_PREFIX prefixes the exchange and queue names. Declares the
-    exchange and queues at start, reconnects after a broker restart, and on SIGTERM finishes the
-    messages in hand before it exits. Several workers may run at once. Without TIERTRACE_AMQP_URL the
-    bus runs inside `tiertrace serve` instead (embedded mode), and this command exits with status 2.
+    Needs TIERTRACE_AMQP_URL and TIERTRACE_DATABASE_URL (PostgreSQL); TIERTRACE_BUS_PREFIX prefixes the
+    exchange and queue names. Waits, one line per try, until the database answers with the newest
+    schema (`tiertrace serve` and `tiertrace db upgrade` migrate it), then until the broker answers;
+    declares the exchange and queues, reconnects after a broker restart, and on SIGTERM finishes the
+    messages in hand and exits with status 0 (at once while it waits). Several workers may run at once.
+
+    Exits with status 2 without TIERTRACE_AMQP_URL: the bus then runs inside `tiertrace serve`
+    (embedded mode). Exits with status 1, in one line, for a TIERTRACE_* value or database URL it
+    cannot use, a SQLite file that is not there, a database that a newer release migrated, or a queue
+    that exists with other arguments.
 
     Healthy (--check) means: the health file was written within --max-age seconds, the worker is
     running (not waiting for the database or the broker, nor stopping), every consumer is connected
@@ -109,10 +125,11 @@ def worker(
     unknown = set(names) - set(ALL_CONSUMERS)
     if unknown:
         raise click.BadParameter(f"unknown consumers: {', '.join(sorted(unknown))}", param_hint="--consumers")
-    # Before the settings, which would create the data folder. The schema is not checked: `tiertrace
-    # serve` may be migrating right now (docker compose starts both at once), and the worker retries
-    # until the tables are there.
-    problem = missing_database_file(database_url_from_env())
+    # Before the settings, which would create the data folder. The schema is checked once the worker
+    # runs, which waits for it: `tiertrace serve` may be migrating right now (docker compose starts both
+    # at once).
+    url = database_url_from_env()
+    problem = unusable_database_url(url) or missing_database_file(url)
     if problem is not None:
         raise click.ClickException(problem)
     try:
@@ -120,6 +137,16 @@ def worker(
         settings = Settings.from_env(sessions=False)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
+    if not settings.amqp_url:
+        click.echo(
+            "Error: TIERTRACE_AMQP_URL is not set. Without a broker the bus runs inside `tiertrace serve` "
+            "(embedded mode); set it to run consumers here.",
+            err=True,
+        )
+        raise SystemExit(2)
+    problem = amqp_url_problem(settings.amqp_url)
+    if problem is not None:
+        raise click.ClickException(f"TIERTRACE_AMQP_URL cannot be used: {problem}")
     configure_logging(log_level)
     status = run_worker(
         settings,

@@ -21,14 +21,17 @@ def configure_logging(level: str = "INFO") -> None:
 
     pika logs every failed connection attempt at ERROR, with tracebacks, on every thread (hundreds of
     lines a minute while the broker is down); worker.rabbitmq logs each failure itself, one line with
-    the reason. So pika shows its CRITICAL lines, and at DEBUG its WARNING ones and up.
+    the reason. So pika shows its CRITICAL lines, and at DEBUG its WARNING ones and up. Alembic logs two
+    INFO lines each time the worker reads the database's revision: shown at DEBUG only.
     """
     logging.basicConfig(
         level=level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s",
     )
-    logging.getLogger("pika").setLevel(logging.WARNING if level.upper() == "DEBUG" else logging.CRITICAL)
+    debug = level.upper() == "DEBUG"
+    logging.getLogger("pika").setLevel(logging.WARNING if debug else logging.CRITICAL)
+    logging.getLogger("alembic").setLevel(logging.INFO if debug else logging.WARNING)
 
 
 def run_worker(
@@ -41,20 +44,11 @@ def run_worker(
     concurrency: int = 1,
     health_file: Path | None = None,
 ) -> int:
-    """Run the relay, the consumers and the webhook sender until SIGTERM/SIGINT; returns an exit status.
+    """Run the relay, the consumers and the webhook sender against `settings.amqp_url` until
+    SIGTERM/SIGINT; returns the exit status (`RabbitWorker.run`).
 
     With `health_file`, keeps the worker's status there for `tiertrace worker --check` (worker/health.py).
-
-    Exits 2 without TIERTRACE_AMQP_URL: the embedded bus runs inside `tiertrace serve` instead; 1 after
-    a topology mismatch (logged in one line).
     """
-    if not settings.amqp_url:
-        print(
-            "tiertrace worker: TIERTRACE_AMQP_URL is not set. Without a broker the bus runs inside "
-            "`tiertrace serve` (embedded mode); set it to run consumers here.",
-            file=sys.stderr,
-        )
-        return 2
     # Handlers hand the GIL back and forth between the I/O threads and the handler threads; the default
     # 5 ms switch interval would add up to that much to every hop when a thread is busy computing.
     sys.setswitchinterval(0.0005)

@@ -37,10 +37,11 @@ import pika
 import pika.exceptions
 from pika.adapters.blocking_connection import BlockingChannel
 from pika.spec import Basic
-from sqlalchemy import Engine, event, text
+from sqlalchemy import Engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
+import migrations
 from tiertrace.config import Settings
 from worker.errors import BusUnavailable, TopologyMismatchError
 from worker.handlers import (
@@ -77,6 +78,16 @@ def broker_address(url: str) -> str:
     """``host:port/vhost`` of an AMQP URL, for logs: no user, no password."""
     parameters = pika.URLParameters(url)
     return f"{parameters.host}:{parameters.port}/{quote(parameters.virtual_host, safe='')}"
+
+
+def amqp_url_problem(url: str) -> str | None:
+    """Why pika cannot use the AMQP URL `url` (a port that is no number, a query parameter it does not
+    know or cannot read), without the URL's password; None when it can. Connects nowhere."""
+    try:
+        pika.URLParameters(url)
+    except (ValueError, TypeError) as exc:  # TypeError: ssl_options without a CA to verify the broker by
+        return str(exc)
+    return None
 
 
 def connection_parameters(url: str, *, name: str) -> pika.URLParameters:
@@ -984,8 +995,12 @@ class RabbitWorker:
             self.health.wake()
 
     def _check_database(self) -> None:
+        """Raise SQLAlchemyError when the database does not answer, migrations.SchemaError until it has
+        the newest schema (`tiertrace serve` may be migrating it right now), UnknownRevisionError when a
+        newer release migrated it."""
         with self.session_factory() as session:
-            session.execute(text("SELECT 1"))
+            revision = migrations.revision_of(session.connection())
+        migrations.require_newest(revision, self.database_address)
 
     def _wait_for(
         self,
@@ -1003,8 +1018,8 @@ class RabbitWorker:
             try:
                 attempt()
                 return True
-            except TopologyMismatchError:
-                raise  # a BusUnavailable that no retry can fix
+            except (TopologyMismatchError, migrations.UnknownRevisionError):
+                raise  # a BusUnavailable, a SchemaError that no retry can fix
             except errors as exc:
                 failures += 1
                 delay = Backoff(first=0.5, cap=5.0).delay(failures)
@@ -1022,15 +1037,16 @@ class RabbitWorker:
     def start(self) -> None:
         """Wait for the database and the broker (declaring the topology), then start everything.
 
-        A worker that cannot reach the database takes no deliveries: they would only wait in its hands
-        while other workers idle. Returns without starting anything when stop is asked for while it
-        waits. Raises TopologyMismatchError.
+        A worker that cannot reach the database, or finds it without the newest schema, takes no
+        deliveries: they would only wait in its hands while other workers idle, or fail. Returns without
+        starting anything when stop is asked for while it waits. Raises TopologyMismatchError, and
+        migrations.UnknownRevisionError for a database that a newer release migrated.
         """
         if not self._wait_for(
             "database",
             self.database_address,
             self._check_database,
-            sa_exc.SQLAlchemyError,
+            (sa_exc.SQLAlchemyError, migrations.SchemaError),
             WorkerState.WAITING_FOR_DATABASE,
         ):
             return
@@ -1090,9 +1106,10 @@ class RabbitWorker:
     def run(self) -> int:
         """Run until SIGTERM or SIGINT, then stop gracefully (the message in hand is finished first).
 
-        Returns the exit status: 0, or 1 after a topology mismatch (at start, or met by a consumer when
-        it reconnected), which no retry can fix. Keeps the health file, if any, up to date meanwhile,
-        and writes it a last time once stopped.
+        Returns the exit status: 0, or 1 after what no retry can fix: a topology mismatch (at start, or
+        met by a consumer when it reconnected), or a database that a newer release migrated (logged in
+        one line). Keeps the health file, if any, up to date meanwhile, and writes it a last time once
+        stopped.
         """
 
         def request_stop(signum: int, _frame: Any) -> None:
@@ -1100,13 +1117,13 @@ class RabbitWorker:
             self.stop_event.set()
 
         previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
-        failure: TopologyMismatchError | None = None
+        failure: TopologyMismatchError | migrations.UnknownRevisionError | None = None
         if self.health is not None:
             self.health.start()
         try:
             try:
                 self.start()
-            except TopologyMismatchError as exc:
+            except (TopologyMismatchError, migrations.UnknownRevisionError) as exc:
                 log.error("%s", exc)  # one line: the traceback tells an operator nothing more
                 failure = exc
                 self.stop_event.set()

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect
 
-from cli.console import display_url
 from cli.main import main
+from tiertrace.config import display_url
 from tiertrace.db import make_engine
 
 #: Commands that work on a database someone migrated before: they create no folder, no file, no schema.

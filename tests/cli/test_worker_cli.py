@@ -1,8 +1,11 @@
-"""`tiertrace worker` and `python -m worker`: one command; its options are checked before anything starts."""
+"""`tiertrace worker` and `python -m worker`: one command; its options are checked before anything starts,
+and both stop, or wait, alike on a configuration, a database or a broker they cannot use."""
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -10,9 +13,21 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import text
 
+import migrations
 from cli.main import main
+from tiertrace import __version__
+from tiertrace.db import make_engine
 from worker.health import timestamp, write_status
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The two ways to start a worker, as an operator types them.
+ENTRY_POINTS = {
+    "tiertrace worker": [str(Path(sys.executable).with_name("tiertrace")), "worker"],
+    "python -m worker": [sys.executable, "-m", "worker"],
+}
+NEWEST = migrations.revisions()[-1]
 
 
 @pytest.mark.parametrize(
@@ -128,3 +143,216 @@ def test_a_health_file_in_a_folder_that_does_not_exist_is_refused_before_anythin
     assert result.exit_code == 2
     assert f"Invalid value for --health-file: the folder {path.parent} does not exist" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+# --- both entry points, as processes -------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def sqlite_database(tmp_path: Path, revision: str | None = NEWEST) -> str:
+    """The URL of a SQLite file migrated to `revision` (None: marked as at revision 0099, which no release
+    of this one knows)."""
+    url = f"sqlite:///{tmp_path / 'tiertrace.sqlite3'}"
+    migrations.upgrade(url, revision or NEWEST)
+    if revision is None:
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+        engine.dispose()
+    return url
+
+
+def worker_env(database_url: str, amqp_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIERTRACE_")}
+    env |= {"PYTHONPATH": str(ROOT), "TIERTRACE_DATABASE_URL": database_url}
+    return env | ({"TIERTRACE_AMQP_URL": amqp_url} if amqp_url else {})
+
+
+def run_worker(entry: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(ENTRY_POINTS[entry], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def wait_then_terminate(entry: str, env: dict[str, str], cwd: Path, line: str) -> tuple[int, str]:
+    """Start a worker, wait until its stderr has `line`, send SIGTERM; returns its exit status and stderr."""
+    log = cwd / "stderr.log"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(ENTRY_POINTS[entry], cwd=cwd, env=env, stderr=stderr, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while line not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert line in log.read_text(), log.read_text()
+        process.send_signal(signal.SIGTERM)
+        status = process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return status, log.read_text()
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_without_an_amqp_url_both_entry_points_exit_2_saying_the_bus_runs_in_serve(tmp_path, entry):
+    result = run_worker(entry, worker_env(sqlite_database(tmp_path), None), tmp_path)
+
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "Error: TIERTRACE_AMQP_URL is not set. Without a broker the bus runs inside `tiertrace serve` "
+        "(embedded mode); set it to run consumers here.\n"
+    )
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize(
+    ("amqp_url", "message"),
+    [
+        (
+            "http://guest:s3cret@127.0.0.1:5672/",
+            "TIERTRACE_AMQP_URL must be an amqp:// or amqps:// URL, not 'http://guest:***@127.0.0.1:5672/'",
+        ),
+        (
+            "amqp://guest:s3cret@127.0.0.1:notaport/%2F",
+            "TIERTRACE_AMQP_URL cannot be used: Port could not be cast to integer value as 'notaport'",
+        ),
+        (
+            "amqp://guest:s3cret@127.0.0.1/%2F?heartbeat=often",
+            "TIERTRACE_AMQP_URL cannot be used: Invalid heartbeat value 'often': "
+            "ValueError(\"invalid literal for int() with base 10: 'often'\")",
+        ),
+    ],
+    ids=["scheme", "port", "query"],
+)
+def test_an_amqp_url_that_cannot_be_used_stops_both_entry_points_with_one_line(
+    tmp_path, entry, amqp_url, message
+):
+    """Before: a port or query pika cannot read was a ValueError traceback; the password was printed."""
+    result = run_worker(entry, worker_env(sqlite_database(tmp_path), amqp_url), tmp_path)
+
+    assert (result.returncode, result.stderr) == (1, f"Error: {message}\n")
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize(
+    ("database_url", "message"),
+    [
+        (
+            "nonsense",
+            "cannot use the database at nonsense: Could not parse SQLAlchemy URL from given URL string",
+        ),
+        (
+            "mongodb://u:s3cret@h/x",
+            "cannot use the database at mongodb://u:***@h/x: no driver for mongodb databases is installed; "
+            "tiertrace supports SQLite (sqlite:///FILE) and PostgreSQL "
+            "(postgresql://USER:PASSWORD@HOST:PORT/NAME, through psycopg)",
+        ),
+    ],
+    ids=["unparsable", "no-driver"],
+)
+def test_a_database_url_that_cannot_be_used_stops_both_entry_points_with_one_line(
+    tmp_path, entry, database_url, message
+):
+    """Before: `tiertrace worker` said so in one line, `python -m worker` printed a traceback."""
+    result = run_worker(entry, worker_env(database_url, "amqp://guest:guest@127.0.0.1/%2F"), tmp_path)
+
+    assert (result.returncode, result.stderr) == (1, f"Error: {message}; check TIERTRACE_DATABASE_URL\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_both_entry_points_wait_for_a_database_that_does_not_answer_and_stop_at_sigterm(tmp_path, entry):
+    port = closed_port()
+    env = worker_env(
+        f"postgresql://tiertrace:s3cret@127.0.0.1:{port}/tiertrace", "amqp://guest:guest@127.0.0.1/%2F"
+    )
+    shown = f"postgresql+psycopg://tiertrace:***@127.0.0.1:{port}/tiertrace"
+    status, stderr = wait_then_terminate(entry, env, tmp_path, f"database not available yet at {shown} (")
+
+    assert status == 0, stderr
+    assert "OperationalError" in stderr and "Connection refused" in stderr
+    assert "worker started" not in stderr and "Traceback" not in stderr and "s3cret" not in stderr
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_both_entry_points_wait_for_a_database_without_the_newest_schema_and_stop_at_sigterm(tmp_path, entry):
+    """`tiertrace serve` may be migrating it (docker compose starts both at once). Before, the worker took
+    messages on the older schema (and on an empty database failed every relay pass with a traceback)."""
+    url = sqlite_database(tmp_path, migrations.revisions()[-2])
+    env = worker_env(url, f"amqp://guest:guest@127.0.0.1:{closed_port()}/%2F")
+    status, stderr = wait_then_terminate(
+        entry,
+        env,
+        tmp_path,
+        f"database not available yet at {url} (SchemaError: the database at {url} does not have the newest "
+        "schema; run `tiertrace db upgrade` first); retrying in",
+    )
+
+    assert status == 0, stderr
+    assert "broker not available yet" not in stderr and "worker started" not in stderr
+    assert "alembic" not in stderr  # its two INFO lines per try
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_a_database_that_a_newer_release_migrated_stops_both_entry_points_with_one_error_line(
+    tmp_path, entry
+):
+    """Before, the worker ran on a schema it does not know."""
+    url = sqlite_database(tmp_path, None)
+    result = run_worker(entry, worker_env(url, f"amqp://guest:guest@127.0.0.1:{closed_port()}/%2F"), tmp_path)
+
+    assert result.returncode == 1, result.stderr
+    [error] = [line for line in result.stderr.splitlines() if " ERROR " in line]
+    assert error.endswith(
+        f"worker.rabbitmq: the database at {url} is at revision 0099, which this release of tiertrace "
+        f"({__version__}, newest revision {NEWEST}) does not know: a newer release migrated it; "
+        "run that release"
+    )
+    assert "broker not available yet" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_both_entry_points_wait_for_a_broker_that_does_not_answer_and_stop_at_sigterm(tmp_path, entry):
+    port = closed_port()
+    env = worker_env(sqlite_database(tmp_path), f"amqp://guest:s3cret@127.0.0.1:{port}/%2F")
+    status, stderr = wait_then_terminate(
+        entry,
+        env,
+        tmp_path,
+        f"broker not available yet at 127.0.0.1:{port}/%2F (cannot connect: ConnectionRefusedError: "
+        "[Errno 111] Connection refused); retrying in",
+    )
+
+    assert status == 0, stderr
+    assert "database not available yet" not in stderr and "worker started" not in stderr
+    assert "s3cret" not in stderr
+
+
+def test_the_help_of_both_entry_points_is_the_same_and_says_what_the_worker_does_above():
+    """Before, `python -m worker -h` was "No such option: '-h'", and the help said nothing of the schema
+    the worker waits for nor of the exit statuses."""
+    helps = {
+        entry: subprocess.run(
+            [*command, "-h"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+        for entry, command in ENTRY_POINTS.items()
+    }
+
+    assert helps["tiertrace worker"].startswith("Usage: tiertrace worker [OPTIONS]\n")
+    assert helps["python -m worker"].startswith("Usage: python -m worker [OPTIONS]\n")
+    assert len({h.split("\n", 1)[1] for h in helps.values()}) == 1
+    said = " ".join(helps["tiertrace worker"].split())
+    for claim in (
+        "Waits, one line per try, until the database answers with the newest schema",
+        "then until the broker answers",
+        "on SIGTERM finishes the messages in hand and exits with status 0 (at once while it waits)",
+        "Exits with status 2 without TIERTRACE_AMQP_URL",
+        "Exits with status 1, in one line, for a TIERTRACE_* value or database URL it cannot use, a SQLite "
+        "file that is not there, a database that a newer release migrated",
+        "-h, --help",
+    ):
+        assert claim in said, claim

@@ -11,9 +11,9 @@ from migration_support import schema, write_rows
 from sqlalchemy import text
 
 import migrations
-from cli.console import display_url
 from cli.main import main
 from tiertrace import __version__
+from tiertrace.config import display_url
 from tiertrace.db import make_engine
 
 NEWEST = migrations.revisions()[-1]
