@@ -71,7 +71,7 @@ class RequestSchema(Schema):
     part_number = fields.String()
     program = fields.String(allow_none=True)
     status = fields.String(metadata={"description": "open, answered, declined or overdue"})
-    due_date = fields.Date(allow_none=True)
+    due_date = fields.Date()
     parent_id = fields.String(allow_none=True)
     declaration_id = fields.String(allow_none=True)
     created_at = fields.DateTime()

@@ -27,14 +27,15 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True)
 class Key:
-    """A column of an order. A nullable column's NULLs come after all its values, on every database."""
+    """A column of an order; NOT NULL, so that a page after a cursor is one range of an index on the
+    order's columns (the databases disagree on where NULLs sort, and a NULL has no range after it)."""
 
     column: InstrumentedAttribute[Any]
     descending: bool = False
 
-    @property
-    def nullable(self) -> bool:
-        return bool(self.column.expression.nullable)
+    def __post_init__(self) -> None:
+        if self.column.expression.nullable:
+            raise ValueError(f"{self.column} is nullable: it cannot be a key of an order")
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,7 @@ def newest_first(
 
 
 def _sort(key: Key) -> ColumnElement[Any]:
-    term = key.column.desc() if key.descending else key.column.asc()
-    # Said explicitly: PostgreSQL puts NULLs last ascending and first descending, SQLite the other way round.
-    # Only on nullable columns, so that PostgreSQL still reads the others in the order of their indexes.
-    return term.nulls_last() if key.nullable else term
+    return key.column.desc() if key.descending else key.column.asc()
 
 
 def _after(order: Order, values: list[Any]) -> ColumnElement[bool]:
@@ -86,17 +84,12 @@ def _after(order: Order, values: list[Any]) -> ColumnElement[bool]:
     equal: list[ColumnElement[bool]] = []
     for key, value in zip(order.keys, values, strict=True):
         column = key.column
-        if value is not None:  # nothing comes after a NULL in its own key
-            beyond = column < value if key.descending else column > value
-            either.append(and_(*equal, or_(beyond, column.is_(None)) if key.nullable else beyond))
-        equal.append(column.is_(None) if value is None else column == value)
-    after = or_(*either)
+        either.append(and_(*equal, column < value if key.descending else column > value))
+        equal.append(column == value)
     first = order.keys[0]
-    if first.nullable:  # its NULLs, after every value, make the rows after a value no range
-        return after
     # The same rows, with a bound the databases read as where to start in an index on the order's columns;
     # without it they read the index from its first row on and filter out the pages before.
-    return and_(first.column <= values[0] if first.descending else first.column >= values[0], after)
+    return and_(first.column <= values[0] if first.descending else first.column >= values[0], or_(*either))
 
 
 def _encode(order: Order, row: Any) -> str:
@@ -118,8 +111,6 @@ def _decode(order: Order, cursor: str) -> list[Any]:
 
 
 def _value(key: Key, raw: Any) -> Any:
-    if raw is None and key.nullable:
-        return None
     kind = key.column.type
     python_type = (kind.impl_instance if isinstance(kind, TypeDecorator) else kind).python_type
     if issubclass(python_type, date):  # datetime too

@@ -5,6 +5,8 @@ docstring says."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from alembic import command
 from migration_support import TOKEN, seen_marks, stored, write_rows
 from migration_support import schema as schema_of
+from services_support import TEST_DB
 from sqlalchemy import select
 
 import migrations
@@ -61,13 +64,14 @@ def test_rows_written_at_an_older_revision_read_back_the_same_after_the_upgrade(
     migrations.upgrade(blank_url)
 
     after = stored(blank_url)
+    _assert_due_dates_given(before, after, written)
     assert _cut(after, before) == before
     if "session_epoch" not in before["users"][0]:  # written before 0003 added it
         assert [row["session_epoch"] for row in after["users"]] == [0, 0]
         written["users"] = [{**row, "session_epoch": 0} for row in written["users"]]
-    # Written before 0005 added it: every account starts at the upgrade's time less 7 days.
-    assert "notifications_seen_at" not in before["users"][0]
-    _assert_seen_from_the_upgrade(blank_url, upgraded_at)
+    if "notifications_seen_at" not in before["users"][0]:
+        # Written before 0005 added it: every account starts at the upgrade's time less 7 days.
+        _assert_seen_from_the_upgrade(blank_url, upgraded_at)
     _read_back(blank_url, written)
     _still_works(blank_url)
 
@@ -116,6 +120,44 @@ def test_the_downgrade_to_base_drops_every_table_with_its_rows(blank_url):
     migrations.upgrade(blank_url)
     assert not any(stored(blank_url).values())
     check(blank_url)
+
+
+def test_on_sqlite_the_migrations_roll_back_when_they_leave_a_row_pointing_nowhere(blank_url):
+    """SQLite runs the migrations without foreign keys, so that batch mode can copy a table that rows of
+    others point at (0006); the keys are checked before the commit instead."""
+    if TEST_DB != "sqlite":
+        pytest.skip("SQLite's foreign keys; PostgreSQL keeps enforcing its own")
+    migrations.upgrade(blank_url, "0005")
+    path = blank_url.removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path)) as raw, raw:  # a connection without foreign keys
+        raw.execute(
+            "INSERT INTO disclosure_requests (id, requester_id, supplier_id, part_number, status, "
+            "created_at) VALUES ('r-1', 7, 8, 'GA-1', 'open', '2026-03-02 09:00:00')"
+        )
+
+    nowhere = "2 rows whose foreign key points nowhere: disclosure_requests row"
+    with pytest.raises(RuntimeError, match=nowhere):
+        migrations.upgrade(blank_url)
+    assert migrations.current(blank_url) == "0005"
+    assert schema_of(blank_url)["disclosure_requests"]["columns"][6][:3] == ("due_date", "DATE", True)
+
+
+def _assert_due_dates_given(
+    before: dict[str, list[dict[str, Any]]],
+    after: dict[str, list[dict[str, Any]]],
+    written: dict[str, list[dict[str, Any]]],
+) -> None:
+    """0006 gave the request written without a due date the day (UTC) it was created plus 42 days; the
+    others kept theirs. `before` and `written` are changed to say so (`_read_back` checks the date)."""
+    undated = {row["id"] for row in written["disclosure_requests"] if row["due_date"] is None}
+    assert len(undated) == 1
+    assert undated == {row["id"] for row in before["disclosure_requests"] if row["due_date"] is None}
+    given = {row["id"]: row["due_date"] for row in after["disclosure_requests"] if row["id"] in undated}
+    for row in before["disclosure_requests"]:
+        row["due_date"] = given.get(row["id"], row["due_date"])
+    for row in written["disclosure_requests"]:
+        if row["id"] in undated:
+            row["due_date"] = row["created_at"].date() + timedelta(days=42)
 
 
 def _assert_seen_from_the_upgrade(url: str, upgraded_at: datetime) -> list[datetime | None]:

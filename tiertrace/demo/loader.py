@@ -596,7 +596,7 @@ def _summarise(run: _Run) -> DemoSummary:
         for silent in programme.silent_requests:
             latest = _latest_request(session, silent.requester, silent.supplier, silent.part_number)
             status = latest.status if latest is not None else "missing"
-            due = latest.due_date.isoformat() if latest is not None and latest.due_date else None
+            due = latest.due_date.isoformat() if latest is not None else None
             unanswered.append(
                 OpenLine(silent.ref, silent.requester, silent.supplier, silent.part_number, status, due)
             )

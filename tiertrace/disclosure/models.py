@@ -18,10 +18,10 @@ class DisclosureRequest(Base):
     __tablename__ = "disclosure_requests"
     __table_args__ = (
         # The lists of `list_requests` (migration 0004), read in the order of an index instead of sorting
-        # all the viewer's requests for every page: each box by status in the due-date order (NULLs last:
-        # PostgreSQL's index order; SQLite reads its index in two ranges), and each box newest first
-        # (every status, or one status as a filter on that scan). The first two serve filters by
-        # (supplier_id, status) and (requester_id, status) too.
+        # all the viewer's requests for every page, and a later page from where its cursor is: each box by
+        # status in the due-date order, and each box newest first (every status, or one status as a
+        # filter on that scan). The first two serve filters by (supplier_id, status) and
+        # (requester_id, status) too.
         Index(
             "ix_disclosure_requests_supplier_status_due",
             "supplier_id",
@@ -49,7 +49,9 @@ class DisclosureRequest(Base):
     part_number: Mapped[str] = mapped_column(String(100))
     program: Mapped[str | None] = mapped_column(String(100), index=True)
     status: Mapped[str] = mapped_column(String(16), default="open")
-    due_date: Mapped[date | None]
+    #: Every request has one (migration 0006): the requester's choice, or `default_due_days` from the day
+    #: it is made; a forwarded one its parent's less `tier_margin_days` (propagation.child_due_date).
+    due_date: Mapped[date]
     message: Mapped[str | None] = mapped_column(Text)
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("disclosure_requests.id"), index=True)
     #: The declaration that answers the request (the current version once superseded).

@@ -64,7 +64,7 @@ def _request_data(request: Mapping[str, Any], requester_slug: str) -> dict[str, 
         "requester": requester_slug,
         "part_number": request["part_number"],
         "program": request["program"],
-        "due_date": request["due_date"].isoformat() if request["due_date"] else None,
+        "due_date": request["due_date"].isoformat(),
         "parent_id": request["parent_id"],
     }
 

@@ -64,9 +64,8 @@ class PropagationResult:
 
 
 def child_due_date(parent_due: date | None, *, today: date, settings: PropagationSettings) -> date:
-    """When a forwarded request is due: `tier_margin_days` before its parent, never before today.
-
-    A request without a parent, or whose parent has no due date, gets `default_due_days` from today.
+    """When a forwarded request is due: `tier_margin_days` before its parent (due `parent_due`), never
+    before today. A request without a parent (`parent_due` None) gets `default_due_days` from today.
     """
     if parent_due is None:
         return today + timedelta(days=settings.default_due_days)
@@ -215,7 +214,7 @@ def answered_request_id(session: Session, declaration: Declaration | _Declaratio
 
 @dataclass(frozen=True)
 class _Parent:
-    due_date: date | None
+    due_date: date
     program: str | None
     #: Every (organisation, part) on the path from the root down to this request.
     above: frozenset[tuple[int, str]]
@@ -225,7 +224,7 @@ def _parents(session: Session, parent_ids: set[str]) -> dict[str, _Parent]:
     """Each of `parent_ids` with its due date, program and path. Raises NotFoundError for an unknown one."""
     if not parent_ids:
         return {}
-    facts: dict[str, tuple[date | None, str | None]] = {}
+    facts: dict[str, tuple[date, str | None]] = {}
     above: dict[str, set[tuple[int, str]]] = {parent_id: set() for parent_id in parent_ids}
     rows = session.connection().execute(_PATH, {"parent_ids": sorted(parent_ids)})
     for start, depth, supplier_id, part, due_date, program, source_issuer_id, source_part in rows:

@@ -121,8 +121,8 @@ def require_visible_request(session: Session, viewer: Organization, request_id: 
     return request
 
 
-#: The orders `list_requests` offers, by name: the newest first; or by due date, the earliest first (those
-#: without one last), and on the same date the oldest first.
+#: The orders `list_requests` offers, by name: the newest first; or by due date, the earliest first, and on
+#: the same date the oldest first.
 REQUEST_ORDERS = {
     order.name: order
     for order in (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -32,8 +32,8 @@ def world(make_org):
 
 def file_requests(session_factory, world, counts):
     """File requests to the supplier, alternately from both requesters, `counts[status]` of each status,
-    due on one of a few days (so that many share theirs; every eleventh has none, as older data may), and
-    the later filed the sooner due; returns their ids per status."""
+    due on one of a few days (so that many share theirs), and the later filed the sooner due; returns
+    their ids per status."""
     ids: dict[str, list[str]] = {}
     today = utcnow().date()
     with session_factory() as session:
@@ -44,7 +44,7 @@ def file_requests(session_factory, world, counts):
                     session, requesters[number % 2], supplier_slug="jinlu", part_number=f"{status}-{number}"
                 )
                 item.status = status
-                item.due_date = None if number % 11 == 5 else today + timedelta(days=(count - number) // 7)
+                item.due_date = today + timedelta(days=(count - number) // 7)
                 ids.setdefault(status, []).append(item.id)
         session.commit()
     return ids
@@ -58,16 +58,11 @@ def newest_first(session_factory, ids):
 
 
 def by_due_date(session_factory, ids):
-    """`ids` in the order of To answer and Waiting for an answer: the earliest due date first (none last),
-    then the oldest first."""
+    """`ids` in the order of To answer and Waiting for an answer: the earliest due date first, then the
+    oldest first."""
     with session_factory() as session:
         rows = session.scalars(select(DisclosureRequest).where(DisclosureRequest.id.in_(ids)))
-        return [
-            r.id
-            for r in sorted(
-                rows, key=lambda r: (r.due_date is None, r.due_date or date.min, r.created_at, r.id)
-            )
-        ]
+        return [r.id for r in sorted(rows, key=lambda r: (r.due_date, r.created_at, r.id))]
 
 
 @pytest.mark.parametrize(

@@ -29,7 +29,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 @pytest.fixture
 def parties(make_org, session_factory):
-    """A supplier with open and overdue requests from a customer, due on different dates or not at all."""
+    """A supplier with open and overdue requests from a customer, due on different dates."""
     supplier, customer = make_org("jinlu"), make_org("noordhaven")
     with session_factory() as session:
         for number in range(6):
@@ -39,7 +39,7 @@ def parties(make_org, session_factory):
                     supplier_id=supplier.organization.id,
                     part_number=f"GA-{number}",
                     status=("open", "overdue")[number % 2],
-                    due_date=None if number == 5 else date(2026, 4, 1) + timedelta(days=number),
+                    due_date=date(2026, 4, 1) + timedelta(days=number),
                     created_at=T0 + timedelta(hours=number),
                 )
             )
@@ -91,17 +91,37 @@ def test_a_page_is_read_in_the_order_of_an_index_without_a_sort(session_factory,
             assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
 
 
-@pytest.mark.parametrize("box", ["incoming", "outgoing"])
-def test_a_later_page_newest_first_starts_where_the_cursor_is(session_factory, parties, box):
-    """Not from the viewer's newest request on, filtering out every row of the pages before."""
+#: What the plan of a later page says when it starts in the index where the cursor is, per order and
+#: database; without it the database reads the box from its first request on and filters out the pages
+#: before.
+SEEK = {
+    ("newest", "sqlite"): "created_at<?",
+    ("newest", "postgresql"): "created_at <=",
+    ("due_date", "sqlite"): "due_date>?",
+    ("due_date", "postgresql"): "due_date >=",
+}
+
+
+@pytest.mark.parametrize(
+    ("box", "status", "order"),
+    [
+        ("incoming", None, "newest"),
+        ("outgoing", None, "newest"),
+        ("incoming", "open", "due_date"),
+        ("outgoing", "overdue", "due_date"),
+    ],
+)
+def test_a_later_page_starts_where_the_cursor_is(session_factory, parties, box, status, order):
+    """By due date since migration 0006 (due_date NOT NULL): before, the NULLs that sort after every date
+    made the rows after a cursor no range of the index."""
     with session_factory() as session:
         viewer = session.get(Organization, parties[box])
-        _, first = _statement(session, viewer, box=box)
-        (statement, parameters), _ = _statement(session, viewer, box=box, cursor=first.next)
-        plan = _plan(session, statement, parameters)
-        assert ("created_at<?" if session.get_bind().dialect.name == "sqlite" else "created_at <=") in plan, (
-            plan
+        _, first = _statement(session, viewer, box=box, status=status, order=order)
+        (statement, parameters), _ = _statement(
+            session, viewer, box=box, status=status, order=order, cursor=first.next
         )
+        plan = _plan(session, statement, parameters)
+        assert SEEK[order, session.get_bind().dialect.name] in plan, plan
 
 
 def test_a_later_page_newest_first_keeps_the_requests_filed_at_the_same_time_as_the_cursor(
@@ -116,6 +136,7 @@ def test_a_later_page_newest_first_keeps_the_requests_filed_at_the_same_time_as_
                     requester_id=customer.organization.id,
                     supplier_id=supplier.organization.id,
                     part_number=f"GA-{number}",
+                    due_date=date(2026, 4, 1),
                     created_at=T0,
                 )
             )
