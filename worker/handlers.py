@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -202,14 +203,24 @@ def run_handler_batch(
     return outcomes
 
 
+#: SQLite's primary result codes of a failure that may go away by itself: busy, locked, an I/O error, a
+#: file it cannot open, a full disk. Its other OperationalErrors ("malformed JSON", "no such table") come
+#: back on every try and must not hold a consumer forever.
+_SQLITE_TRANSIENT = frozenset({5, 6, 10, 13, 14, 15})  # BUSY, LOCKED, IOERR, FULL, CANTOPEN, PROTOCOL
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether `error` may go away by itself: the database is unreachable, busy, or chose a victim.
 
-    OperationalError covers lost connections, PostgreSQL deadlocks and serialization failures and
-    SQLite's "database is locked"; an invalidated connection and pool timeouts are transient too.
+    OperationalError covers lost connections, PostgreSQL deadlocks and serialization failures, and on
+    SQLite "database is locked" among errors that recur (`_SQLITE_TRANSIENT` tells them apart); an
+    invalidated connection and pool timeouts are transient too.
     """
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True
+    if isinstance(error, sa_exc.OperationalError) and isinstance(error.orig, sqlite3.Error):
+        code = getattr(error.orig, "sqlite_errorcode", None)
+        return code is None or code & 0xFF in _SQLITE_TRANSIENT
     return isinstance(error, sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.TimeoutError)
 
 

@@ -12,8 +12,8 @@ import uuid
 import pika
 import pytest
 from bus_support import component, count_rows
+from sqlalchemy import create_engine, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
 
 from schemas.bus import dump_message
 from tiertrace.audit.models import AuditLogEntry
@@ -120,6 +120,47 @@ def test_transient_errors_are_told_apart_from_bugs():
     assert is_transient(sa_exc.OperationalError("x", {}, Exception("deadlock detected")))
     assert not is_transient(sa_exc.IntegrityError("x", {}, Exception("duplicate key")))
     assert not is_transient(ValueError("bug"))
+
+
+def _sqlite_error(tmp_path, statement: str, *, hold_lock: bool = False) -> sa_exc.OperationalError:
+    """The OperationalError SQLite itself raises for `statement` (a real error code, not a made-up one)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'errors.sqlite3'}", connect_args={"timeout": 0})
+    with engine.connect() as holder, engine.connect() as connection:
+        if hold_lock:
+            holder.exec_driver_sql("CREATE TABLE IF NOT EXISTS t (x)")
+            holder.commit()
+            holder.exec_driver_sql("BEGIN IMMEDIATE")
+        with pytest.raises(sa_exc.OperationalError) as raised:
+            connection.exec_driver_sql(statement)
+    engine.dispose()
+    return raised.value
+
+
+def test_sqlite_errors_that_come_back_on_every_try_are_not_transient(tmp_path):
+    locked = _sqlite_error(tmp_path, "INSERT INTO t VALUES (1)", hold_lock=True)
+    assert "database is locked" in str(locked) and is_transient(locked)
+    malformed = _sqlite_error(tmp_path, "SELECT json('{')")
+    assert "malformed JSON" in str(malformed) and not is_transient(malformed)
+    assert not is_transient(_sqlite_error(tmp_path, "SELECT * FROM no_such_table"))
+
+
+def test_a_recurring_sqlite_error_is_handed_back_instead_of_holding_the_consumer(session_factory, tmp_path):
+    malformed = _sqlite_error(tmp_path, "SELECT json('{')")
+    calls = []
+
+    def broken(_session, _m):
+        calls.append(1)
+        raise malformed
+
+    dispatcher = Dispatcher(session_factory, {"propagate": broken}, attempts=2, backoff=Backoff(first=0.001))
+    result = []
+    worker = threading.Thread(target=lambda: result.append(dispatcher.deliver("propagate", message())))
+    worker.start()
+    worker.join(timeout=5)
+    if worker.is_alive():
+        dispatcher.stop.set()  # the old rule retried it forever: let the thread end
+        worker.join()
+    assert result == [Disposition.RETRY] and len(calls) == 2
 
 
 def test_deliveries_that_arrive_together_are_handled_in_one_transaction_and_a_bad_one_fails_alone(
