@@ -86,8 +86,8 @@ def org_create(slug: str, name: str, country: str, kind: str) -> None:
 
     The token is printed once, alone on the last line of stdout; only a hash is stored, so keep it.
     Writes to TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR; like `db upgrade`, it
-    migrates the database first (creating a new one), since registering the first organisations is how
-    a new portal starts.
+    migrates the database first (creating a SQLite file that is not there yet), since registering the
+    first organisations is how a new portal starts.
 
     Example: tiertrace org create lumen-compound --name "Lumen Compound Semiconductors GmbH" --country DE
     """

@@ -53,15 +53,16 @@ def chain(declaration_id: str, as_slug: str | None, depth: int | None, max_nodes
     of its own part: ×0.158 cm2), supplier (or "undisclosed" where the viewer may not learn it) and its
     top three materials per unit of its part, with the main countries per stage. Gaps (open, overdue
     or declined requests, unknown suppliers, components not requested, cycles) are marked "GAP". A
-    figure beyond the range of a number (a float overflow) reads "out of range", null with --json.
-    Reads TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR; a read in the authority
-    view (the default) is written to the audit log.
+    figure of 1e15 or more reads in scientific notation (1.23e+301); one beyond the range of a number
+    (a float overflow) reads "out of range", null with --json. Reads TIERTRACE_DATABASE_URL, or the
+    SQLite file in TIERTRACE_DATA_DIR; a read in the authority view (the default) is written to the
+    audit log.
 
     \b
-    Examples:
-      tiertrace chain 3f0c9a52-0b7c-4c2d-9e3f-5a6b7c8d9e0f
-      tiertrace chain 3f0c9a52-0b7c-4c2d-9e3f-5a6b7c8d9e0f --as noordhaven --depth 2
-      tiertrace chain 3f0c9a52-0b7c-4c2d-9e3f-5a6b7c8d9e0f --json | jq .coverage
+    Examples (the ship of `tiertrace demo`):
+      tiertrace chain faa6daa5-13fb-56a7-bbdc-76409bf19d60
+      tiertrace chain faa6daa5-13fb-56a7-bbdc-76409bf19d60 --as noordhaven-naval --depth 2
+      tiertrace chain faa6daa5-13fb-56a7-bbdc-76409bf19d60 --json | jq .coverage
     """
     with console_session() as session:
         viewer = require_viewer(session, as_slug)
@@ -182,7 +183,7 @@ def _countries(countries: Mapping[str, float], mass: float | None, *, limit: int
 
 
 def _rollup_table(rollup: Mapping[str, Any], part: str) -> list[str]:
-    """The rollup as a table; `part` says which part, and its unit: "ZEEHAVIK-1 (ship)"."""
+    """The rollup as a table; `part` says which part, and its unit: "NNS-ZHK-001 (ship)"."""
     if not rollup:
         return [f"Rollup per unit of {part}: no material declared"]
     rows = [("material", "mass (g)", "recycled (g)", "extraction", "processing")]
@@ -232,8 +233,8 @@ def _coverage_text(view: Mapping[str, Any]) -> list[str]:
 
 
 def _number(value: float | None) -> str:
-    """A mass in grams or a quantity to six significant figures (15,029,860; 0.84; 0.000125); "out of
-    range" for None, a figure beyond the range of a number."""
+    """A mass in grams or a quantity to six significant figures (15,029,860; 0.84; 0.000125; from 1e15 on
+    1e+300); "out of range" for None, a figure beyond the range of a number."""
     return OUT_OF_RANGE if value is None else significant(value, 6)
 
 

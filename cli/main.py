@@ -39,8 +39,9 @@ def main() -> None:
     TIERTRACE_AMQP_URL, TIERTRACE_DATA_DIR, TIERTRACE_SECRET_KEY; README.md lists them all); without
     them everything runs embedded, with a SQLite database in ./tiertrace-data.
 
-    `db upgrade`, `org create`, `serve` and `demo` create the database and migrate it to the newest
-    schema; every other command that uses it needs it there already, and creates nothing.
+    `db upgrade`, `org create`, `serve` and `demo` migrate the database to the newest schema (a SQLite
+    file is created; a PostgreSQL database must exist); every other command that uses it needs it there
+    already, and creates nothing.
     """
 
 

@@ -57,9 +57,9 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
     """Run the portal (API v1 and web pages) under gunicorn.
 
     Migrates the database first (TIERTRACE_DATABASE_URL, or the SQLite file in TIERTRACE_DATA_DIR,
-    created when there is none). Without TIERTRACE_AMQP_URL the bus runs in-process (embedded mode: no
-    other server needed); with it, run `tiertrace worker` beside it. Web sessions are signed with
-    TIERTRACE_SECRET_KEY, or else with a key generated once into TIERTRACE_DATA_DIR/secret_key.
+    which is created when there is none). Without TIERTRACE_AMQP_URL the bus runs in-process (embedded
+    mode: no other server needed); with it, run `tiertrace worker` beside it. Web sessions are signed
+    with TIERTRACE_SECRET_KEY, or else with a key generated once into TIERTRACE_DATA_DIR/secret_key.
     """
     migrate_database()
     settings = Settings.from_env()

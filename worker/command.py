@@ -96,7 +96,8 @@ def worker(
 ) -> None:
     """Run the bus: the outbox relay, the consumers and the webhook sender, against RabbitMQ.
 
-    Needs TIERTRACE_AMQP_URL and TIERTRACE_DATABASE_URL (PostgreSQL); TIERTRACE_BUS_PREFIX prefixes the
+    Needs TIERTRACE_AMQP_URL and the portal's database: TIERTRACE_DATABASE_URL (PostgreSQL in a
+    scale-out deployment), else the SQLite file in TIERTRACE_DATA_DIR. TIERTRACE_BUS_PREFIX prefixes the
     exchange and queue names. Waits, one line per try, until the database answers with the newest
     schema (`tiertrace serve` and `tiertrace db upgrade` migrate it), then until the broker answers;
     declares the exchange and queues, reconnects after a broker restart, and on SIGTERM finishes the
