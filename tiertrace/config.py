@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import secrets
@@ -64,13 +65,17 @@ class Settings:
         naming the variable, for a value that is not of its setting's type.
         """
         env = os.environ if env is None else env
-        days = "a whole number of days"
+        days = "a whole number of days (0 or more)"
         # Every value is checked before the data folder and the secret key are created.
-        margin = _typed(env, "TIERTRACE_TIER_MARGIN_DAYS", int, cls.tier_margin_days, days)
-        due = _typed(env, "TIERTRACE_DEFAULT_DUE_DAYS", int, cls.default_due_days, days)
-        grace = _typed(env, "TIERTRACE_ESCALATION_GRACE_DAYS", int, cls.escalation_grace_days, days)
+        margin = _typed(env, "TIERTRACE_TIER_MARGIN_DAYS", _count, cls.tier_margin_days, days)
+        due = _typed(env, "TIERTRACE_DEFAULT_DUE_DAYS", _count, cls.default_due_days, days)
+        grace = _typed(env, "TIERTRACE_ESCALATION_GRACE_DAYS", _count, cls.escalation_grace_days, days)
         sweep = _typed(
-            env, "TIERTRACE_OVERDUE_SWEEP_SECONDS", float, cls.overdue_sweep_seconds, "a number of seconds"
+            env,
+            "TIERTRACE_OVERDUE_SWEEP_SECONDS",
+            _seconds,
+            cls.overdue_sweep_seconds,
+            "a number of seconds (0 or more; 0: never)",
         )
         secure_cookies = _typed(env, "TIERTRACE_SECURE_COOKIES", parse_bool, None, "true or false")
         allow_private = _typed(env, "TIERTRACE_WEBHOOK_ALLOW_PRIVATE", parse_bool, None, "true or false")
@@ -104,6 +109,14 @@ def _count(text: str) -> int:
     value = int(text)
     if value < 0:
         raise ValueError("negative")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A finite, non-negative number of seconds: a negative or NaN pause made the sweep spin."""
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError("not a pause")
     return value
 
 

@@ -35,9 +35,32 @@ def test_the_portal_address_and_the_cookie_flag_come_from_the_environment(env, t
     [
         ("TIERTRACE_SECURE_COOKIES", "maybe", "TIERTRACE_SECURE_COOKIES must be true or false, not 'maybe'"),
         ("TIERTRACE_TIER_MARGIN_DAYS", "7.5", "TIERTRACE_TIER_MARGIN_DAYS must be a whole number of days"),
+        # Negative days gave requests due dates in the past; a negative or NaN pause made the sweep spin.
+        ("TIERTRACE_TIER_MARGIN_DAYS", "-1", "TIERTRACE_TIER_MARGIN_DAYS must be a whole number of days"),
+        ("TIERTRACE_DEFAULT_DUE_DAYS", "-42", "TIERTRACE_DEFAULT_DUE_DAYS must be a whole number of days"),
+        (
+            "TIERTRACE_ESCALATION_GRACE_DAYS",
+            "-3",
+            "TIERTRACE_ESCALATION_GRACE_DAYS must be a whole number of days",
+        ),
         (
             "TIERTRACE_OVERDUE_SWEEP_SECONDS",
             "5m",
+            "TIERTRACE_OVERDUE_SWEEP_SECONDS must be a number of seconds",
+        ),
+        (
+            "TIERTRACE_OVERDUE_SWEEP_SECONDS",
+            "-1",
+            "TIERTRACE_OVERDUE_SWEEP_SECONDS must be a number of seconds",
+        ),
+        (
+            "TIERTRACE_OVERDUE_SWEEP_SECONDS",
+            "nan",
+            "TIERTRACE_OVERDUE_SWEEP_SECONDS must be a number of seconds",
+        ),
+        (
+            "TIERTRACE_OVERDUE_SWEEP_SECONDS",
+            "inf",
             "TIERTRACE_OVERDUE_SWEEP_SECONDS must be a number of seconds",
         ),
         # pika took http://host:5672/ and reached the broker's default vhost as guest.
