@@ -76,7 +76,9 @@ def programme(name: str) -> Any:
     begin_snapshot(session)  # the chains of one committed state, whatever the bus merges meanwhile
     found = require_programme(session, organization, name)
     chains = [
-        chain_figures(chain_view(session, root.id, organization, max_nodes=WEB_MAX_NODES, depth=_depth()))
+        chain_figures(
+            chain_view(session, root.id, organization, max_nodes=WEB_MAX_NODES, depth=_depth(), via="web")
+        )
         for root in found.roots
     ]
     session.commit()  # the authority's reads are audit-logged
@@ -105,7 +107,9 @@ def chain(declaration_id: str) -> Any:
     also gets a way to the audit of the root's programme."""
     session, organization = db_session(), current_org()
     begin_snapshot(session)  # the view of one committed state, whatever the bus merges meanwhile
-    view = chain_view(session, declaration_id, organization, max_nodes=WEB_MAX_NODES, depth=_depth())
+    view = chain_view(
+        session, declaration_id, organization, max_nodes=WEB_MAX_NODES, depth=_depth(), via="web"
+    )
     program = audited_programme(session, organization, view["root"])
     session.commit()  # the authority's reads are audit-logged
     return render_template(

@@ -287,6 +287,17 @@ def test_the_authority_sees_every_supplier_and_its_export_is_audit_logged(
     assert [(e.subject, e.details["via"]) for e in entries] == [(answered_chain["root"], "web:csv")]
 
 
+def test_the_authoritys_chain_and_programme_page_views_are_audit_logged_as_web(
+    client, answered_chain, signed_in, session
+):
+    """The page views wrote `via: null`, so an auditor of the log could not tell them from nothing."""
+    signed_in(answered_chain["ministry"])
+    assert client.get(f"/chains/{answered_chain['root']}").status_code == 200
+    assert client.get(f"/programmes/{PROGRAM}").status_code == 200
+    entries = session.scalars(select(AuditLogEntry).where(AuditLogEntry.action == "chain.read")).all()
+    assert [(e.subject, e.details["via"]) for e in entries] == [(answered_chain["root"], "web")] * 2
+
+
 def test_a_chain_export_is_404_for_other_companies_and_unknown_formats(client, answered_chain, signed_in):
     signed_in(answered_chain["tier2"])
     root = answered_chain["root"]
