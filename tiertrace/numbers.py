@@ -16,7 +16,7 @@ def significant(value: float, figures: int) -> str:
     """
     if value == 0:
         return "0"
-    if abs(value) >= SCIENTIFIC_FROM:
+    if abs(float(f"{value:.{figures}g}")) >= SCIENTIFIC_FROM:  # rounded first: 999,999,999,999,999.9 too
         return f"{value:.{figures}g}"
     decimals = max(0, figures - 1 - math.floor(math.log10(abs(value))))
     text = f"{value:,.{decimals}f}"
