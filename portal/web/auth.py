@@ -23,7 +23,6 @@ from tiertrace.organizations.accounts import (
     address_wait,
     authenticate_user,
     end_sessions,
-    record_failed_login,
     require_invited_user,
 )
 from tiertrace.organizations.models import Organization
@@ -44,8 +43,9 @@ def home() -> Any:
 def login() -> Any:
     """The login form; on success a fresh session, on failure the same message whatever went wrong.
 
-    Failures are also counted per client address: past the limit the address waits (429). The address
-    is `request.remote_addr`: the peer's, or the client's from X-Forwarded-For when
+    Failures are counted per account and client address, per account, and per address
+    (`authenticate_user`); past the address's limit it waits (429). The address is
+    `request.remote_addr`: the peer's, or the client's from X-Forwarded-For when
     TIERTRACE_TRUSTED_PROXIES says how many proxies vouch for it (portal.create_app).
     """
     target = safe_next(request.values.get("next"))
@@ -72,9 +72,8 @@ def login() -> Any:
         page = render_template("login.html", next=target, email=email, errors={"password": message})
         return page, 429, {"Retry-After": str(wait)}
     try:
-        user = authenticate_user(session, email, password)
+        user = authenticate_user(session, email, password, address=address)
     except AuthenticationError as error:
-        record_failed_login(session, address)
         session.commit()  # the failure counts must be kept, or throttling would not work
         return render_template(
             "login.html", next=target, email=email, errors={"password": error.message}

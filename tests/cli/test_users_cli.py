@@ -32,7 +32,9 @@ def test_user_create_prints_a_working_invitation_link_alone_on_the_last_line(tmp
     with make_session_factory(engine)() as session:
         accept_invite(session, link.rsplit("/", 1)[1], "correct horse battery staple")
         session.commit()
-        assert authenticate_user(session, "anna@lumen.example", "correct horse battery staple")
+        assert authenticate_user(
+            session, "anna@lumen.example", "correct horse battery staple", address="127.0.0.1"
+        )
     engine.dispose()
 
     again = runner.invoke(

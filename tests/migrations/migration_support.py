@@ -10,30 +10,38 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, column, insert, inspect, select, table, update
+from sqlalchemy import Connection, Integer, column, insert, inspect, select, table, update
+from sqlalchemy.types import TypeEngine
 
 from tiertrace import signing
-from tiertrace.db import Base, make_engine
+from tiertrace.db import Base, UTCDateTime, make_engine
 from tiertrace.organizations.services import hash_token
 
 #: The API token of the organisation that files the declarations in `write_rows`.
 TOKEN = "tt_migration-test-token_Abc123"
+#: The email of the account with a password in `write_rows`.
+ANNA = "anna.müller@lumen.example"
+#: The types of the columns that a migration dropped, which older revisions have, per table.
+DROPPED: dict[str, dict[str, TypeEngine[Any]]] = {
+    "users": {"failed_logins": Integer(), "locked_until": UTCDateTime()},  # 0007
+}
 PRIVATE_KEY = signing.private_key_from_seed(bytes(range(32)))
 
 
 def schema(url: str) -> dict[str, Any]:
     """Every table's columns (type, nullability, server default), keys, unique constraints and indexes
-    (with a partial index's predicate), as the database reports them; alembic's own table left out."""
+    (with a partial index's predicate), as the database reports them; alembic's own table left out.
+    Columns by name, not in order: a downgrade adds a dropped column back at the end of its table."""
     engine = make_engine(url, pool=False)
     try:
         with engine.connect() as connection:
             inspector = inspect(connection)
             return {
                 name: {
-                    "columns": [
-                        (c["name"], str(c["type"]), c["nullable"], c["default"])
+                    "columns": {
+                        c["name"]: (str(c["type"]), c["nullable"], c["default"])
                         for c in inspector.get_columns(name)
-                    ],
+                    },
                     "primary key": inspector.get_pk_constraint(name),
                     "foreign keys": _by_name(inspector.get_foreign_keys(name)),
                     "unique": _by_name(inspector.get_unique_constraints(name)),
@@ -126,12 +134,14 @@ class _Writer:
         self.rows: dict[str, list[dict[str, Any]]] = {}
 
     def add(self, name: str, /, **values: Any) -> dict[str, Any]:
-        """Insert a row into `name` (what the table does not have yet left out); returns it with its ids."""
+        """Insert a row into `name` (what the table does not have (yet or any more) left out); returns it
+        with its ids."""
         row = {key: value for key, value in values.items() if key in self.present.get(name, ())}
         if name not in self.present:
             return row
         model = Base.metadata.tables[name]
-        clause = table(name, *(column(c.name, c.type) for c in model.columns if c.name in self.present[name]))
+        types = {**DROPPED.get(name, {}), **{c.name: c.type for c in model.columns}}
+        clause = table(name, *(column(c, types[c]) for c in self.present[name]))
         generated = [c.name for c in model.primary_key if c.name not in row]
         statement = insert(clause).values(row)
         if generated:
@@ -207,10 +217,11 @@ class _Writer:
             created_at=at(2, 3),
             revoked_at=at(3, 4),
         )
-        self.add(
+        # Before 0007, an account with failed logins and a lock, which the upgrade drops.
+        anna = self.add(
             "users",
             organization_id=lumen["id"],
-            email="anna.müller@lumen.example",
+            email=ANNA,
             password_hash="$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g",
             invite_hash=None,
             created_at=at(3, 5),
@@ -345,7 +356,9 @@ class _Writer:
         self.add(
             "processed_messages", consumer="merge", message_id=str(uuid.uuid4()), processed_at=at(10, 21)
         )
-        self.add("login_failures", address="2001:db8::1", failed_at=at(12, 22))
+        self.add("login_failures", address="2001:db8::1", failed_at=at(12, 22), user_id=None)
+        # From 0007 on, a failure at an account names it.
+        self.add("login_failures", address="203.0.113.7", failed_at=at(12, 23), user_id=anna["id"])
         return self.rows
 
     def _declaration(

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from alembic import command
-from migration_support import TOKEN, seen_marks, stored, write_rows
+from migration_support import ANNA, TOKEN, seen_marks, stored, write_rows
 from migration_support import schema as schema_of
 from services_support import TEST_DB
 from sqlalchemy import select
@@ -22,7 +22,9 @@ from migrations import alembic_config
 from tiertrace import signing
 from tiertrace.db import Base, make_engine, make_session_factory
 from tiertrace.declarations.models import Declaration
-from tiertrace.organizations.models import SigningKey
+from tiertrace.errors import AuthenticationError
+from tiertrace.organizations.accounts import authenticate_user
+from tiertrace.organizations.models import LoginFailure, SigningKey, User
 from tiertrace.organizations.services import authenticate_token, create_organization
 
 REVISIONS = migrations.revisions()
@@ -64,7 +66,15 @@ def test_rows_written_at_an_older_revision_read_back_the_same_after_the_upgrade(
     migrations.upgrade(blank_url)
 
     after = stored(blank_url)
-    _assert_due_dates_given(before, after, written)
+    if REVISIONS.index(revision) < REVISIONS.index("0006"):  # due_date was nullable
+        _assert_due_dates_given(before, after, written)
+    if REVISIONS.index(revision) < REVISIONS.index("0007"):
+        # 0007 dropped the per-account counter and lock; the failures written before name no account
+        # (they count per address only).
+        for rows in (before["users"], written["users"]):
+            for row in rows:
+                del row["failed_logins"], row["locked_until"]
+        written["login_failures"] = [{**row, "user_id": None} for row in written.get("login_failures", [])]
     assert _cut(after, before) == before
     if "session_epoch" not in before["users"][0]:  # written before 0003 added it
         assert [row["session_epoch"] for row in after["users"]] == [0, 0]
@@ -76,7 +86,7 @@ def test_rows_written_at_an_older_revision_read_back_the_same_after_the_upgrade(
     _still_works(blank_url)
 
 
-def test_down_to_the_first_revision_and_up_again_loses_only_what_0003_and_0005_say(blank_url):
+def test_down_to_the_first_revision_and_up_again_loses_only_what_0003_0005_and_0007_say(blank_url):
     migrations.upgrade(blank_url)
     written = write_rows(blank_url)
     before = stored(blank_url)
@@ -85,6 +95,9 @@ def test_down_to_the_first_revision_and_up_again_loses_only_what_0003_and_0005_s
     for below in REVISIONS[:-1][::-1]:
         command.downgrade(config, below)
         now = stored(blank_url)
+        # 0007's downgrade gave back the per-account counter and lock: no failures, no lock.
+        counters = [(row.pop("failed_logins"), row.pop("locked_until")) for row in now["users"]]
+        assert counters == [(0, None)] * 2, below
         assert now == _cut(before, now), f"the downgrade to {below} changed rows"
     assert "login_failures" not in now and "session_epoch" not in now["users"][0]
     assert "notifications_seen_at" not in now["users"][0]
@@ -107,6 +120,25 @@ def test_down_to_the_first_revision_and_up_again_loses_only_what_0003_and_0005_s
     ]
     del written["login_failures"]
     _read_back(blank_url, written)
+
+
+def test_down_to_0006_and_up_again_loses_only_which_account_each_failed_login_tried(blank_url):
+    migrations.upgrade(blank_url)
+    written = write_rows(blank_url)
+    before = stored(blank_url)
+    config = alembic_config(blank_url)
+
+    command.downgrade(config, "0006")
+    down = stored(blank_url)
+    assert [(row.pop("failed_logins"), row.pop("locked_until")) for row in down["users"]] == [(0, None)] * 2
+    assert down == _cut(before, down)
+    command.upgrade(config, "head")
+
+    after = stored(blank_url)
+    anna = written["users"][0]["id"]
+    assert [row.pop("user_id") for row in before["login_failures"]] == [None, anna]
+    assert [row.pop("user_id") for row in after["login_failures"]] == [None, None]
+    assert after == before
 
 
 def test_the_downgrade_to_base_drops_every_table_with_its_rows(blank_url):
@@ -139,7 +171,7 @@ def test_on_sqlite_the_migrations_roll_back_when_they_leave_a_row_pointing_nowhe
     with pytest.raises(RuntimeError, match=nowhere):
         migrations.upgrade(blank_url)
     assert migrations.current(blank_url) == "0005"
-    assert schema_of(blank_url)["disclosure_requests"]["columns"][6][:3] == ("due_date", "DATE", True)
+    assert schema_of(blank_url)["disclosure_requests"]["columns"]["due_date"][:2] == ("DATE", True)
 
 
 def _assert_due_dates_given(
@@ -199,7 +231,7 @@ def _read_back(url: str, written: dict[str, list[dict[str, Any]]]) -> None:
 
 def _still_works(url: str) -> None:
     """The application works on the upgraded rows: the token authenticates, the current declaration's
-    envelope verifies with the stored key, and new rows get new ids."""
+    envelope verifies with the stored key, new rows get new ids, and a failed login names its account."""
     engine = make_engine(url, pool=False)
     try:
         with make_session_factory(engine)() as session:
@@ -213,5 +245,12 @@ def _still_works(url: str) -> None:
             )
             session.commit()
             assert organization.id > lumen.id
+            with pytest.raises(AuthenticationError):
+                authenticate_user(session, ANNA, "a guess", address="2001:db8::1")
+            session.commit()
+            newest = session.scalars(select(LoginFailure).order_by(LoginFailure.id.desc())).first()
+            assert newest is not None and newest.user_id == session.scalar(
+                select(User.id).where(User.email == ANNA)
+            )
     finally:
         engine.dispose()

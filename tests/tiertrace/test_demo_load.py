@@ -230,7 +230,7 @@ def test_the_demo_loads_through_the_bus_and_shows_the_figures_its_data_gives(loa
 
         # The three personas log in with the demo password.
         for login in summary.logins:
-            user = authenticate_user(session, login.email, login.password)
+            user = authenticate_user(session, login.email, login.password, address="127.0.0.1")
             assert session.get(Organization, user.organization_id).slug == login.organization
         session.rollback()
 

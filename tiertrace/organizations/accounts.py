@@ -1,4 +1,4 @@
-"""People's accounts for the web portal: invitations, argon2 passwords, login throttling, session ends.
+"""People's accounts for the web portal: invitations, argon2 passwords, login limits, session ends.
 
 People log in, not organisations: a `User` belongs to one organisation and acts for it. The operator
 creates an account with a one-time invitation (`create_user`); the invitee sets a password
@@ -16,20 +16,24 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from tiertrace.db import utcnow
 from tiertrace.errors import AuthenticationError, ConflictError, NotFoundError, RuleViolationError
 from tiertrace.organizations.models import ApiToken, LoginFailure, Organization, SigningKey, User
 
-#: Consecutive failed logins after which an account is locked for `LOCK_DURATION`.
+#: How long a failed login counts toward the limits below (and is kept).
+FAILURE_WINDOW = timedelta(minutes=15)
+#: Consecutive failed logins at one account from one client address within `FAILURE_WINDOW` after which
+#: that address may not log in to that account: a stranger guessing is held up, the owner elsewhere is not.
 MAX_FAILED_LOGINS = 5
-LOCK_DURATION = timedelta(minutes=15)
-#: Failed logins from one client address within `ADDRESS_WINDOW` after which that address must wait
+#: Failed logins at one account from all addresses within `FAILURE_WINDOW` after which nobody may log in
+#: to it (guessing spread over many addresses). NIST SP 800-63B 5.2.2 allows at most 100.
+MAX_FAILED_LOGINS_PER_ACCOUNT = 100
+#: Failed logins from one client address within `FAILURE_WINDOW` after which that address must wait
 #: (one address trying one password against many accounts). Enough for an office behind one address.
 MAX_FAILED_LOGINS_PER_ADDRESS = 20
-ADDRESS_WINDOW = timedelta(minutes=15)
 #: How long an invitation link stays valid.
 INVITE_TTL = timedelta(days=7)
 MIN_PASSWORD_LENGTH = 12
@@ -108,7 +112,7 @@ def create_user(
         raise RuleViolationError("the email address is not valid", details={"email": "e.g. name@example.org"})
     if session.scalar(select(User.id).where(User.email == address)) is not None:
         raise ConflictError("an account with this email address exists already", details={"email": address})
-    user = User(organization_id=organization.id, email=address, created_at=now, failed_logins=0)
+    user = User(organization_id=organization.id, email=address, created_at=now)
     invitation = _new_invitation(user, now)
     session.add(user)
     session.flush()
@@ -149,8 +153,9 @@ def require_invited_user(session: Session, token: str, *, now: datetime | None =
 def accept_invite(session: Session, token: str, password: str, *, now: datetime | None = None) -> User:
     """Set the account's password from an invitation, which is then used up; returns the user.
 
-    Also unlocks the account. Flushes. Raises NotFoundError for an unknown, used or expired token,
-    RuleViolationError for an unacceptable password ("password" in details).
+    Also stops counting the account's failed logins, which ends any lock-out. Flushes. Raises
+    NotFoundError for an unknown, used or expired token, RuleViolationError for an unacceptable password
+    ("password" in details).
     """
     user = require_invited_user(session, token, now=now)
     problem = password_problem(password)
@@ -158,55 +163,86 @@ def accept_invite(session: Session, token: str, password: str, *, now: datetime 
         raise RuleViolationError("choose another password", details={"password": problem})
     user.password_hash = hash_password(password)
     user.invite_hash = None
-    user.failed_logins = 0
-    user.locked_until = None
+    _clear_failures(session, user)
     session.flush()
     return user
 
 
-def authenticate_user(session: Session, email: str, password: str, *, now: datetime | None = None) -> User:
-    """The account whose email and password these are; counts failures and locks after too many.
+def authenticate_user(
+    session: Session, email: str, password: str, *, address: str, now: datetime | None = None
+) -> User:
+    """The account whose email and password these are, for a login from the client at `address`.
 
-    After `MAX_FAILED_LOGINS` consecutive failures the account is locked for `LOCK_DURATION`, during
-    which even the right password is refused. Flushes the counter whether or not it raises, so the
-    caller commits in both cases. Raises AuthenticationError with one message for every failure (an
-    unknown address, a wrong password, a locked account or one without a password yet), so the answer
-    does not tell which addresses have accounts.
+    Refused even with the right password from an address with `MAX_FAILED_LOGINS` failed logins at the
+    account within `FAILURE_WINDOW`, and from every address once the account has
+    `MAX_FAILED_LOGINS_PER_ACCOUNT`, until so many have left the window that fewer remain: a stranger
+    guessing from one address does not keep the owner out. A failure counts toward its address
+    (`address_wait`) and, when it tried the account's password, toward the account; a refused attempt
+    tried none, so it takes MAX_FAILED_LOGINS_PER_ACCOUNT / MAX_FAILED_LOGINS (20) addresses to lock
+    everyone out. A success stops counting the account's failures from `address`. Flushes whether or
+    not it raises, so the caller commits in both cases. Raises AuthenticationError with one message for
+    every failure (an unknown email, a wrong password, a refused login, an account without a password
+    yet), so the answer tells neither which emails have accounts nor which limit was hit.
     """
     now = now or utcnow()
-    failure = AuthenticationError(
+    address = address[:64]  # as login_failures keeps it (an IP address has at most 45 characters)
+    user = (
+        session.scalar(select(User).where(User.email == normalize_email(email)))
+        if isinstance(email, str)
+        else None
+    )
+    refused = user is not None and _locked_out(session, user, address, now)
+    password_hash = user.password_hash if user is not None else None
+    # Checked even when refused, and against a dummy hash when there is no account's, so that the time
+    # taken tells neither which emails have accounts nor which logins are refused.
+    right = _verify(password_hash or _DUMMY_HASH, password)
+    if user is not None and password_hash is not None and right and not refused:
+        _clear_failures(session, user, address=address)
+        if _HASHER.check_needs_rehash(password_hash):
+            user.password_hash = hash_password(password)
+        session.flush()
+        return user
+    _record_failure(session, address, None if refused else user, now)
+    raise AuthenticationError(
         "the email address or the password is wrong, or the account is locked after too many "
-        f"failed attempts (wait {int(LOCK_DURATION.total_seconds() // 60)} minutes)",
+        f"failed attempts (wait {int(FAILURE_WINDOW.total_seconds() // 60)} minutes)",
         code="login_failed",
     )
-    if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH or not isinstance(email, str):
-        raise failure
-    user = session.scalar(select(User).where(User.email == normalize_email(email)))
-    if user is None or user.password_hash is None:
-        _verify(_DUMMY_HASH, password)
-        raise failure
-    if user.locked_until is not None and user.locked_until > now:
-        raise failure
-    if not _verify(user.password_hash, password):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCK_DURATION
-            user.failed_logins = 0
-        session.flush()
-        raise failure
-    user.failed_logins = 0
-    user.locked_until = None
-    if _HASHER.check_needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    session.flush()
-    return user
 
 
-def _verify(password_hash: str, password: str) -> bool:
+def _locked_out(session: Session, user: User, address: str, now: datetime) -> bool:
+    from_address, from_all = session.execute(
+        select(func.count().filter(LoginFailure.address == address), func.count()).where(
+            LoginFailure.user_id == user.id, LoginFailure.failed_at > now - FAILURE_WINDOW
+        )
+    ).one()
+    return bool(from_address >= MAX_FAILED_LOGINS or from_all >= MAX_FAILED_LOGINS_PER_ACCOUNT)
+
+
+def _verify(password_hash: str, password: object) -> bool:
+    if not isinstance(password, str) or len(password) > MAX_PASSWORD_LENGTH:
+        return False  # no password is that long, and argon2 would hash all of it
     try:
         return _HASHER.verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+
+
+def _record_failure(session: Session, address: str, user: User | None, now: datetime) -> None:
+    """Count a failed login from `address` (at `user`'s account, if given), and forget every failure
+    older than the window."""
+    session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - FAILURE_WINDOW))
+    session.add(LoginFailure(address=address, user_id=user.id if user is not None else None, failed_at=now))
+    session.flush()
+
+
+def _clear_failures(session: Session, user: User, *, address: str | None = None) -> None:
+    """Stop counting the account's failures (those from `address`, or all) toward its limits; they still
+    count toward their address's."""
+    statement = update(LoginFailure).where(LoginFailure.user_id == user.id).values(user_id=None)
+    if address is not None:
+        statement = statement.where(LoginFailure.address == address)
+    session.execute(statement)
 
 
 def change_password(session: Session, user: User, current: str, new: str) -> None:
@@ -214,7 +250,7 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
 
     Raises RuleViolationError with "current_password" or "new_password" in details.
     """
-    if user.password_hash is None or not isinstance(current, str) or not _verify(user.password_hash, current):
+    if user.password_hash is None or not _verify(user.password_hash, current):
         raise RuleViolationError(
             "the password was not changed", details={"current_password": "wrong password"}
         )
@@ -228,30 +264,21 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
 def address_wait(session: Session, address: str, *, now: datetime | None = None) -> int:
     """Seconds the client at `address` must wait before its next login attempt; 0 when it may try now.
 
-    It waits once `MAX_FAILED_LOGINS_PER_ADDRESS` of its logins failed within `ADDRESS_WINDOW`, until
-    so many of them have left the window that fewer than that remain in it. Addresses are
-    cut to the 64 characters the table keeps (an IP address has at most 45).
+    It waits once `MAX_FAILED_LOGINS_PER_ADDRESS` of its logins failed within `FAILURE_WINDOW` (at any
+    account or none), until so many of them have left the window that fewer than that remain in it.
+    Addresses are cut to the 64 characters the table keeps (an IP address has at most 45).
     """
     now = now or utcnow()
     nth_newest = session.scalar(
         select(LoginFailure.failed_at)
-        .where(LoginFailure.address == address[:64], LoginFailure.failed_at > now - ADDRESS_WINDOW)
+        .where(LoginFailure.address == address[:64], LoginFailure.failed_at > now - FAILURE_WINDOW)
         .order_by(LoginFailure.failed_at.desc())
         .offset(MAX_FAILED_LOGINS_PER_ADDRESS - 1)
         .limit(1)
     )
     if nth_newest is None:
         return 0
-    return max(1, math.ceil((nth_newest + ADDRESS_WINDOW - now).total_seconds()))
-
-
-def record_failed_login(session: Session, address: str, *, now: datetime | None = None) -> None:
-    """Count a failed login from the client at `address`, and forget every failure older than the
-    window. Flushes."""
-    now = now or utcnow()
-    session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - ADDRESS_WINDOW))
-    session.add(LoginFailure(address=address[:64], failed_at=now))
-    session.flush()
+    return max(1, math.ceil((nth_newest + FAILURE_WINDOW - now).total_seconds()))
 
 
 def end_sessions(session: Session, user: User) -> None:

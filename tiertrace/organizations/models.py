@@ -68,8 +68,6 @@ class User(Base):
     #: SHA-256 of the one-time invitation token; cleared once used.
     invite_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None]
     #: Part of every web session of the account (`credential_version`); logging out raises it, which ends
     #: the account's sessions on every device.
     session_epoch: Mapped[int] = mapped_column(default=0, server_default="0")
@@ -80,11 +78,18 @@ class User(Base):
 
 
 class LoginFailure(Base):
-    """A failed login from one client address, kept for `ADDRESS_WINDOW` (the per-address limit)."""
+    """A failed login, kept for `FAILURE_WINDOW`. It counts toward the limit of its client address and,
+    with a user, toward the limits of that account (`authenticate_user`). Without one: the email named
+    no account, the attempt was refused unchecked, the account's failures were cleared, or it was
+    recorded before migration 0007."""
 
     __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_address_failed_at", "address", "failed_at"),)
+    __table_args__ = (
+        Index("ix_login_failures_address_failed_at", "address", "failed_at"),
+        Index("ix_login_failures_user_id_failed_at", "user_id", "failed_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     address: Mapped[str] = mapped_column(String(64))
     failed_at: Mapped[datetime] = mapped_column(index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -11,10 +10,9 @@ from sqlalchemy import func, select
 from web_helpers import PASSWORD, csrf_of, field_error, log_in, page_csrf
 
 from portal import create_app
-from tiertrace.db import utcnow
 from tiertrace.organizations import accounts
-from tiertrace.organizations.accounts import ADDRESS_WINDOW, MAX_FAILED_LOGINS, create_user
-from tiertrace.organizations.models import LoginFailure, Organization, User
+from tiertrace.organizations.accounts import FAILURE_WINDOW, MAX_FAILED_LOGINS, create_user
+from tiertrace.organizations.models import LoginFailure, Organization
 
 
 def test_a_person_signs_in_sees_their_start_page_and_signs_out(client, make_org, make_person):
@@ -124,20 +122,57 @@ def test_a_wrong_password_and_an_unknown_address_get_the_same_answer(client, mak
     )
 
 
-def test_too_many_failed_logins_lock_the_account_even_for_the_right_password(
-    client, make_org, make_person, session_factory
-):
-    person = make_person(make_org("lumen"))
-    for _ in range(MAX_FAILED_LOGINS):
-        assert log_in(client, person, password="guess").status_code == 401
-    assert log_in(client, person).status_code == 401  # locked
+def client_at(app, address):
+    """A test client whose requests come from `address`."""
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
 
+
+def pass_the_window(session_factory):
+    """Move every failed login back by the window, as if it had passed."""
     with session_factory() as session:
-        user = session.scalar(select(User).where(User.email == person.email))
-        assert user.locked_until is not None and user.locked_until > utcnow()
-        user.locked_until = utcnow() - timedelta(seconds=1)  # the lock has run out
+        for failure in session.scalars(select(LoginFailure)):
+            failure.failed_at -= FAILURE_WINDOW
         session.commit()
-    assert log_in(client, person).status_code == 302
+
+
+def test_failed_logins_from_one_address_lock_it_out_while_the_owner_signs_in_from_another(
+    app, make_org, make_person, session_factory
+):
+    """Before: they locked the account, so anyone who knew the email could keep its owner out."""
+    person = make_person(make_org("lumen"))
+    stranger, owner = client_at(app, "203.0.113.7"), client_at(app, "198.51.100.2")
+    for _ in range(MAX_FAILED_LOGINS):
+        assert log_in(stranger, person, password="guess").status_code == 401
+
+    answer = log_in(stranger, person)  # even the right password
+    assert answer.status_code == 401
+    assert field_error(answer.get_data(as_text=True), "password") == (
+        "the email address or the password is wrong, or the account is locked after too many failed "
+        "attempts (wait 15 minutes)"
+    )
+    assert log_in(owner, person).status_code == 302
+
+    pass_the_window(session_factory)
+    assert log_in(stranger, person).status_code == 302
+
+
+def test_failed_logins_from_many_addresses_lock_the_account_for_every_address(
+    app, make_org, make_person, session_factory, monkeypatch
+):
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_ACCOUNT", 6)  # 100 in the portal: kept fast here
+    person = make_person(make_org("lumen"))
+    for number in range(3):
+        guesser = client_at(app, f"192.0.2.{number}")
+        for _ in range(2):
+            assert log_in(guesser, person, password="guess").status_code == 401
+
+    owner = client_at(app, "198.51.100.2")
+    assert log_in(owner, person).status_code == 401
+
+    pass_the_window(session_factory)
+    assert log_in(owner, person).status_code == 302
 
 
 def test_too_many_failed_logins_from_one_address_make_it_wait(
@@ -146,9 +181,7 @@ def test_too_many_failed_logins_from_one_address_make_it_wait(
     monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_ADDRESS", 3)  # 20 in the portal: kept fast here
     lumen = make_org("lumen")
     people = [make_person(lumen) for _ in range(4)]
-    sprayer, neighbour = app.test_client(), app.test_client()
-    sprayer.environ_base["REMOTE_ADDR"] = "203.0.113.7"
-    neighbour.environ_base["REMOTE_ADDR"] = "198.51.100.2"
+    sprayer, neighbour = client_at(app, "203.0.113.7"), client_at(app, "198.51.100.2")
 
     # One guess against each of several accounts: no account reaches its own lock.
     for person in people[:2]:
@@ -159,17 +192,14 @@ def test_too_many_failed_logins_from_one_address_make_it_wait(
 
     answer = log_in(sprayer, people[3])  # even the right password waits
     assert answer.status_code == 429
-    assert 0 < int(answer.headers["Retry-After"]) <= ADDRESS_WINDOW.total_seconds()
+    assert 0 < int(answer.headers["Retry-After"]) <= FAILURE_WINDOW.total_seconds()
     assert field_error(answer.get_data(as_text=True), "password") == (
         "There were too many failed sign-ins from your network. Wait 15 minutes and try again."
     )
     assert sprayer.get("/inbox").status_code == 302  # not signed in
     assert log_in(neighbour, people[3]).status_code == 302  # another address is not held up
 
-    with session_factory() as session:  # the window runs out
-        for failure in session.scalars(select(LoginFailure)):
-            failure.failed_at -= ADDRESS_WINDOW
-        session.commit()
+    pass_the_window(session_factory)
     assert log_in(sprayer, people[0], password="one more guess").status_code == 401
     with session_factory() as session:  # the old failures are gone, the new one is kept
         assert session.scalar(select(func.count()).select_from(LoginFailure)) == 1
@@ -211,18 +241,24 @@ def test_an_empty_login_form_asks_for_what_is_missing_and_counts_no_failed_attem
         )
         assert field_error(answer.get_data(as_text=True), "password") == "Enter your password"
     with session_factory() as session:
-        user = session.scalar(select(User).where(User.email == person.email))
-        assert (user.failed_logins, user.locked_until) == (0, None)
+        assert session.scalar(select(func.count()).select_from(LoginFailure)) == 0
     assert log_in(client, person).status_code == 302
 
 
-def test_a_successful_login_resets_the_failure_count(client, make_org, make_person, session_factory):
+def test_a_successful_login_clears_the_failures_from_its_address(
+    client, make_org, make_person, session_factory
+):
     person = make_person(make_org("lumen"))
     for _ in range(MAX_FAILED_LOGINS - 1):
-        log_in(client, person, password="guess")
+        assert log_in(client, person, password="guess").status_code == 401
     assert log_in(client, person).status_code == 302
-    with session_factory() as session:
-        assert session.scalar(select(User.failed_logins).where(User.email == person.email)) == 0
+    client.post("/logout", data={"csrf_token": csrf_of(client.get("/inbox").get_data(as_text=True))})
+
+    for _ in range(MAX_FAILED_LOGINS - 1):
+        assert log_in(client, person, password="guess").status_code == 401
+    assert log_in(client, person).status_code == 302
+    with session_factory() as session:  # still counted toward the address's own limit
+        assert session.scalars(select(LoginFailure.user_id)).all() == [None] * 2 * (MAX_FAILED_LOGINS - 1)
 
 
 def test_an_invitation_sets_the_password_once_and_signs_the_person_in(client, make_org, session_factory):

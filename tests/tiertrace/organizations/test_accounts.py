@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, select
 
 from tiertrace.db import utcnow
 from tiertrace.errors import AuthenticationError, ConflictError, NotFoundError, RuleViolationError
+from tiertrace.organizations import accounts
 from tiertrace.organizations.accounts import (
+    FAILURE_WINDOW,
     INVITE_TTL,
-    LOCK_DURATION,
     MAX_FAILED_LOGINS,
     accept_invite,
     authenticate_user,
@@ -19,6 +21,7 @@ from tiertrace.organizations.accounts import (
     credential_version,
     reissue_invite,
 )
+from tiertrace.organizations.models import LoginFailure
 from tiertrace.organizations.services import create_organization
 
 PASSWORD = "correct horse battery staple"
@@ -38,7 +41,7 @@ def test_an_account_is_created_with_a_one_time_invitation_and_no_password(sessio
     assert invitation.user.password_hash is None
     assert invitation.token not in (invitation.user.invite_hash or "")  # only a hash is stored
     with pytest.raises(AuthenticationError):
-        authenticate_user(session, "anna@lumen.example", PASSWORD)
+        authenticate_user(session, "anna@lumen.example", PASSWORD, address=A)
 
 
 def test_an_address_is_taken_once_and_must_be_an_address(session, organization):
@@ -54,7 +57,7 @@ def test_accepting_the_invitation_sets_an_argon2id_hash_and_uses_the_link_up(ses
     invitation = create_user(session, organization, "anna@lumen.example")
     user = accept_invite(session, invitation.token, PASSWORD)
     assert user.password_hash.startswith("$argon2id$")
-    assert authenticate_user(session, "ANNA@lumen.example", PASSWORD).id == user.id
+    assert authenticate_user(session, "ANNA@lumen.example", PASSWORD, address=A).id == user.id
     with pytest.raises(NotFoundError):
         accept_invite(session, invitation.token, PASSWORD)
 
@@ -92,36 +95,162 @@ def test_a_reissued_invitation_replaces_the_old_link(session, organization):
         reissue_invite(session, "nobody@lumen.example")
 
 
-def test_the_account_locks_after_too_many_failures_and_unlocks_after_the_lock(session, organization):
-    accept_invite(session, create_user(session, organization, "anna@lumen.example").token, PASSWORD)
-    now = utcnow()
-    for attempt in range(MAX_FAILED_LOGINS):
+A, B = "203.0.113.7", "198.51.100.2"
+
+
+@pytest.fixture
+def anna(session, organization):
+    return accept_invite(session, create_user(session, organization, "anna@lumen.example").token, PASSWORD)
+
+
+def fail(session, address, times, *, now=None, email="anna@lumen.example"):
+    for attempt in range(times):
         with pytest.raises(AuthenticationError):
-            authenticate_user(session, "anna@lumen.example", f"guess {attempt}", now=now)
-    with pytest.raises(AuthenticationError):
-        authenticate_user(
-            session, "anna@lumen.example", PASSWORD, now=now + LOCK_DURATION - timedelta(seconds=1)
-        )
-    user = authenticate_user(
-        session, "anna@lumen.example", PASSWORD, now=now + LOCK_DURATION + timedelta(seconds=1)
+            authenticate_user(session, email, f"guess {attempt}", address=address, now=now)
+
+
+def logs_in(session, address, *, now=None) -> bool:
+    try:
+        authenticate_user(session, "anna@lumen.example", PASSWORD, address=address, now=now)
+    except AuthenticationError:
+        return False
+    return True
+
+
+def counted(session, user, address=None) -> int:
+    """The failures that count toward `user`'s account (from `address`, or from all)."""
+    query = select(func.count()).where(LoginFailure.user_id == user.id)
+    if address is not None:
+        query = query.where(LoginFailure.address == address)
+    return session.scalar(query)
+
+
+def test_failures_from_one_address_lock_it_out_of_the_account_while_the_owner_elsewhere_logs_in(
+    session, anna
+):
+    """Before: they locked the account itself, so a stranger could keep its owner out."""
+    fail(session, A, MAX_FAILED_LOGINS)
+
+    assert not logs_in(session, A)  # even the right password
+    assert logs_in(session, B)
+    assert counted(session, anna, A) == MAX_FAILED_LOGINS and counted(session, anna, B) == 0
+
+
+def test_failures_spread_over_many_addresses_lock_the_account_for_every_address(session, anna, monkeypatch):
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_ACCOUNT", 8)  # 100 in the portal: kept fast here
+    for number in range(4):
+        fail(session, f"192.0.2.{number}", 2)
+
+    assert not logs_in(session, B)
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_ACCOUNT", 9)
+    assert logs_in(session, B)
+
+
+def test_a_refused_attempt_does_not_count_toward_the_account(session, anna, monkeypatch):
+    """So one address adds at most MAX_FAILED_LOGINS to the account's count: locking everyone out takes
+    MAX_FAILED_LOGINS_PER_ACCOUNT / MAX_FAILED_LOGINS addresses."""
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_ACCOUNT", MAX_FAILED_LOGINS + 1)
+    fail(session, A, MAX_FAILED_LOGINS + 3)
+
+    assert counted(session, anna) == MAX_FAILED_LOGINS
+    assert session.scalar(select(func.count()).where(LoginFailure.address == A)) == MAX_FAILED_LOGINS + 3
+    assert logs_in(session, B)
+
+
+def test_a_success_from_an_address_clears_its_failures_at_the_account_and_no_other(session, anna):
+    fail(session, A, MAX_FAILED_LOGINS - 1)
+    fail(session, B, MAX_FAILED_LOGINS - 1)
+
+    assert logs_in(session, A)
+    fail(session, A, MAX_FAILED_LOGINS - 1)
+    assert logs_in(session, A)
+    fail(session, B, 1)
+    assert not logs_in(session, B)
+    # Cleared failures still count toward their address's own limit.
+    assert session.scalar(select(func.count()).where(LoginFailure.address == A)) == 2 * (
+        MAX_FAILED_LOGINS - 1
     )
-    assert (user.failed_logins, user.locked_until) == (0, None)
 
 
-def test_every_login_failure_says_the_same(session, organization):
-    accept_invite(session, create_user(session, organization, "anna@lumen.example").token, PASSWORD)
+def test_the_lock_out_ends_as_the_failures_leave_the_window(session, anna):
+    start = utcnow()
+    for minute in range(MAX_FAILED_LOGINS):
+        fail(session, A, 1, now=start + timedelta(minutes=minute))
+
+    assert not logs_in(session, A, now=start + FAILURE_WINDOW - timedelta(seconds=1))
+    # The first failure has left the window: one more guess, then the address waits for the second.
+    fail(session, A, 1, now=start + FAILURE_WINDOW + timedelta(seconds=1))
+    assert not logs_in(session, A, now=start + FAILURE_WINDOW + timedelta(minutes=1, seconds=-1))
+    assert logs_in(session, A, now=start + FAILURE_WINDOW + timedelta(minutes=1))
+
+
+def test_failures_older_than_the_window_are_forgotten(session, anna):
+    start = utcnow()
+    fail(session, A, MAX_FAILED_LOGINS, now=start)
+
+    fail(session, B, 1, now=start + FAILURE_WINDOW)
+
+    assert session.scalars(select(LoginFailure.address)).all() == [B]
+
+
+def test_a_new_password_from_an_invitation_clears_the_accounts_failures(session, anna, monkeypatch):
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_ACCOUNT", MAX_FAILED_LOGINS + 1)
+    fail(session, A, MAX_FAILED_LOGINS)
+    fail(session, B, 1)
+    assert not logs_in(session, B)
+
+    invitation = reissue_invite(session, "anna@lumen.example")
+    assert not logs_in(session, B)  # the current password works, but the lock stays until the link is used
+    accept_invite(session, invitation.token, PASSWORD)
+
+    assert logs_in(session, A) and logs_in(session, B)
+    assert counted(session, anna) == 0
+
+
+def test_a_refused_login_takes_the_argon2_work_of_any_other(session, anna, monkeypatch):
+    """Or its speed would tell that the email has an account (only an account can be locked)."""
+    fail(session, A, MAX_FAILED_LOGINS)
+    verified = []
+    monkeypatch.setattr(accounts, "_HASHER", Spy(accounts._HASHER, verified))
+
+    for email in ("anna@lumen.example", "nobody@lumen.example"):
+        fail(session, A, 1, email=email)
+
+    assert len(verified) == 2
+
+
+class Spy:
+    """`hasher`, noting each hash it verifies against."""
+
+    def __init__(self, hasher, verified):
+        self.hasher, self.verified = hasher, verified
+
+    def verify(self, password_hash, password):
+        self.verified.append(password_hash)
+        return self.hasher.verify(password_hash, password)
+
+
+def test_every_login_failure_says_the_same(session, organization, anna, monkeypatch):
     create_user(session, organization, "invited@lumen.example")
     messages = set()
-    for email, password in (
-        ("anna@lumen.example", "wrong"),
-        ("nobody@lumen.example", PASSWORD),
-        ("invited@lumen.example", PASSWORD),
-        ("anna@lumen.example", "x" * 5000),
-    ):
+
+    def refused(email, password, address=A):
         with pytest.raises(AuthenticationError) as error:
-            authenticate_user(session, email, password)
+            authenticate_user(session, email, password, address=address)
         messages.add(error.value.message)
-    assert len(messages) == 1
+
+    refused("anna@lumen.example", "wrong")
+    refused("nobody@lumen.example", PASSWORD)
+    refused("invited@lumen.example", PASSWORD)
+    refused("anna@lumen.example", "x" * 5000)
+    fail(session, A, MAX_FAILED_LOGINS)
+    refused("anna@lumen.example", PASSWORD)  # this address is locked out of the account
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_ACCOUNT", MAX_FAILED_LOGINS)
+    refused("anna@lumen.example", PASSWORD, address=B)  # the account is locked
+    assert messages == {
+        "the email address or the password is wrong, or the account is locked after too many failed "
+        "attempts (wait 15 minutes)"
+    }
 
 
 def test_a_new_password_changes_the_credential_version(session, organization):
@@ -132,4 +261,6 @@ def test_a_new_password_changes_the_credential_version(session, organization):
     assert "current_password" in error.value.details
     change_password(session, user, PASSWORD, "another long passphrase")
     assert credential_version(user) != before
-    assert authenticate_user(session, "anna@lumen.example", "another long passphrase").id == user.id
+    assert (
+        authenticate_user(session, "anna@lumen.example", "another long passphrase", address=A).id == user.id
+    )
