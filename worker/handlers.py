@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from schemas.bus import ValidationError, load_message, routing_key
 from tiertrace.chains.services import handle_events
 from tiertrace.db import utcnow
-from tiertrace.disclosure.notifications import ensure_request_notification
+from tiertrace.disclosure.notifications import ensure_request_notifications
 from tiertrace.disclosure.propagation import PropagationSettings, propagate_declarations
 from tiertrace.outbox.models import ProcessedMessage
 from worker.errors import BusError
@@ -120,18 +120,23 @@ def build_handlers(
         """Recompute the rollups the events change, up to the roots, each once (tiertrace.chains)."""
         handle_events(session, [(message["type"], message["payload"]) for message in messages])
 
-    def notify(session: Session, message: dict[str, Any]) -> None:
-        """Make sure the supplier has a notification of its new request, and queue its webhook POST.
+    def notify(session: Session, messages: list[dict[str, Any]]) -> None:
+        """Make sure each supplier has a notification of its new request, and queue its webhook POST.
 
         Requests forwarded by propagation have their notification already; requests made by hand get it
         here. The POST itself happens outside the consumer (worker.webhooks), so a slow or dead receiver
         never holds a message.
         """
-        _, queued = ensure_request_notification(session, message["payload"]["request_id"], now=clock())
-        if queued and on_webhook_queued is not None:
+        request_ids = [message["payload"]["request_id"] for message in messages]
+        ensured = ensure_request_notifications(session, request_ids, now=clock())
+        if on_webhook_queued is not None and any(queued for _, queued in ensured.values()):
             session.info.setdefault(AFTER_COMMIT, []).append(on_webhook_queued)
 
-    return {"propagate": BatchHandler(propagate), "merge": BatchHandler(merge), "notify": notify}
+    return {
+        "propagate": BatchHandler(propagate),
+        "merge": BatchHandler(merge),
+        "notify": BatchHandler(notify),
+    }
 
 
 # The model is mapped to a Table; SQLAlchemy types `__table__` as the wider FromClause.

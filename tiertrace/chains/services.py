@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, Text, and_, select, tuple_
+from sqlalchemy import Select, Table, Text, and_, bindparam, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -98,31 +98,15 @@ def handle_events(session: Session, events: Iterable[tuple[str, dict[str, Any]]]
     each shared ancestor recomputed once instead of once per event.
     """
     seeds: set[str] = set()
+    request_ids: set[str] = set()
     for event_type, payload in events:
         if event_type == "declaration.accepted":
             seeds.add(payload["declaration_id"])
         elif event_type in _REQUEST_EVENTS:
-            seeds |= _declarations_listing_request(session, payload["request_id"])
+            request_ids.add(payload["request_id"])
+    for chunk in chunks(request_ids):
+        seeds.update(session.scalars(_DECLARATIONS_LISTING_REQUESTS, {"request_ids": chunk}))
     return refresh_rollups(session, seeds)
-
-
-def _declarations_listing_request(session: Session, request_id: str) -> set[str]:
-    """The requester's current declarations whose components name the request's supplier and part."""
-    request = session.get(DisclosureRequest, request_id)
-    if request is None:
-        return set()
-    return set(
-        session.scalars(
-            select(DeclarationComponent.declaration_id)
-            .join(Declaration, Declaration.id == DeclarationComponent.declaration_id)
-            .where(
-                Declaration.issuer_id == request.requester_id,
-                Declaration.is_current,
-                DeclarationComponent.supplier_id == request.supplier_id,
-                DeclarationComponent.part_number == request.part_number,
-            )
-        )
-    )
 
 
 #: (requester, supplier, part number): which request a component line's gap follows.
@@ -133,9 +117,14 @@ _REQUEST_STATUSES = select(*_REQUEST_KEY, DisclosureRequest.status).order_by(
 )
 
 
-def _latest_statuses(session: Session, statement: Any, into: dict[tuple[int, int, str], str]) -> None:
+def _latest_statuses(
+    session: Session,
+    statement: Any,
+    into: dict[tuple[int, int, str], str],
+    parameters: dict[str, Any] | None = None,
+) -> None:
     """Put the status of the latest request per key that `statement` (on `_REQUEST_STATUSES`) finds."""
-    for requester_id, supplier_id, part, status in session.execute(statement):
+    for requester_id, supplier_id, part, status in session.execute(statement, parameters):
         into[(requester_id, supplier_id, part)] = status  # oldest first: the latest wins
 
 
@@ -175,6 +164,103 @@ def require_rollup(session: Session, declaration_id: str) -> dict[str, Any]:
     if data is None:
         data = _compute(_close_over(session, {declaration.id}))[declaration.id]
     return data
+
+
+# The merge's statements, built once at import: the merge consumer runs them for every batch of
+# events, and building them per call (aliases, column collections, the recursive query) cost it about
+# as much CPU as running them. Their expanding parameters take one chunk (`chunks`) at a time.
+
+#: The requesters' current declarations whose components name their request's supplier and part, for
+#: the requests "request_ids" (unknown ids find nothing).
+_DECLARATIONS_LISTING_REQUESTS = (
+    select(DeclarationComponent.declaration_id)
+    .join(Declaration, Declaration.id == DeclarationComponent.declaration_id)
+    .join(
+        DisclosureRequest,
+        and_(
+            DisclosureRequest.requester_id == Declaration.issuer_id,
+            DisclosureRequest.supplier_id == DeclarationComponent.supplier_id,
+            DisclosureRequest.part_number == DeclarationComponent.part_number,
+        ),
+    )
+    .where(DisclosureRequest.id.in_(bindparam("request_ids", expanding=True)), Declaration.is_current)
+)
+#: The declarations "ids".
+_DECLARATION_ROWS = select(
+    Declaration.id, Declaration.issuer_id, Declaration.part_number, Declaration.payload
+).where(Declaration.id.in_(bindparam("ids", expanding=True)))
+#: The components of the declarations "ids", in order.
+_COMPONENT_ROWS = (
+    select(
+        DeclarationComponent.declaration_id,
+        DeclarationComponent.part_number,
+        DeclarationComponent.supplier_id,
+        DeclarationComponent.quantity,
+        DeclarationComponent.request_disclosure,
+        DeclarationComponent.disclose_to,
+    )
+    .where(DeclarationComponent.declaration_id.in_(bindparam("ids", expanding=True)))
+    .order_by(DeclarationComponent.declaration_id, DeclarationComponent.position)
+)
+#: The current declarations of the (issuer, part number) pairs "keys".
+_CURRENT_DECLARATIONS = select(Declaration.id, Declaration.issuer_id, Declaration.part_number).where(
+    Declaration.is_current,
+    tuple_(Declaration.issuer_id, Declaration.part_number).in_(bindparam("keys", expanding=True)),
+)
+#: `_REQUEST_STATUSES` of the (requester, supplier, part number) keys "keys".
+_KEYED_REQUEST_STATUSES = _REQUEST_STATUSES.where(
+    tuple_(*_REQUEST_KEY).in_(bindparam("keys", expanding=True))
+)
+#: The stored format and figures of the rollups of "ids".
+_STORED_FIGURES = select(
+    Rollup.declaration_id,
+    Rollup.data["format"].as_integer(),
+    Rollup.data["rollup"],
+    Rollup.data["coverage"],
+).where(Rollup.declaration_id.in_(bindparam("ids", expanding=True)))
+
+
+def _current_ancestors_statement() -> Select[str]:
+    """The ids "ids" of current declarations and the ids of every current declaration above them."""
+    parent = aliased(Declaration)
+    up = (
+        select(Declaration.id, Declaration.issuer_id, Declaration.part_number)
+        .where(Declaration.id.in_(bindparam("ids", expanding=True)), Declaration.is_current)
+        .cte("up", recursive=True)
+    )
+    up = up.union(
+        select(parent.id, parent.issuer_id, parent.part_number)
+        .join(DeclarationComponent, DeclarationComponent.declaration_id == parent.id)
+        .join(
+            up,
+            and_(
+                DeclarationComponent.supplier_id == up.c.issuer_id,
+                DeclarationComponent.part_number == up.c.part_number,
+            ),
+        )
+        .where(parent.is_current)
+    )
+    return select(up.c.id)
+
+
+def _upsert_statement(insert: Any) -> Any:
+    """The rollup rows' upsert built with `insert`, a dialect's: both dialects' Insert have the same
+    on_conflict_do_update(), but the two classes share no base with it."""
+    table = cast(Table, Rollup.__table__)
+    upsert = insert(table)
+    return upsert.on_conflict_do_update(
+        index_elements=[table.c.declaration_id],
+        set_={
+            "data": upsert.excluded.data,
+            "computed_at": upsert.excluded.computed_at,
+            "generation": table.c.generation + 1,
+        },
+    )
+
+
+_CURRENT_ANCESTORS = _current_ancestors_statement()
+_UPSERT_POSTGRESQL = _upsert_statement(postgresql_insert)
+_UPSERT_SQLITE = _upsert_statement(sqlite_insert)
 
 
 @dataclass
@@ -266,19 +352,8 @@ def _compute(loaded: _Loaded) -> dict[str, dict[str, Any]]:
 
 def _upsert(session: Session, datas: dict[str, dict[str, Any]]) -> None:
     """Insert or update the rollup rows of `datas` in one statement per batch, bumping `generation`."""
-    table = cast(Table, Rollup.__table__)
-    # Both dialects' Insert have the same on_conflict_do_update(); the two classes share no base with it.
-    upsert: Any = (
-        postgresql_insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite_insert(table)
-    )
-    statement = upsert.on_conflict_do_update(
-        index_elements=[table.c.declaration_id],
-        set_={
-            "data": upsert.excluded.data,
-            "computed_at": upsert.excluded.computed_at,
-            "generation": table.c.generation + 1,
-        },
-    )
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    statement = _UPSERT_POSTGRESQL if postgresql else _UPSERT_SQLITE
     now = utcnow()
     # Rows in one order everywhere: two merge consumers refreshing overlapping ancestors then take
     # their row locks in the same order and cannot deadlock (PostgreSQL).
@@ -299,24 +374,9 @@ def _load_facts(session: Session, ids: Collection[str]) -> dict[str, Declaration
     rows: dict[str, tuple[int, str, dict[str, Any]]] = {}
     components: dict[str, list[tuple[Any, ...]]] = {}
     for chunk in chunks(ids):
-        for declaration_id, issuer_id, part, payload in session.execute(
-            select(Declaration.id, Declaration.issuer_id, Declaration.part_number, Declaration.payload).where(
-                Declaration.id.in_(chunk)
-            )
-        ):
+        for declaration_id, issuer_id, part, payload in session.execute(_DECLARATION_ROWS, {"ids": chunk}):
             rows[declaration_id] = (issuer_id, part, payload)
-        for row in session.execute(
-            select(
-                DeclarationComponent.declaration_id,
-                DeclarationComponent.part_number,
-                DeclarationComponent.supplier_id,
-                DeclarationComponent.quantity,
-                DeclarationComponent.request_disclosure,
-                DeclarationComponent.disclose_to,
-            )
-            .where(DeclarationComponent.declaration_id.in_(chunk))
-            .order_by(DeclarationComponent.declaration_id, DeclarationComponent.position)
-        ):
+        for row in session.execute(_COMPONENT_ROWS, {"ids": chunk}):
             components.setdefault(row[0], []).append(row[1:])
     return {
         declaration_id: _facts(declaration_id, issuer_id, part, payload, components.get(declaration_id, []))
@@ -352,12 +412,7 @@ def _add_resolution_data(session: Session, loaded: _Loaded, facts: Iterable[Decl
         (c.supplier_id, c.part_number) for f in facts for c in f.components if c.supplier_id is not None
     } - loaded.current.keys()
     for chunk in chunks(pairs):
-        for declaration_id, issuer_id, part in session.execute(
-            select(Declaration.id, Declaration.issuer_id, Declaration.part_number).where(
-                Declaration.is_current,
-                tuple_(Declaration.issuer_id, Declaration.part_number).in_(chunk),
-            )
-        ):
+        for declaration_id, issuer_id, part in session.execute(_CURRENT_DECLARATIONS, {"keys": chunk}):
             loaded.current[(issuer_id, part)] = declaration_id
     triples = {
         (f.issuer_id, c.supplier_id, c.part_number)
@@ -366,7 +421,7 @@ def _add_resolution_data(session: Session, loaded: _Loaded, facts: Iterable[Decl
         if c.supplier_id is not None and (c.supplier_id, c.part_number) not in loaded.current
     } - loaded.requests.keys()
     for chunk in chunks(triples):
-        _latest_statuses(session, _REQUEST_STATUSES.where(tuple_(*_REQUEST_KEY).in_(chunk)), loaded.requests)
+        _latest_statuses(session, _KEYED_REQUEST_STATUSES, loaded.requests, {"keys": chunk})
 
 
 def _current_ancestors(session: Session, ids: Collection[str]) -> set[str]:
@@ -376,26 +431,8 @@ def _current_ancestors(session: Session, ids: Collection[str]) -> set[str]:
     transitively. Nothing resolves to a superseded declaration, so only current ones have ancestors.
     """
     found: set[str] = set()
-    parent = aliased(Declaration)
     for chunk in chunks(ids):
-        up = (
-            select(Declaration.id, Declaration.issuer_id, Declaration.part_number)
-            .where(Declaration.id.in_(chunk), Declaration.is_current)
-            .cte("up", recursive=True)
-        )
-        up = up.union(
-            select(parent.id, parent.issuer_id, parent.part_number)
-            .join(DeclarationComponent, DeclarationComponent.declaration_id == parent.id)
-            .join(
-                up,
-                and_(
-                    DeclarationComponent.supplier_id == up.c.issuer_id,
-                    DeclarationComponent.part_number == up.c.part_number,
-                ),
-            )
-            .where(parent.is_current)
-        )
-        found.update(session.scalars(select(up.c.id)))
+        found.update(session.scalars(_CURRENT_ANCESTORS, {"ids": chunk}))
     return found
 
 
@@ -553,14 +590,7 @@ def _stored_figures(session: Session, ids: Collection[str]) -> dict[str, Figures
     """Stored figures of `ids` (rows of another format count as missing); reads no `children`."""
     found: dict[str, Figures] = {}
     for chunk in chunks(ids):
-        for declaration_id, fmt, rollup, coverage in session.execute(
-            select(
-                Rollup.declaration_id,
-                Rollup.data["format"].as_integer(),
-                Rollup.data["rollup"],
-                Rollup.data["coverage"],
-            ).where(Rollup.declaration_id.in_(chunk))
-        ):
+        for declaration_id, fmt, rollup, coverage in session.execute(_STORED_FIGURES, {"ids": chunk}):
             if fmt == ROLLUP_FORMAT:
                 found[declaration_id] = merge.figures_from_data({"rollup": rollup, "coverage": coverage})
     return found

@@ -27,10 +27,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from tiertrace.db import new_id
+from tiertrace.db import chunks, new_id
 from tiertrace.disclosure.models import DisclosureRequest, Notification
 from tiertrace.errors import RuleViolationError
 from tiertrace.organizations.models import Organization, User
@@ -153,9 +153,55 @@ def ensure_request_notification(
     Returns (None, False) for a request that does not exist. Idempotent: a second call finds the
     notification and queues nothing again. Flushes.
     """
+    return ensure_request_notifications(session, [request_id], kind=kind, now=now).get(
+        request_id, (None, False)
+    )
+
+
+def ensure_request_notifications(
+    session: Session, request_ids: Collection[str], *, kind: str = REQUEST_CREATED, now: datetime
+) -> dict[str, tuple[Notification, bool]]:
+    """`ensure_request_notification` for several requests, with one query per `chunks` of ids: by
+    request id, (notification, queued).
+
+    The same as calling it for each id in turn; requests that do not exist are left out. Flushes once.
+    """
+    rows: dict[str, tuple[DisclosureRequest, str, bool, Notification | None]] = {}
+    for chunk in chunks(request_ids):
+        for request, requester_slug, has_webhook, notification in session.execute(
+            _REQUEST_NOTIFICATIONS, {"request_ids": chunk, "kind": kind}
+        ):
+            # Nothing keeps a request from having two such notifications: either one will do.
+            rows.setdefault(request.id, (request, requester_slug, bool(has_webhook), notification))
+    ensured: dict[str, tuple[Notification, bool]] = {}
+    for request_id in request_ids:
+        if request_id not in rows or request_id in ensured:
+            continue
+        request, requester_slug, has_webhook, found = rows[request_id]
+        if found is None:
+            created = notify_request(
+                session, request, kind=kind, requester_slug=requester_slug, now=now, webhook=has_webhook
+            )
+            ensured[request_id] = created, has_webhook
+            continue
+        queued = (
+            has_webhook
+            and found.delivered_at is None
+            and found.next_attempt_at is None
+            and found.delivery_attempts == 0
+        )
+        if queued:
+            found.next_attempt_at = now
+        ensured[request_id] = found, queued
+    session.flush()
+    return ensured
+
+
+def _request_notifications_statement() -> Select[DisclosureRequest, str, bool, Notification]:
+    """The requests "request_ids", each with who asked, whether the supplier has a webhook, and the
+    supplier's notification of "kind" about it (None when missing: an outer join)."""
     requester, supplier = aliased(Organization), aliased(Organization)
-    # One round trip: the request, who asked, whether the supplier has a webhook, and the notification.
-    row = session.execute(
+    return (
         select(
             DisclosureRequest,
             requester.slug,
@@ -169,33 +215,15 @@ def ensure_request_notification(
             and_(
                 Notification.request_id == DisclosureRequest.id,
                 Notification.organization_id == DisclosureRequest.supplier_id,
-                Notification.kind == kind,
+                Notification.kind == bindparam("kind"),
             ),
         )
-        .where(DisclosureRequest.id == request_id)
-        .limit(1)
-    ).one_or_none()
-    if row is None:
-        return None, False
-    request, requester_slug, has_webhook, notification = row
-    has_webhook = bool(has_webhook)
-    if notification is None:
-        notification = notify_request(
-            session, request, kind=kind, requester_slug=requester_slug, now=now, webhook=has_webhook
-        )
-        session.flush()
-        return notification, has_webhook
-    queued = False
-    if (
-        has_webhook
-        and notification.delivered_at is None
-        and notification.next_attempt_at is None
-        and notification.delivery_attempts == 0
-    ):
-        notification.next_attempt_at = now
-        queued = True
-    session.flush()
-    return notification, queued
+        .where(DisclosureRequest.id.in_(bindparam("request_ids", expanding=True)))
+    )
+
+
+#: Built once: building the aliased query per call cost the notify consumer about as much CPU as running it.
+_REQUEST_NOTIFICATIONS = _request_notifications_statement()
 
 
 class WebhookAddressError(RuleViolationError):
