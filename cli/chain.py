@@ -11,7 +11,7 @@ import click
 
 from cli.console import console_session, console_via, require_viewer
 from cli.main import main
-from tiertrace.chains.merge import OUT_OF_RANGE, UNKNOWN
+from tiertrace.chains.merge import OUT_OF_RANGE, UNKNOWN, materials_by_mass
 from tiertrace.chains.services import DEFAULT_MAX_NODES, chain_view
 from tiertrace.db import begin_snapshot
 from tiertrace.errors import NotFoundError
@@ -146,15 +146,8 @@ def _node_text(node: Mapping[str, Any]) -> str:
     return f"{text} · {materials}" if materials else text
 
 
-def _heaviest_first(rollup: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
-    """The rollup's materials by descending mass, out of range (None) first, then by code."""
-    return sorted(
-        rollup.items(), key=lambda item: (item[1]["mass_g"] is not None, -(item[1]["mass_g"] or 0), item[0])
-    )
-
-
 def _top_materials(rollup: Mapping[str, Any], limit: int = 3) -> str:
-    top = _heaviest_first(rollup)[:limit]
+    top = materials_by_mass(rollup)[:limit]
     parts = []
     for material, figures in top:
         if figures["mass_g"] is None:
@@ -187,7 +180,7 @@ def _rollup_table(rollup: Mapping[str, Any], part: str) -> list[str]:
     if not rollup:
         return [f"Rollup per unit of {part}: no material declared"]
     rows = [("material", "mass (g)", "recycled (g)", "extraction", "processing")]
-    for material, figures in _heaviest_first(rollup):
+    for material, figures in materials_by_mass(rollup):
         rows.append(
             (
                 material,

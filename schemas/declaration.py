@@ -21,13 +21,22 @@ class StrictFloat(fields.Float):
     def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValidationError("must be a number")
-        try:
-            number = float(value)
-        except OverflowError:  # an integer literal with more than 308 digits
-            number = math.inf
-        if not math.isfinite(number):
+        number = finite_number(value)
+        if number is None:
             raise ValidationError("must be a finite number (no NaN or Infinity)")
         return number
+
+
+def finite_number(value: Any) -> float | None:
+    """A JSON number as a finite float; None for anything else: a boolean, NaN, an infinity, or an
+    integer literal beyond the float range (more than 308 digits)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 class StrictBoolean(fields.Boolean):

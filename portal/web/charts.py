@@ -6,11 +6,11 @@ these return. The figures are the chain view's; nothing is recomputed here excep
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from tiertrace.chains.merge import depth_first
+from tiertrace.chains.merge import depth_first, materials_by_mass
 
 #: Country colours, each with the text colour that reads on it: ten from Okabe–Ito's, Paul Tol's and
 #: IBM's colour-blind-safe palettes, every two at least 12 apart (CIELAB ΔE) for normal vision and for
@@ -228,23 +228,13 @@ def stacked_charts(
     ]
 
 
-def by_mass(rollup: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """The materials, the heaviest first: a mass out of range (None) before all."""
-
-    def heaviest_first(item: tuple[str, dict[str, Any]]) -> tuple[bool, float, str]:
-        mass = _mass(item[1])
-        return (mass is not None, -(mass or 0.0), item[0])
-
-    return sorted(rollup.items(), key=heaviest_first)
-
-
-def _mass(figures: dict[str, Any]) -> float | None:
+def _mass(figures: Mapping[str, Any]) -> float | None:
     """A material's mass; None when it is out of range."""
     mass = figures.get("mass_g", 0.0)
     return None if mass is None else float(mass)
 
 
-def _shares(figures: dict[str, Any], stage: str, country_names: dict[str, str]) -> list[Share]:
+def _shares(figures: Mapping[str, Any], stage: str, country_names: dict[str, str]) -> list[Share]:
     """Every country of `stage` with mass, the largest first (ties by code), "unknown" last; none when
     the material's mass is out of range (no share of it can be computed)."""
     mass = _mass(figures)
@@ -279,7 +269,7 @@ def _stacked_chart(
     """
     bars = []
     totals: dict[str, float] = {}
-    for material, figures in by_mass(rollup):
+    for material, figures in materials_by_mass(rollup):
         shares = _shares(figures, stage, country_names)
         named = _named(shares)
         parts = [s for s in shares if s.country in named]
@@ -359,7 +349,9 @@ class HeatMap:
 
 def heat_map(rollup: dict[str, Any], stage: str) -> HeatMap:
     """Shares per material and country of `stage`, the countries no bar names summed as "other"."""
-    materials = [(material, figures, _shares(figures, stage, {})) for material, figures in by_mass(rollup)]
+    materials = [
+        (material, figures, _shares(figures, stage, {})) for material, figures in materials_by_mass(rollup)
+    ]
     totals: dict[str, float] = {}
     for _, _, shares in materials:
         named = _named(shares)

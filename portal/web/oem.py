@@ -18,6 +18,7 @@ from portal.web import charts
 from portal.web.base import bp, current_org, login_required
 from tiertrace import reference
 from tiertrace.chains.exports import export_chain
+from tiertrace.chains.merge import materials_by_mass
 from tiertrace.chains.services import chain_view
 from tiertrace.db import begin_snapshot
 from tiertrace.declarations.history import list_programmes, require_programme
@@ -49,7 +50,7 @@ def chain_figures(view: dict[str, Any]) -> dict[str, Any]:
         "charts": charts.stacked_charts(
             view["rollup"], material_names=material_names, country_names=reference.countries()
         ),
-        "materials": charts.by_mass(view["rollup"]),
+        "materials": materials_by_mass(view["rollup"]),
         "material_names": material_names,
     }
 

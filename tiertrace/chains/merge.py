@@ -554,6 +554,17 @@ def _by_mass(grams: Mapping[str, float], last: str | None = None) -> dict[str, f
     return _in_mass_order({key: json_grams(value) for key, value in grams.items()}, last)
 
 
+def heaviest_first(key: str, grams: float | None) -> tuple[bool, float, str]:
+    """The sort key of the heaviest first: by descending grams, out of range (None) before all (it is
+    the largest), then by key."""
+    return (grams is not None, -(grams or 0.0), key)
+
+
+def materials_by_mass(rollup: Mapping[str, Mapping[str, Any]]) -> list[tuple[str, Mapping[str, Any]]]:
+    """A rollup's materials, the heaviest first (`heaviest_first`)."""
+    return sorted(rollup.items(), key=lambda item: heaviest_first(item[0], item[1]["mass_g"]))
+
+
 def _in_mass_order(grams: Mapping[str, float | None], last: str | None = None) -> dict[str, float | None]:
     """By descending mass (out of range, None, first: it is the largest), then by key; `last` (when
     given) at the end, 0.0 when absent.
@@ -561,11 +572,9 @@ def _in_mass_order(grams: Mapping[str, float | None], last: str | None = None) -
     A function of the rounded values alone, so a reader can restore the order of a stored rollup.
     """
 
-    def heaviest_first(item: tuple[str, float | None]) -> tuple[bool, float, str]:
-        key, value = item
-        return (value is not None, -(value or 0.0), key)
-
-    view = dict(sorted(((k, g) for k, g in grams.items() if k != last), key=heaviest_first))
+    view = dict(
+        sorted(((k, g) for k, g in grams.items() if k != last), key=lambda item: heaviest_first(*item))
+    )
     if last is not None:
         view[last] = grams.get(last, 0.0)
     return view

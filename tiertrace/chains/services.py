@@ -55,8 +55,6 @@ _REQUEST_EVENTS = ("request.created", "request.declined", "request.overdue")
 #: What one unit of a declaration's part is ("piece", "kg", "cm2"): only that, not the whole payload,
 #: which can be up to a megabyte.
 _PART_UNIT = Declaration.payload["part"]["unit"].as_string()
-#: A cache lookup's "not there yet", where None is a value.
-_UNSEEN: Any = object()
 
 
 # --- materialisation -------------------------------------------------------------------------------------
@@ -818,13 +816,11 @@ class _ChainView:
             if shown_quantity is None:
                 shown_quantity = quantities[quantity] = whole_as_int(quantity)
             quantity_in_root = entry.quantity_in_root * quantity
-            shown_in_root = quantities_in_root.get(quantity_in_root, _UNSEEN)
-            if shown_in_root is _UNSEEN:
+            if quantity_in_root not in quantities_in_root:
                 # Out of range (None) like a gram figure: deep enough, huge quantities overflow too.
                 rounded = merge.json_grams(quantity_in_root)
-                shown_in_root = quantities_in_root[quantity_in_root] = (
-                    None if rounded is None else whole_as_int(rounded)
-                )
+                quantities_in_root[quantity_in_root] = None if rounded is None else whole_as_int(rounded)
+            shown_in_root = quantities_in_root[quantity_in_root]
             node: dict[str, Any] = {
                 "id": f"n{index}",
                 "parent": parent_name,

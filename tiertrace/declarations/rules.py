@@ -6,6 +6,7 @@ import math
 import sys
 from typing import Any
 
+from schemas.declaration import finite_number
 from tiertrace import reference
 
 
@@ -48,7 +49,7 @@ def mass_total_problems(payload: dict[str, Any]) -> dict[str, str]:
     totals: dict[str, float] = {}
     problems: dict[str, str] = {}
     for i, line in object_rows(payload.get("materials")):
-        material, mass = line.get("material"), _finite_number(line.get("mass_g"))
+        material, mass = line.get("material"), finite_number(line.get("mass_g"))
         if not isinstance(material, str) or mass is None or not math.isfinite(totals.get(material, 0.0)):
             continue  # not a line the total can count, or a material already reported
         totals[material] = totals.get(material, 0.0) + mass
@@ -58,17 +59,6 @@ def mass_total_problems(payload: dict[str, Any]) -> dict[str, str]:
                 "of a number: declare the mass of one unit of the part"
             )
     return problems
-
-
-def _finite_number(value: Any) -> float | None:
-    """A JSON number as a finite float; None for anything else (an integer too large for a float too)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def object_rows(rows: Any) -> list[tuple[int, dict[str, Any]]]:
