@@ -19,13 +19,33 @@ from werkzeug.serving import make_server
 from tiertrace.config import Settings
 
 
+def _closing_responses(app: Any) -> Any:
+    """`app`, whose responses are closed even when the browser drops the connection mid-response.
+
+    Werkzeug's server closes a response only after writing all of it; when Chromium cancels a request
+    (the favicon, on navigating away) the write fails and the response - an open static file - is left
+    to the garbage collector, a ResourceWarning that fails the test at random (seen once in CI). A
+    generator's `finally` runs as soon as the server lets go of it.
+    """
+
+    def wrapped(environ: Any, start_response: Any) -> Iterator[bytes]:
+        response = app(environ, start_response)
+        try:
+            yield from response
+        finally:
+            if hasattr(response, "close"):
+                response.close()
+
+    return wrapped
+
+
 @pytest.fixture
 def live_server(settings: Settings, session_factory: sessionmaker[Session]) -> Iterator[str]:
     """The real portal app on 127.0.0.1 and a free port, against the test database; yields its base URL."""
     from portal import create_app
 
     app = create_app(settings, session_factory=session_factory)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, _closing_responses(app), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-portal", daemon=True)
     thread.start()
     try:
