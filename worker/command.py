@@ -6,6 +6,7 @@ message is here, none in the group (cli/main.py), so that both stop alike.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -126,6 +127,14 @@ def worker(
     unknown = set(names) - set(ALL_CONSUMERS)
     if unknown:
         raise click.BadParameter(f"unknown consumers: {', '.join(sorted(unknown))}", param_hint="--consumers")
+    # First: without a broker this process has nothing to do, whatever else is wrong.
+    if not os.environ.get("TIERTRACE_AMQP_URL", "").strip():
+        click.echo(
+            "Error: TIERTRACE_AMQP_URL is not set. Without a broker the bus runs inside `tiertrace serve` "
+            "(embedded mode); set it to run consumers here.",
+            err=True,
+        )
+        raise SystemExit(2)
     # Before the settings, which would create the data folder. The schema is checked once the worker
     # runs, which waits for it: `tiertrace serve` may be migrating right now (docker compose starts both
     # at once).
@@ -138,13 +147,7 @@ def worker(
         settings = Settings.from_env(sessions=False)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from exc
-    if not settings.amqp_url:
-        click.echo(
-            "Error: TIERTRACE_AMQP_URL is not set. Without a broker the bus runs inside `tiertrace serve` "
-            "(embedded mode); set it to run consumers here.",
-            err=True,
-        )
-        raise SystemExit(2)
+    assert settings.amqp_url, "checked above"
     problem = amqp_url_problem(settings.amqp_url)
     if problem is not None:
         raise click.ClickException(f"TIERTRACE_AMQP_URL cannot be used: {problem}")

@@ -28,6 +28,8 @@ ENTRY_POINTS = {
     "python -m worker": [sys.executable, "-m", "worker"],
 }
 NEWEST = migrations.revisions()[-1]
+#: An AMQP URL the worker accepts; these tests stop it before it connects.
+AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
 @pytest.mark.parametrize(
@@ -48,7 +50,7 @@ def test_a_worker_option_out_of_range_is_a_usage_error_that_names_it(tmp_path, m
 
 def test_the_log_level_may_be_given_in_lower_case(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    env = {"TIERTRACE_DATA_DIR": None, "TIERTRACE_DATABASE_URL": None, "TIERTRACE_AMQP_URL": None}
+    env = {"TIERTRACE_DATA_DIR": None, "TIERTRACE_DATABASE_URL": None, "TIERTRACE_AMQP_URL": AMQP_URL}
     result = CliRunner().invoke(main, ["worker", "--log-level", "debug"], env=env)
 
     # The options pass; the missing database stops it next.
@@ -80,12 +82,12 @@ def test_a_worker_creates_no_secret_key_file(tmp_path):
     data.mkdir()
     (data / "tiertrace.sqlite3").touch()
     env = {"TIERTRACE_DATA_DIR": str(data), "TIERTRACE_SECRET_KEY": None}
-    env |= {"TIERTRACE_DATABASE_URL": None, "TIERTRACE_AMQP_URL": None}
+    env |= {"TIERTRACE_DATABASE_URL": None, "TIERTRACE_AMQP_URL": "amqp://guest:guest@127.0.0.1:notaport/"}
     result = CliRunner().invoke(main, ["worker"], env=env)
 
-    # Past the settings: without a broker it stops, saying the bus runs inside `serve`.
-    assert result.exit_code == 2
-    assert "TIERTRACE_AMQP_URL is not set" in result.stderr
+    # Past the settings: the AMQP URL, checked after them, stops it before it connects anywhere.
+    assert result.exit_code == 1
+    assert "TIERTRACE_AMQP_URL cannot be used" in result.stderr
     assert [p.name for p in data.iterdir()] == ["tiertrace.sqlite3"]
 
 
@@ -198,8 +200,11 @@ def wait_then_terminate(entry: str, env: dict[str, str], cwd: Path, line: str) -
 
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
-def test_without_an_amqp_url_both_entry_points_exit_2_saying_the_bus_runs_in_serve(tmp_path, entry):
-    result = run_worker(entry, worker_env(sqlite_database(tmp_path), None), tmp_path)
+@pytest.mark.parametrize("database", ["migrated", "missing"])
+def test_without_an_amqp_url_both_entry_points_exit_2_saying_the_bus_runs_in_serve(tmp_path, entry, database):
+    """Before: without the SQLite file it exited 1 for the file, though no database makes it useful."""
+    url = sqlite_database(tmp_path) if database == "migrated" else f"sqlite:///{tmp_path / 'absent.sqlite3'}"
+    result = run_worker(entry, worker_env(url, None), tmp_path)
 
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr == (
