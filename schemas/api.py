@@ -24,7 +24,12 @@ class OrganizationCreateSchema(_Body):
     slug = fields.String(required=True, metadata={"example": "lumen-compound"})
     name = fields.String(required=True, metadata={"example": "Lumen Compound Semiconductors GmbH"})
     country = fields.String(required=True, metadata={"example": "DE"})
-    kind = fields.String(required=True, validate=validate.OneOf(("company", "authority", "operator")))
+    # As `tiertrace org create --kind`: most organisations registered are suppliers.
+    kind = fields.String(
+        load_default="company",
+        validate=validate.OneOf(("company", "authority", "operator")),
+        metadata={"description": "company (the default), authority or operator"},
+    )
 
 
 class OrganizationCreatedSchema(Schema):

@@ -90,10 +90,13 @@ class ComponentSchema(_Strict):
     supplier_country = fields.String(load_default=None, allow_none=True, validate=validate.Length(equal=2))
     quantity = StrictFloat(required=True, validate=validate.Range(min=0, min_inclusive=False))
     request_disclosure = StrictBoolean(load_default=False)
-    disclose_supplier_to = fields.List(fields.String(), load_default=list)
+    # null reads as absent: DESIGN's default "when absent or empty" (clients write unset optionals as null).
+    disclose_supplier_to = fields.List(fields.String(), load_default=list, allow_none=True)
 
     @validates("disclose_supplier_to")
-    def _one_disclosure_choice(self, value: list[str], **_: Any) -> None:
+    def _one_disclosure_choice(self, value: list[str] | None, **_: Any) -> None:
+        if value is None:
+            return
         if len(value) > 1 or any(choice not in DISCLOSURE_CHOICES for choice in value):
             raise ValidationError(
                 'must be exactly one of ["authority"], ["requester"] or ["chain"] (or absent)'

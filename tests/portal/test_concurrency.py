@@ -128,7 +128,8 @@ def test_two_new_versions_of_one_declaration_at_once_one_wins_and_takes_its_requ
         submitting(lumen, sign(lumen, make_payload("lumen", "P-1", supersedes=old.id))),
         post_envelope(client, lumen, sign(lumen, make_payload("lumen", "P-1", supersedes=old.id))),
     )
-    assert loser.status_code == 422 and loser.get_json()["error"]["details"] == {"supersedes": old.id}
+    assert loser.status_code == 409
+    assert loser.get_json()["error"]["details"] == {"supersedes": old.id, "current": winner.id}
     with session_factory() as session:
         assert session.scalars(select(Declaration.id).where(Declaration.is_current)).all() == [winner.id]
         assert session.get_one(Declaration, old.id).superseded_by_id == winner.id

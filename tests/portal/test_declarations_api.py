@@ -313,9 +313,26 @@ def test_a_superseding_version_takes_over_and_the_old_one_stays_readable(
     assert old["superseded_by"] == v2["id"] and old["is_current"] is False
     outgoing = client.get("/api/v1/requests?box=outgoing", headers=oem.headers).get_json()["items"]
     assert outgoing[0]["declaration_id"] == v2["id"]
-    # Superseding an old version is no longer possible.
+    # Superseding an old version is no longer possible: a conflict with the current one, which it names.
     v3 = make_payload("lumen", "MMIC-7", supersedes=v1["id"])
-    assert_rejected(post(client, supplier, sign(supplier, v3)), 422)
+    error = assert_rejected(post(client, supplier, sign(supplier, v3)), 409, "conflict")
+    assert error["details"] == {"supersedes": v1["id"], "current": v2["id"]}
+
+
+def test_the_losers_of_a_race_to_supersede_get_the_409_of_a_version_conflict(
+    client, make_org, make_payload, sign, session_factory
+):
+    """Two v2s naming v1, as two colleagues filing at once: the first wins. Before, the second got the
+    422 of a malformed payload, while two racing first versions got 409."""
+    supplier = make_org("lumen")
+    v1 = make_payload("lumen", "MMIC-7")
+    assert post(client, supplier, sign(supplier, v1)).status_code == 201
+    first, second = (make_payload("lumen", "MMIC-7", supersedes=v1["id"]) for _ in range(2))
+    assert post(client, supplier, sign(supplier, first)).status_code == 201
+
+    error = assert_rejected(post(client, supplier, sign(supplier, second)), 409, "conflict")
+    assert error["details"]["current"] == first["id"]
+    assert stored_counts(session_factory)[0] == 2
 
 
 def test_supersedes_may_not_name_another_issuers_declaration(client, make_org, make_payload, sign):
@@ -339,6 +356,21 @@ def test_url_safe_unpadded_base64_is_accepted_and_read_back_in_standard_base64(
     assert shown.get_json()["envelope"] == standard
     with session_factory() as session:
         assert session.get(Declaration, answer.get_json()["id"]).envelope == filed
+
+
+def test_the_envelope_read_back_is_other_bytes_and_the_409_says_it_is_the_same_declaration(
+    client, make_org, make_payload, session_factory, url_safe_unpadded
+):
+    """DESIGN compares envelope bytes; before, the 409 said "other contents" of an envelope whose
+    payload and signature were the ones stored."""
+    supplier = make_org("lumen")
+    standard = _envelope_dict(supplier, make_payload("lumen", materials=[GA_LINE]))
+    assert post(client, supplier, url_safe_unpadded(json.dumps(standard).encode())).status_code == 201
+
+    error = assert_rejected(post(client, supplier, json.dumps(standard).encode()), 409, "conflict")
+    assert error["details"]["same_payload_and_signature"] is True
+    assert error["message"].startswith("a declaration with this id was accepted from other envelope bytes")
+    assert stored_counts(session_factory)[0] == 1
 
 
 def test_a_component_may_name_the_issuer_itself(client, make_org, make_payload, sign):
@@ -439,3 +471,31 @@ def test_a_keyid_no_database_can_hold_is_an_unknown_key(client, make_org, make_p
     error = assert_rejected(post(client, supplier, json.dumps(document).encode()), 422, "signature")
     assert error["details"]["problem"] == "unknown_key"
     assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def test_a_component_supplied_by_the_authority_or_the_operator_is_422(
+    client, make_org, make_payload, sign, session_factory
+):
+    """Before: accepted, and the bus sent the authority a request it may not even read (nor answer)."""
+    supplier = make_org("lumen")
+    for kind in ("authority", "operator"):
+        other = make_org(f"the-{kind}", kind=kind)
+        component = {"part_number": "X", "supplier": other.organization.slug, "quantity": 1}
+        payload = make_payload("lumen", components=[{**component, "request_disclosure": True}])
+        error = assert_rejected(post(client, supplier, sign(supplier, payload)), 422, "payload_invalid")
+        assert error["details"]["components.0.supplier"] == (
+            f"'the-{kind}' is the portal's {kind}, not a company; a component's supplier must be a "
+            "registered company"
+        )
+    assert stored_counts(session_factory) == (0, 0, 0)
+
+
+def test_a_null_disclose_supplier_to_reads_as_absent(client, make_org, make_payload, sign, session_factory):
+    """DESIGN: the default applies "when absent or empty". Before: 422 "Field may not be null"."""
+    supplier = make_org("lumen")
+    make_org("tatra")
+    component = {"part_number": "X", "supplier": "tatra", "quantity": 1, "disclose_supplier_to": None}
+    payload = make_payload("lumen", components=[component])
+    assert post(client, supplier, sign(supplier, payload)).status_code == 201
+    with session_factory() as session:
+        assert session.scalar(select(DeclarationComponent.disclose_to)) == "authority"

@@ -127,3 +127,17 @@ def test_the_list_is_in_the_openapi_document_with_its_schema(client):
         "last_named_at",
         "registered_as",
     }
+
+
+def test_an_organisation_registered_without_a_kind_is_a_company(client, make_org, session_factory):
+    """As `tiertrace org create` without --kind; before, the API answered 422 "missing field"."""
+    operator = make_org("operator", kind="operator")
+    created = client.post(
+        "/api/v1/organizations",
+        json={"slug": "moselle", "name": "Moselle Foil SA", "country": "LU"},
+        headers=operator.headers,
+    )
+    assert created.status_code == 201
+    token = created.get_json()["token"]
+    me = client.get("/api/v1/organizations/me", headers={"Authorization": f"Bearer {token}"})
+    assert (me.get_json()["slug"], me.get_json()["kind"]) == ("moselle", "company")

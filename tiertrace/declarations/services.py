@@ -110,7 +110,7 @@ _EXISTING = select(
     _DECLARATIONS.c.accepted_at,
     _DECLARATIONS.c.envelope_sha256,
 ).where(_DECLARATIONS.c.id == bindparam("id"))
-_SUPPLIER_IDS = select(_ORGANIZATIONS.c.slug, _ORGANIZATIONS.c.id).where(
+_SUPPLIER_IDS = select(_ORGANIZATIONS.c.slug, _ORGANIZATIONS.c.id, _ORGANIZATIONS.c.kind).where(
     _ORGANIZATIONS.c.slug.in_(bindparam("slugs", expanding=True))
 )
 _REQUEST_ADDRESSEE = select(_REQUESTS.c.supplier_id, _REQUESTS.c.part_number).where(
@@ -120,6 +120,10 @@ _CURRENT = select(_DECLARATIONS.c.id).where(
     _DECLARATIONS.c.issuer_id == bindparam("issuer_id"),
     _DECLARATIONS.c.part_number == bindparam("part_number"),
     _DECLARATIONS.c.is_current,
+)
+_ENVELOPE = select(_DECLARATIONS.c.envelope).where(_DECLARATIONS.c.id == bindparam("id"))
+_ISSUER_AND_PART = select(_DECLARATIONS.c.issuer_id, _DECLARATIONS.c.part_number).where(
+    _DECLARATIONS.c.id == bindparam("id")
 )
 _RETIRE = (
     update(_DECLARATIONS)
@@ -210,6 +214,15 @@ def submit_declaration(
                 return SubmitResult(
                     existing.id, existing.part_number, existing.supersedes_id, existing.accepted_at, False
                 )
+            stored = signing.parse_envelope(connection.scalar(_ENVELOPE, {"id": existing.id}))
+            if stored == parsed:
+                # Say so: "other contents" would send the supplier looking for a change it never made.
+                raise ConflictError(
+                    "a declaration with this id was accepted from other envelope bytes: the same payload "
+                    "and signature, encoded differently (JSON spacing, base64 alphabet or padding). It is "
+                    "stored; the same id counts as the same submission only with the bytes first sent",
+                    details={"id": declaration_id, "same_payload_and_signature": True},
+                )
             raise ConflictError(
                 "a declaration with this id exists with other contents; ids are unique forever",
                 details={"id": declaration_id},
@@ -263,13 +276,22 @@ def check_payload(connection: Connection, issuer_id: int, raw: dict[str, Any]) -
         if isinstance(c.get("supplier"), str) and not unstorable_text_paths(c["supplier"])
     }
     known: dict[str, int] = {}
+    kinds: dict[str, str] = {}
     if slugs:
-        rows = connection.execute(_SUPPLIER_IDS, {"slugs": sorted(slugs)})
-        known = {slug: org_id for slug, org_id in rows}
+        for slug, org_id, kind in connection.execute(_SUPPLIER_IDS, {"slugs": sorted(slugs)}):
+            kinds[slug] = kind
+            if kind == "company":
+                known[slug] = org_id
     found = reference_problems(raw) | mass_total_problems(raw)
     for i, component in components:
         supplier = component.get("supplier")
-        if isinstance(supplier, str) and supplier not in known:
+        if isinstance(supplier, str) and supplier in kinds and supplier not in known:
+            # The authority and the operator make no parts: a request to them could never be answered.
+            found[f"components.{i}.supplier"] = (
+                f"{supplier!r} is the portal's {kinds[supplier]}, not a company; a component's supplier "
+                "must be a registered company"
+            )
+        elif isinstance(supplier, str) and supplier not in known:
             found[f"components.{i}.supplier"] = (
                 f"{supplier!r} is not a registered organisation; use null and "
                 "supplier_name/supplier_country for a supplier that is not on the portal yet"
@@ -301,6 +323,14 @@ def check_payload(connection: Connection, issuer_id: int, raw: dict[str, Any]) -
             details={"current": current},
         )
     if supersedes is not None and (current is None or current != canonical_id(supersedes)):
+        named = connection.execute(_ISSUER_AND_PART, {"id": canonical_id(supersedes)}).one_or_none()
+        if current is not None and named is not None and tuple(named) == (issuer_id, part_number):
+            # An older version of this part: someone superseded it first (a race, or a stale copy).
+            raise ConflictError(
+                f"declaration {canonical_id(supersedes)} is no longer current: {current} superseded it; "
+                "name the current version in 'supersedes'",
+                details={"supersedes": supersedes, "current": current},
+            )
         raise RuleViolationError(
             "supersedes may only name the issuer's own current declaration of the same part",
             code="payload_invalid",
