@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -13,14 +12,12 @@ from portal.web.base import (
     current_org,
     current_user,
     end_session,
-    plural,
     safe_next,
     start_session,
 )
 from tiertrace.errors import AuthenticationError, NotFoundError, RuleViolationError
 from tiertrace.organizations.accounts import (
     accept_invite,
-    address_wait,
     authenticate_user,
     end_sessions,
     require_invited_user,
@@ -44,7 +41,7 @@ def login() -> Any:
     """The login form; on success a fresh session, on failure the same message whatever went wrong.
 
     Failures are counted per account and client address, per account, and per address
-    (`authenticate_user`); past the address's limit it waits (429). The address is
+    (`authenticate_user`); past the address's limit it waits (429 with Retry-After). The address is
     `request.remote_addr`: the peer's, or the client's from X-Forwarded-For when
     TIERTRACE_TRUSTED_PROXIES says how many proxies vouch for it (portal.create_app).
     """
@@ -61,23 +58,13 @@ def login() -> Any:
     if errors:
         return render_template("login.html", next=target, email=email, errors=errors), 422
     session = db_session()
-    address = request.remote_addr or ""
-    wait = address_wait(session, address)
-    if wait:
-        minutes = math.ceil(wait / 60)
-        message = (
-            "There were too many failed sign-ins from your network. "
-            f"Wait {minutes} {plural(minutes, 'minute')} and try again."
-        )
-        page = render_template("login.html", next=target, email=email, errors={"password": message})
-        return page, 429, {"Retry-After": str(wait)}
     try:
-        user = authenticate_user(session, email, password, address=address)
-    except AuthenticationError as error:
-        session.commit()  # the failure counts must be kept, or throttling would not work
-        return render_template(
-            "login.html", next=target, email=email, errors={"password": error.message}
-        ), 401
+        user = authenticate_user(session, email, password, address=request.remote_addr or "")
+    except AuthenticationError as error:  # the attempt is counted (committed) already
+        page = render_template("login.html", next=target, email=email, errors={"password": error.message})
+        if "retry_after" in error.details:
+            return page, 429, {"Retry-After": str(error.details["retry_after"])}
+        return page, 401
     session.commit()
     start_session(user)
     return redirect(target or url_for("web.home"))

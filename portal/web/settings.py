@@ -11,7 +11,7 @@ from portal import current_settings
 from portal.db import db_session
 from portal.web.base import bp, current_org, current_user, login_required, start_session
 from tiertrace.disclosure.notifications import WebhookAddressError, register_webhook
-from tiertrace.errors import RuleViolationError, TiertraceError
+from tiertrace.errors import AuthenticationError, RuleViolationError, TiertraceError
 from tiertrace.organizations.accounts import (
     change_password,
     list_keys,
@@ -180,7 +180,11 @@ def webhook_remove() -> Any:
 @bp.post("/settings/password")
 @login_required()
 def password_change() -> Any:
-    """Change the person's password; other sessions of the account end, this one goes on."""
+    """Change the person's password; other sessions of the account end, this one goes on.
+
+    A wrong current password counts as a failed login of the account from the client's address: past the
+    login limits (`change_password`) even the right one is refused, 429 with Retry-After.
+    """
     user = current_user()
     assert user is not None
     current, new = request.form.get("current_password", ""), request.form.get("new_password", "")
@@ -199,7 +203,10 @@ def password_change() -> Any:
         return _render(errors, status=422)
     session = db_session()
     try:
-        change_password(session, user, current, new)
+        change_password(session, user, current, new, address=request.remote_addr or "")
+    except AuthenticationError as error:  # the attempt is counted (committed) already
+        page, status = _render({"current_password": error.message}, status=429)
+        return page, status, {"Retry-After": str(error.details["retry_after"])}
     except TiertraceError as error:
         session.rollback()
         return _render({key: str(value) for key, value in error.details.items()}, status=422)

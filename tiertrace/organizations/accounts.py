@@ -16,14 +16,15 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from tiertrace.db import utcnow
 from tiertrace.errors import AuthenticationError, ConflictError, NotFoundError, RuleViolationError
 from tiertrace.organizations.models import ApiToken, LoginFailure, Organization, SigningKey, User
 
-#: How long a failed login counts toward the limits below (and is kept).
+#: How long a failed login counts toward the limits below (and is kept). A wrong current password on a
+#: password change is a failed login of the account too (`change_password`).
 FAILURE_WINDOW = timedelta(minutes=15)
 #: Consecutive failed logins at one account from one client address within `FAILURE_WINDOW` after which
 #: that address may not log in to that account: a stranger guessing is held up, the owner elsewhere is not.
@@ -176,47 +177,164 @@ def authenticate_user(
     Refused even with the right password from an address with `MAX_FAILED_LOGINS` failed logins at the
     account within `FAILURE_WINDOW`, and from every address once the account has
     `MAX_FAILED_LOGINS_PER_ACCOUNT`, until so many have left the window that fewer remain: a stranger
-    guessing from one address does not keep the owner out. A failure counts toward its address
-    (`address_wait`) and, when it tried the account's password, toward the account; a refused attempt
-    tried none, so it takes MAX_FAILED_LOGINS_PER_ACCOUNT / MAX_FAILED_LOGINS (20) addresses to lock
-    everyone out. A success stops counting the account's failures from `address`. Flushes whether or
-    not it raises, so the caller commits in both cases. Raises AuthenticationError with one message for
-    every failure (an unknown email, a wrong password, a refused login, an account without a password
-    yet), so the answer tells neither which emails have accounts nor which limit was hit.
+    guessing from one address does not keep the owner out. A failure counts toward its address and, when
+    it tried the account's password, toward the account; a refused attempt tried none, so it takes
+    MAX_FAILED_LOGINS_PER_ACCOUNT / MAX_FAILED_LOGINS (20) addresses to lock everyone out. A success stops
+    counting the account's failures from `address`.
+
+    Commits the session, with the attempt counted, before checking the password (`_try_password`); a
+    success is flushed, and the caller commits it. Raises AuthenticationError with one message for every
+    failure (an unknown email, a wrong password, a refused login, an account without a password yet), so
+    the answer tells neither which emails have accounts nor which limit was hit; with code "address_wait"
+    and details["retry_after"] (seconds), the password unchecked, when the address must wait.
     """
     now = now or utcnow()
-    address = address[:64]  # as login_failures keeps it (an IP address has at most 45 characters)
     user = (
         session.scalar(select(User).where(User.email == normalize_email(email)))
         if isinstance(email, str)
         else None
     )
-    refused = user is not None and _locked_out(session, user, address, now)
-    password_hash = user.password_hash if user is not None else None
-    # Checked even when refused, and against a dummy hash when there is no account's, so that the time
-    # taken tells neither which emails have accounts nor which logins are refused.
-    right = _verify(password_hash or _DUMMY_HASH, password)
-    if user is not None and password_hash is not None and right and not refused:
-        _clear_failures(session, user, address=address)
-        if _HASHER.check_needs_rehash(password_hash):
-            user.password_hash = hash_password(password)
-        session.flush()
-        return user
-    _record_failure(session, address, None if refused else user, now)
-    raise AuthenticationError(
-        "the email address or the password is wrong, or the account is locked after too many "
-        f"failed attempts (wait {int(FAILURE_WINDOW.total_seconds() // 60)} minutes)",
-        code="login_failed",
-    )
-
-
-def _locked_out(session: Session, user: User, address: str, now: datetime) -> bool:
-    from_address, from_all = session.execute(
-        select(func.count().filter(LoginFailure.address == address), func.count()).where(
-            LoginFailure.user_id == user.id, LoginFailure.failed_at > now - FAILURE_WINDOW
+    if not _try_password(session, user, password, address=address, now=now).right:
+        raise AuthenticationError(
+            "the email address or the password is wrong, or the account is locked after too many "
+            f"failed attempts (wait {int(FAILURE_WINDOW.total_seconds() // 60)} minutes)",
+            code="login_failed",
         )
-    ).one()
-    return bool(from_address >= MAX_FAILED_LOGINS or from_all >= MAX_FAILED_LOGINS_PER_ACCOUNT)
+    assert user is not None and user.password_hash is not None  # a right password is an account's
+    if _HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+        session.flush()
+    return user
+
+
+def change_password(
+    session: Session, user: User, current: str, new: str, *, address: str, now: datetime | None = None
+) -> None:
+    """Replace the user's password after checking the current one, for the client at `address`.
+
+    A wrong current password is a failed login of the account from `address` (`authenticate_user`), so
+    someone holding a signed-in session cannot guess it without bound; past a limit even the right one is
+    refused. A right one is a successful login: it stops counting the address's failures at the account.
+    Commits the session, with the attempt counted, before checking the password (`_try_password`), then
+    flushes the new one; the caller commits it. Raises RuleViolationError with "new_password" (checked
+    first, which counts no attempt) or "current_password" in details; AuthenticationError with
+    details["retry_after"] (seconds) when the address must wait (code "address_wait") or is locked out
+    of the account (code "account_locked").
+    """
+    problem = password_problem(new)
+    if problem is not None:
+        raise RuleViolationError("the password was not changed", details={"new_password": problem})
+    attempt = _try_password(session, user, current, address=address, now=now or utcnow())
+    if attempt.locked_for:
+        raise _wait_error(
+            "account_locked", "Too many wrong passwords were tried for this account.", attempt.locked_for
+        )
+    if not attempt.right:
+        raise RuleViolationError(
+            "the password was not changed", details={"current_password": "wrong password"}
+        )
+    user.password_hash = hash_password(new)
+    session.flush()
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What came of one password attempt (`_try_password`)."""
+
+    #: The password is the account's, and the limits let it be tried.
+    right: bool
+    #: Seconds until the limits let the address try the account's password again; 0 when they do now.
+    locked_for: int
+
+
+#: Held until the transaction ends (PostgreSQL): one lock per account and per client address.
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+def _try_password(
+    session: Session, user: User | None, password: object, *, address: str, now: datetime
+) -> _Attempt:
+    """Check `password` against `user`'s account (None: the email named none) as an attempt from the
+    client at `address`, counted toward the limits whatever its outcome.
+
+    Concurrent attempts must not all pass a count one short of a limit, and the password check (argon2,
+    about 50 ms) must not hold a lock that makes logins go one at a time, from one office's address or,
+    on SQLite, from everywhere. So the limits are counted and the attempt recorded as a failure under a
+    lock of the account and of the address, and committed; then the password is checked, with no lock
+    and no transaction held; a right one deletes its failure again (flushed: the caller commits; rolled
+    back, the attempt stays a failure). Meanwhile a concurrent attempt counts it, as it would once it
+    failed. A refused attempt counts toward its address only, and its password is checked all the same
+    (against a dummy hash when there is no account's), so that the time taken tells neither which
+    emails have accounts nor which attempts are refused. Raises AuthenticationError (code
+    "address_wait", details["retry_after"]) when the address must wait, recording nothing and checking
+    no password.
+    """
+    address = address[:64]  # as login_failures keeps it (an IP address has at most 45 characters)
+    _lock_limits(session, user, address)
+    wait = _wait(session, LoginFailure.address == address, MAX_FAILED_LOGINS_PER_ADDRESS, now)
+    if wait:
+        session.commit()  # ends the locks
+        raise _wait_error("address_wait", "There were too many failed sign-ins from your network.", wait)
+    locked_for = 0
+    if user is not None:
+        at_account = LoginFailure.user_id == user.id
+        locked_for = max(
+            _wait(session, and_(at_account, LoginFailure.address == address), MAX_FAILED_LOGINS, now),
+            _wait(session, at_account, MAX_FAILED_LOGINS_PER_ACCOUNT, now),
+        )
+    failure = _record_failure(session, address, None if locked_for else user, now)
+    password_hash = user.password_hash if user is not None else None
+    session.commit()
+    right = _verify(password_hash or _DUMMY_HASH, password)
+    if user is None or password_hash is None or not right or locked_for:
+        return _Attempt(right=False, locked_for=locked_for)
+    session.delete(failure)
+    _clear_failures(session, user, address=address)
+    session.flush()
+    return _Attempt(right=True, locked_for=0)
+
+
+def _lock_limits(session: Session, user: User | None, address: str) -> None:
+    """Hold the limits of `user`'s account and of `address` until the transaction ends, so that attempts
+    at either count and record one after the other. The locks are taken in ascending order of their
+    keys, so two attempts never wait for each other in a cycle. SQLite needs none: its transactions
+    begin IMMEDIATE, one writer at a time (tiertrace/db.py)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    names = [f"login limits of address {address}"]
+    if user is not None:
+        names.append(f"login limits of account {user.id}")
+    for key in sorted(_lock_key(name) for name in names):
+        session.execute(_LOCK, {"key": key})
+
+
+def _lock_key(name: str) -> int:
+    """A PostgreSQL advisory lock key (a signed 64-bit integer) for `name`; a collision only makes two
+    names wait for each other."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
+
+
+def _wait(session: Session, failures: ColumnElement[bool], limit: int, now: datetime) -> int:
+    """Seconds until fewer than `limit` of the `failures` are within `FAILURE_WINDOW`; 0 when already."""
+    nth_newest = session.scalar(
+        select(LoginFailure.failed_at)
+        .where(failures, LoginFailure.failed_at > now - FAILURE_WINDOW)
+        .order_by(LoginFailure.failed_at.desc())
+        .offset(limit - 1)
+        .limit(1)
+    )
+    if nth_newest is None:
+        return 0
+    return max(1, math.ceil((nth_newest + FAILURE_WINDOW - now).total_seconds()))
+
+
+def _wait_error(code: str, cause: str, seconds: int) -> AuthenticationError:
+    minutes = math.ceil(seconds / 60)
+    return AuthenticationError(
+        f"{cause} Wait {minutes} minute{'' if minutes == 1 else 's'} and try again.",
+        code=code,
+        details={"retry_after": seconds},
+    )
 
 
 def _verify(password_hash: str, password: object) -> bool:
@@ -228,12 +346,14 @@ def _verify(password_hash: str, password: object) -> bool:
         return False
 
 
-def _record_failure(session: Session, address: str, user: User | None, now: datetime) -> None:
+def _record_failure(session: Session, address: str, user: User | None, now: datetime) -> LoginFailure:
     """Count a failed login from `address` (at `user`'s account, if given), and forget every failure
     older than the window."""
     session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - FAILURE_WINDOW))
-    session.add(LoginFailure(address=address, user_id=user.id if user is not None else None, failed_at=now))
+    failure = LoginFailure(address=address, user_id=user.id if user is not None else None, failed_at=now)
+    session.add(failure)
     session.flush()
+    return failure
 
 
 def _clear_failures(session: Session, user: User, *, address: str | None = None) -> None:
@@ -243,42 +363,6 @@ def _clear_failures(session: Session, user: User, *, address: str | None = None)
     if address is not None:
         statement = statement.where(LoginFailure.address == address)
     session.execute(statement)
-
-
-def change_password(session: Session, user: User, current: str, new: str) -> None:
-    """Replace the user's password after checking the current one. Flushes.
-
-    Raises RuleViolationError with "current_password" or "new_password" in details.
-    """
-    if user.password_hash is None or not _verify(user.password_hash, current):
-        raise RuleViolationError(
-            "the password was not changed", details={"current_password": "wrong password"}
-        )
-    problem = password_problem(new)
-    if problem is not None:
-        raise RuleViolationError("the password was not changed", details={"new_password": problem})
-    user.password_hash = hash_password(new)
-    session.flush()
-
-
-def address_wait(session: Session, address: str, *, now: datetime | None = None) -> int:
-    """Seconds the client at `address` must wait before its next login attempt; 0 when it may try now.
-
-    It waits once `MAX_FAILED_LOGINS_PER_ADDRESS` of its logins failed within `FAILURE_WINDOW` (at any
-    account or none), until so many of them have left the window that fewer than that remain in it.
-    Addresses are cut to the 64 characters the table keeps (an IP address has at most 45).
-    """
-    now = now or utcnow()
-    nth_newest = session.scalar(
-        select(LoginFailure.failed_at)
-        .where(LoginFailure.address == address[:64], LoginFailure.failed_at > now - FAILURE_WINDOW)
-        .order_by(LoginFailure.failed_at.desc())
-        .offset(MAX_FAILED_LOGINS_PER_ADDRESS - 1)
-        .limit(1)
-    )
-    if nth_newest is None:
-        return 0
-    return max(1, math.ceil((nth_newest + FAILURE_WINDOW - now).total_seconds()))
 
 
 def end_sessions(session: Session, user: User) -> None:

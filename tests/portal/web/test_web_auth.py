@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import pytest
+from login_support import at_once
 from sqlalchemy import func, select
 from web_helpers import PASSWORD, csrf_of, field_error, log_in, page_csrf
 
@@ -372,3 +374,78 @@ def test_the_password_form_reports_all_its_errors_at_once(client, make_org, sign
     assert field_error(html, "current_password") == "Enter your current password"
     assert field_error(html, "new_password") == "Choose a password of at least 12 characters"
     assert field_error(html, "new_password_confirm") == "the two passwords differ"
+
+
+def test_failed_sign_ins_at_once_from_one_address_stop_at_its_limit(
+    app, make_org, make_person, session_factory, monkeypatch
+):
+    """Before: each request counted the address's failures before any recorded its own, so all of them
+    were checked (PostgreSQL), or the first held the database through its password check (SQLite)."""
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_ADDRESS", 3)  # 20 in the portal: kept fast here
+    person = make_person(make_org("lumen"))
+    for _ in range(2):
+        assert log_in(client_at(app, "203.0.113.7"), person, password="guess").status_code == 401
+
+    sprayers = [client_at(app, "203.0.113.7") for _ in range(4)]
+    answers = at_once(monkeypatch, [partial(log_in, sprayer, person, "guess") for sprayer in sprayers])
+
+    assert sorted(answer.status_code for answer in answers) == [401, 429, 429, 429]
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(LoginFailure)) == 3
+
+
+def test_wrong_current_passwords_lock_the_address_out_of_the_account(
+    app, make_org, make_person, session_factory
+):
+    """Before: they counted toward no limit, so a signed-in session left open (a borrowed laptop) could
+    guess the password without bound."""
+    person = make_person(make_org("lumen"))
+    laptop = client_at(app, "203.0.113.7")
+    assert log_in(laptop, person).status_code == 302
+    new = "a completely different passphrase"
+    for number in range(MAX_FAILED_LOGINS):
+        answer = change_password(laptop, f"guess {number}", new, new)
+        assert answer.status_code == 422
+        assert field_error(answer.get_data(as_text=True), "current_password") == "wrong password"
+
+    answer = change_password(laptop, person.password, new, new)  # even the right one
+    assert answer.status_code == 429
+    assert 0 < int(answer.headers["Retry-After"]) <= FAILURE_WINDOW.total_seconds()
+    assert field_error(answer.get_data(as_text=True), "current_password") == (
+        "Too many wrong passwords were tried for this account. Wait 15 minutes and try again."
+    )
+    # The password is unchanged; the address is locked out of the account for signing in too, the
+    # owner elsewhere is not.
+    assert log_in(client_at(app, "203.0.113.7"), person).status_code == 401
+    assert log_in(client_at(app, "198.51.100.2"), person).status_code == 302
+
+    pass_the_window(session_factory)
+    assert change_password(laptop, person.password, new, new).status_code == 302
+    assert log_in(client_at(app, "203.0.113.7"), person, password=new).status_code == 302
+
+
+def test_wrong_current_passwords_count_toward_the_address_limit(app, make_org, make_person, monkeypatch):
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_ADDRESS", 3)  # 20 in the portal: kept fast here
+    lumen = make_org("lumen")
+    person, colleague = make_person(lumen), make_person(lumen)
+    laptop = client_at(app, "203.0.113.7")
+    assert log_in(laptop, person).status_code == 302
+    new = "a completely different passphrase"
+    for number in range(3):
+        assert change_password(laptop, f"guess {number}", new, new).status_code == 422
+
+    answer = change_password(laptop, person.password, new, new)
+    assert answer.status_code == 429
+    assert 0 < int(answer.headers["Retry-After"]) <= FAILURE_WINDOW.total_seconds()
+    assert field_error(answer.get_data(as_text=True), "current_password") == (
+        "There were too many failed sign-ins from your network. Wait 15 minutes and try again."
+    )
+    assert log_in(client_at(app, "203.0.113.7"), colleague).status_code == 429  # the whole address waits
+
+
+def test_a_new_password_the_form_refuses_counts_no_attempt(client, make_org, signed_in, session_factory):
+    signed_in(make_org("lumen"))
+    for _ in range(MAX_FAILED_LOGINS):
+        assert change_password(client, "a guess", "short", "short").status_code == 422
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(LoginFailure)) == 0

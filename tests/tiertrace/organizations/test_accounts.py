@@ -257,10 +257,83 @@ def test_a_new_password_changes_the_credential_version(session, organization):
     user = accept_invite(session, create_user(session, organization, "anna@lumen.example").token, PASSWORD)
     before = credential_version(user)
     with pytest.raises(RuleViolationError) as error:
-        change_password(session, user, "wrong", "another long passphrase")
+        change_password(session, user, "wrong", "another long passphrase", address=A)
     assert "current_password" in error.value.details
-    change_password(session, user, PASSWORD, "another long passphrase")
+    change_password(session, user, PASSWORD, "another long passphrase", address=A)
     assert credential_version(user) != before
     assert (
         authenticate_user(session, "anna@lumen.example", "another long passphrase", address=A).id == user.id
     )
+
+
+NEW = "another long passphrase"
+
+
+def test_wrong_current_passwords_count_toward_the_login_limits(session, anna):
+    """Before: they counted toward none, so a signed-in session could guess the password without bound."""
+    for attempt in range(MAX_FAILED_LOGINS):
+        with pytest.raises(RuleViolationError) as error:
+            change_password(session, anna, f"guess {attempt}", NEW, address=A)
+        assert error.value.details == {"current_password": "wrong password"}
+
+    with pytest.raises(AuthenticationError) as error:
+        change_password(session, anna, PASSWORD, NEW, address=A)  # even the right one
+    assert error.value.code == "account_locked"
+    assert 0 < error.value.details["retry_after"] <= FAILURE_WINDOW.total_seconds()
+    assert error.value.message == (
+        "Too many wrong passwords were tried for this account. Wait 15 minutes and try again."
+    )
+    assert counted(session, anna, A) == MAX_FAILED_LOGINS
+    assert not logs_in(session, A)  # the login's own limit: the password is unchanged
+    assert logs_in(session, B)
+
+
+def test_wrong_current_passwords_make_the_address_wait(session, anna, monkeypatch):
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_ADDRESS", 2)
+    for attempt in range(2):
+        with pytest.raises(RuleViolationError):
+            change_password(session, anna, f"guess {attempt}", NEW, address=A)
+
+    with pytest.raises(AuthenticationError) as error:
+        change_password(session, anna, PASSWORD, NEW, address=A)
+    assert error.value.code == "address_wait"
+    assert 0 < error.value.details["retry_after"] <= FAILURE_WINDOW.total_seconds()
+    with pytest.raises(AuthenticationError) as error:
+        authenticate_user(session, "anna@lumen.example", PASSWORD, address=A)
+    assert error.value.code == "address_wait" and error.value.message == (
+        "There were too many failed sign-ins from your network. Wait 15 minutes and try again."
+    )
+
+
+def test_the_right_current_password_clears_the_failures_from_its_address(session, anna):
+    fail(session, A, MAX_FAILED_LOGINS - 1)
+
+    change_password(session, anna, PASSWORD, NEW, address=A)
+
+    assert counted(session, anna) == 0
+    assert session.scalar(select(func.count()).where(LoginFailure.address == A)) == MAX_FAILED_LOGINS - 1
+
+
+def test_a_refused_new_password_counts_no_attempt(session, anna):
+    with pytest.raises(RuleViolationError) as error:
+        change_password(session, anna, "a guess", "short", address=A)
+    assert error.value.details == {"new_password": "at least 12 characters"}
+    assert session.scalar(select(func.count()).select_from(LoginFailure)) == 0
+
+
+def test_a_waiting_address_is_told_how_long(session, anna, monkeypatch):
+    monkeypatch.setattr(accounts, "MAX_FAILED_LOGINS_PER_ADDRESS", 2)
+    start = utcnow()
+    fail(session, A, 1, now=start)
+    fail(session, A, 1, now=start + timedelta(minutes=1))
+
+    with pytest.raises(AuthenticationError) as error:
+        authenticate_user(
+            session,
+            "anna@lumen.example",
+            PASSWORD,
+            address=A,
+            now=start + FAILURE_WINDOW - timedelta(seconds=30),
+        )
+    assert error.value.details == {"retry_after": 30}  # until the older failure is out of the window
+    assert error.value.message.endswith("Wait 1 minute and try again.")
