@@ -214,7 +214,7 @@ def submit_declaration(
                 return SubmitResult(
                     existing.id, existing.part_number, existing.supersedes_id, existing.accepted_at, False
                 )
-            stored = signing.parse_envelope(connection.scalar(_ENVELOPE, {"id": existing.id}))
+            stored = signing.parse_envelope(connection.execute(_ENVELOPE, {"id": existing.id}).scalar_one())
             if stored == parsed:
                 # Say so: "other contents" would send the supplier looking for a change it never made.
                 raise ConflictError(
