@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from alembic import command
-from migration_support import ANNA, TOKEN, seen_marks, stored, write_rows
+from migration_support import ANNA, TOKEN, at, seen_marks, stored, write_rows
 from migration_support import schema as schema_of
 from services_support import TEST_DB
 from sqlalchemy import select
@@ -95,9 +96,10 @@ def test_down_to_the_first_revision_and_up_again_loses_only_what_0003_0005_and_0
     for below in REVISIONS[:-1][::-1]:
         command.downgrade(config, below)
         now = stored(blank_url)
-        # 0007's downgrade gave back the per-account counter and lock: no failures, no lock.
-        counters = [(row.pop("failed_logins"), row.pop("locked_until")) for row in now["users"]]
-        assert counters == [(0, None)] * 2, below
+        if REVISIONS.index(below) < REVISIONS.index("0007"):
+            # 0007's downgrade gave back the per-account counter and lock: no failures, no lock.
+            counters = [(row.pop("failed_logins"), row.pop("locked_until")) for row in now["users"]]
+            assert counters == [(0, None)] * 2, below
         assert now == _cut(before, now), f"the downgrade to {below} changed rows"
     assert "login_failures" not in now and "session_epoch" not in now["users"][0]
     assert "notifications_seen_at" not in now["users"][0]
@@ -172,6 +174,69 @@ def test_on_sqlite_the_migrations_roll_back_when_they_leave_a_row_pointing_nowhe
         migrations.upgrade(blank_url)
     assert migrations.current(blank_url) == "0005"
     assert schema_of(blank_url)["disclosure_requests"]["columns"]["due_date"][:2] == ("DATE", True)
+
+
+def test_0008_keeps_one_notification_per_request_organisation_and_kind_delivered_else_queued_else_oldest(
+    blank_url,
+):
+    """Duplicates written before 0008 (nothing refused them): one of each group stays, whole, and the
+    others go; other kinds, other organisations and notifications about no request are kept."""
+    migrations.upgrade(blank_url, "0007")
+    written = write_rows(blank_url)
+    request, child = (row["id"] for row in written["disclosure_requests"])
+    lumen, yard = (row["id"] for row in written["organizations"][:2])
+    (listed,) = (row["id"] for row in written["notifications"])  # child, yard, request.created: queued
+    rows: dict[str, dict[str, Any]] = {}
+
+    def notification(name, request_id, organization_id, kind, created, *, delivered=None, queued=None):
+        rows[name] = {
+            "id": f"00000000-0000-4000-8000-{len(rows):012d}"
+            if name.startswith("same")
+            else str(uuid.uuid4()),
+            "organization_id": organization_id,
+            "kind": kind,
+            "request_id": request_id,
+            "data": {"part_number": "EPI-WAFER", "copy": name},
+            "created_at": at(created, len(rows)),
+            "delivered_at": delivered,
+            "delivery_attempts": 0 if queued is None and delivered is None else 1,
+            "next_attempt_at": queued,
+        }
+
+    # Beside `listed`: two delivered ones, the one delivered first created last.
+    notification("delivered first", child, yard, "request.created", 12, delivered=at(13))
+    notification("delivered later", child, yard, "request.created", 11, delivered=at(14))
+    # Never tried and older, or queued.
+    notification("never tried", request, lumen, "reminder", 6)
+    notification("queued", request, lumen, "reminder", 7, queued=at(8))
+    # Neither delivered nor queued: the oldest, and of those created at once, the first by id.
+    notification("young", child, lumen, "escalation", 28)
+    notification("same time 1", child, lumen, "escalation", 27)
+    notification("same time 2", child, lumen, "escalation", 27)
+    rows["same time 2"]["created_at"] = rows["same time 1"]["created_at"]
+    # Alone of their key: another kind, another organisation, and twice about no request.
+    notification("other kind", child, yard, "reminder", 20)
+    notification("other organisation", request, lumen, "request.created", 5)
+    notification("no request 1", None, yard, "request.created", 9)
+    notification("no request 2", None, yard, "request.created", 9)
+    engine = make_engine(blank_url, pool=False)
+    try:
+        with engine.begin() as connection:
+            connection.execute(Base.metadata.tables["notifications"].insert(), list(rows.values()))
+    finally:
+        engine.dispose()
+    before = stored(blank_url)
+
+    migrations.upgrade(blank_url)
+
+    gone = {rows[name]["id"] for name in ("delivered later", "never tried", "young", "same time 2")}
+    gone.add(listed)
+    after = stored(blank_url)
+    assert after == {
+        **before,
+        "notifications": [row for row in before["notifications"] if row["id"] not in gone],
+    }
+    assert len(after["notifications"]) == len(rows) + 1 - len(gone)
 
 
 def _assert_due_dates_given(

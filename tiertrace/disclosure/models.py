@@ -73,7 +73,22 @@ class Notification(Base):
     """Something an organisation should learn of (a new incoming request, a reminder, an escalation)."""
 
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_organization_created", "organization_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_notifications_organization_created", "organization_id", "created_at"),
+        # One notification per request, organisation and kind (migration 0008): each kind is sent once
+        # per request, "request.created" to the supplier when the request is made, "reminder" to it and
+        # "escalation" to the requester once each (the request's reminded_at and escalated_at are never
+        # cleared). Inserts skip one that exists (`tiertrace.disclosure.notifications`). Led by
+        # request_id, it is also the index of that foreign key. Notifications about no request are not
+        # limited (NULLs are distinct).
+        Index(
+            "uq_notifications_request_organization_kind",
+            "request_id",
+            "organization_id",
+            "kind",
+            unique=True,
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))

@@ -27,7 +27,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Select, and_, bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from tiertrace.db import chunks, new_id
@@ -54,7 +55,29 @@ MAX_DELIVERY_ATTEMPTS = 12
 DELIVERY_LEASE = timedelta(minutes=2)
 
 
-_INSERT_NOTIFICATION = insert(Notification)
+def _insert_statement(insert: Any) -> Any:
+    """The notifications' insert built with `insert`, a dialect's: a notification that exists already (the
+    same request, organisation and kind: the unique index of migration 0008) is skipped, not an error.
+
+    So a redelivery, or two workers at once, cannot make a second one: on PostgreSQL an insert that meets
+    another transaction's uncommitted one waits for it, then skips; SQLite has one writer at a time.
+    """
+    return insert(Notification).on_conflict_do_nothing(
+        index_elements=["request_id", "organization_id", "kind"]
+    )
+
+
+#: By dialect, built once (the notify consumer's CPU per message counts): the insert, and the insert
+#: returning the notifications it made (those it skipped are not returned). render_nulls: the ORM would
+#: otherwise leave out the NULLs, so rows with and without a queued webhook took a statement each.
+_INSERT_NOTIFICATIONS = {
+    "postgresql": _insert_statement(postgresql.insert),
+    "sqlite": _insert_statement(sqlite.insert),
+}
+_INSERT_RETURNING = {
+    name: insert.returning(Notification).execution_options(render_nulls=True)
+    for name, insert in _INSERT_NOTIFICATIONS.items()
+}
 
 
 def _request_data(request: Mapping[str, Any], requester_slug: str) -> dict[str, Any]:
@@ -77,6 +100,7 @@ def request_data(request: DisclosureRequest) -> dict[str, Any]:
 def _request_columns(request: DisclosureRequest) -> dict[str, Any]:
     return {
         "id": request.id,
+        "supplier_id": request.supplier_id,
         "part_number": request.part_number,
         "program": request.program,
         "due_date": request.due_date,
@@ -91,7 +115,8 @@ def notify_new_requests(
     requester_slugs: Mapping[int, str],
     now: datetime,
 ) -> None:
-    """Insert a "request.created" notification for the supplier of each of `requests` (one statement).
+    """Insert a "request.created" notification for the supplier of each of `requests` (one statement),
+    skipping one that exists.
 
     `requests` are rows of disclosure_requests' columns, inserted already; `requester_slugs` maps their
     requesters' ids to slugs. No webhook is queued: the notify consumer does that when it handles the
@@ -99,49 +124,32 @@ def notify_new_requests(
     """
     if not requests:
         return
-    session.connection().execute(
-        _INSERT_NOTIFICATION,
+    connection = session.connection()
+    connection.execute(
+        _INSERT_NOTIFICATIONS[connection.dialect.name],
         [
-            {
-                "id": new_id(),
-                "organization_id": request["supplier_id"],
-                "kind": REQUEST_CREATED,
-                "request_id": request["id"],
-                "data": _request_data(request, requester_slugs[request["requester_id"]]),
-                "created_at": now,
-                "delivered_at": None,
-                "delivery_attempts": 0,
-                "next_attempt_at": None,
-            }
+            _new_notification(request, requester_slugs[request["requester_id"]], REQUEST_CREATED, now=now)
             for request in requests
         ],
     )
 
 
-def notify_request(
-    session: Session,
-    request: DisclosureRequest,
-    *,
-    kind: str = REQUEST_CREATED,
-    requester_slug: str,
-    now: datetime,
-    webhook: bool = False,
-) -> Notification:
-    """Add a notification of `kind` about `request` for its supplier.
-
-    Queues a webhook delivery (`next_attempt_at = now`) when `webhook` is true: the caller knows whether
-    the supplier registered a webhook URL. Flushes nothing; the request must have its id already.
-    """
-    notification = Notification(
-        organization_id=request.supplier_id,
-        kind=kind,
-        request_id=request.id,
-        data=_request_data(_request_columns(request), requester_slug),
-        created_at=now,
-        next_attempt_at=now if webhook else None,
-    )
-    session.add(notification)
-    return notification
+def _new_notification(
+    request: Mapping[str, Any], requester_slug: str, kind: str, *, now: datetime, webhook: bool = False
+) -> dict[str, Any]:
+    """The columns of a new notification of `kind` about `request` (disclosure_requests' columns) for its
+    supplier, with its webhook delivery queued (`next_attempt_at = now`) when `webhook`."""
+    return {
+        "id": new_id(),
+        "organization_id": request["supplier_id"],
+        "kind": kind,
+        "request_id": request["id"],
+        "data": _request_data(request, requester_slug),
+        "created_at": now,
+        "delivered_at": None,
+        "delivery_attempts": 0,
+        "next_attempt_at": now if webhook else None,
+    }
 
 
 def ensure_request_notification(
@@ -161,29 +169,35 @@ def ensure_request_notification(
 def ensure_request_notifications(
     session: Session, request_ids: Collection[str], *, kind: str = REQUEST_CREATED, now: datetime
 ) -> dict[str, tuple[Notification, bool]]:
-    """`ensure_request_notification` for several requests, with one query per `chunks` of ids: by
-    request id, (notification, queued).
+    """`ensure_request_notification` for several requests, with one query per `chunks` of ids and one
+    insert of the missing notifications: by request id, (notification, queued).
 
     The same as calling it for each id in turn; requests that do not exist are left out. Flushes once.
     """
-    rows: dict[str, tuple[DisclosureRequest, str, bool, Notification | None]] = {}
-    for chunk in chunks(request_ids):
-        for request, requester_slug, has_webhook, notification in session.execute(
-            _REQUEST_NOTIFICATIONS, {"request_ids": chunk, "kind": kind}
-        ):
-            # Nothing keeps a request from having two such notifications: either one will do.
-            rows.setdefault(request.id, (request, requester_slug, bool(has_webhook), notification))
+    rows = _request_notifications(session, request_ids, kind)
+    missing = [row for row in rows.values() if row[3] is None]
+    created: dict[str | None, Notification] = {}
+    if missing:
+        insert = _INSERT_RETURNING[session.connection().dialect.name]
+        new = [
+            _new_notification(_request_columns(request), slug, kind, now=now, webhook=has_webhook)
+            for request, slug, has_webhook, _ in missing
+        ]
+        created = {notification.request_id: notification for notification in session.scalars(insert, new)}
+        # What the insert skipped, another transaction inserted since the query (a worker beside this
+        # one): read it, and queue its webhook as for one that was there.
+        skipped = [request.id for request, *_ in missing if request.id not in created]
+        if skipped:
+            rows.update(_request_notifications(session, skipped, kind))
     ensured: dict[str, tuple[Notification, bool]] = {}
     for request_id in request_ids:
         if request_id not in rows or request_id in ensured:
             continue
-        request, requester_slug, has_webhook, found = rows[request_id]
-        if found is None:
-            created = notify_request(
-                session, request, kind=kind, requester_slug=requester_slug, now=now, webhook=has_webhook
-            )
-            ensured[request_id] = created, has_webhook
+        _, _, has_webhook, found = rows[request_id]
+        if request_id in created:
+            ensured[request_id] = created[request_id], has_webhook
             continue
+        assert found is not None  # there before, or read again after the insert skipped it
         queued = (
             has_webhook
             and found.delivered_at is None
@@ -195,6 +209,20 @@ def ensure_request_notifications(
         ensured[request_id] = found, queued
     session.flush()
     return ensured
+
+
+def _request_notifications(
+    session: Session, request_ids: Collection[str], kind: str
+) -> dict[str, tuple[DisclosureRequest, str, bool, Notification | None]]:
+    """By request id (those that exist): the request, who asked, whether the supplier has a webhook and
+    the supplier's notification of `kind` about it (None when missing); one query per `chunks` of ids."""
+    return {
+        request.id: (request, requester_slug, bool(has_webhook), notification)
+        for chunk in chunks(request_ids)
+        for request, requester_slug, has_webhook, notification in session.execute(
+            _REQUEST_NOTIFICATIONS, {"request_ids": chunk, "kind": kind}
+        )
+    }
 
 
 def _request_notifications_statement() -> Select[DisclosureRequest, str, bool, Notification]:

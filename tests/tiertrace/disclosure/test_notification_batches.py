@@ -13,7 +13,6 @@ from tiertrace.disclosure.models import Notification
 from tiertrace.disclosure.notifications import (
     ensure_request_notification,
     ensure_request_notifications,
-    notify_request,
     register_webhook,
 )
 from tiertrace.disclosure.services import create_request
@@ -51,9 +50,10 @@ def _selects(engine):
 
 def test_several_requests_at_once_are_ensured_as_one_by_one_with_one_query(session, make_org, engine):
     fresh_hook, fresh_plain, told_hook, queued_hook = _requests(session, make_org, True, False, True, True)
-    # Told without a webhook POST (propagation's notifications), and one whose POST is queued already.
-    told = notify_request(session, told_hook, requester_slug="oem", now=NOW)
-    queued = notify_request(session, queued_hook, requester_slug="oem", now=NOW, webhook=True)
+    # Told without a webhook POST (as propagation tells), and one whose POST is queued already.
+    told, _ = ensure_request_notification(session, told_hook.id, now=NOW)
+    told.next_attempt_at = None
+    queued, _ = ensure_request_notification(session, queued_hook.id, now=NOW)
     session.commit()
     ids = [fresh_hook.id, UNKNOWN, fresh_plain.id, told_hook.id, queued_hook.id, fresh_hook.id]
 
