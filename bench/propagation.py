@@ -4,10 +4,11 @@ Targets (issue 3), on loopback RabbitMQ and PostgreSQL:
 - per hop — a declaration accepted (committed) until the forwarded request is visible to the next
   supplier — p50 at most 2 ms and p99 at most 5 ms;
 - at least 700 hops per second per worker process.
-Printed beside them, measured in the same run: the raw RabbitMQ publish-to-consume latency (persistent
-message, quorum queue, publisher and consumer in one process), i.e. the broker's share of a hop, and
-the raw PostgreSQL insert+commit latency, the share of the one transaction a hop must commit (the
-forwarded request). Their sum is the floor of a hop; see docs/bus.md.
+With the throughput, the worker process's CPU time (user + system) per hop: steadier than the rate on a
+machine that other work shares. Printed beside them, measured in the same run: the raw RabbitMQ
+publish-to-consume latency (persistent message, quorum queue, publisher and consumer in one process),
+i.e. the broker's share of a hop, and the raw PostgreSQL insert+commit latency, the share of the one
+transaction a hop must commit (the forwarded request). Their sum is the floor of a hop; see docs/bus.md.
 
     python bench/propagation.py [--chains 50] [--throughput 2000]
 
@@ -231,8 +232,20 @@ def hop_latencies(bench: Bench, database_url: str, chains: int, label: str) -> l
     return hops
 
 
-def throughput(bench: Bench, database_url: str, prefix: str, count: int, *worker_args: str) -> float:
-    """Hops per second: `count` accepted declarations waiting in the outbox, one worker started on them."""
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a running process has used so far, in seconds (Linux: /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        # The fields after the command name, which is in parentheses and may contain spaces: utime and
+        # stime are the 14th and 15th fields of the line.
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def throughput(
+    bench: Bench, database_url: str, prefix: str, count: int, *worker_args: str
+) -> tuple[float, float]:
+    """`count` accepted declarations waiting in the outbox, one worker started on them: hops per second,
+    and the worker's CPU seconds per hop until the last one was forwarded."""
     width = len(bench.members[1])
     tag = uuid.uuid4().hex[:6]
     envelopes = [
@@ -263,12 +276,12 @@ def throughput(bench: Bench, database_url: str, prefix: str, count: int, *worker
                 or 0
             )
 
-    with worker_process(database_url, prefix, *worker_args):
-        start = time.perf_counter()
+    with worker_process(database_url, prefix, *worker_args) as process:
+        start, cpu = time.perf_counter(), process_cpu_seconds(process.pid)
         while forwarded() < count:
             time.sleep(0.01)
-        elapsed = time.perf_counter() - start
-    return count / elapsed
+        elapsed, cpu = time.perf_counter() - start, process_cpu_seconds(process.pid) - cpu
+    return count / elapsed, cpu / count
 
 
 def delete_topology(prefix: str) -> None:
@@ -315,8 +328,14 @@ def main() -> None:
     print(f"per-hop latency, propagate-only worker: {summary_ms(hops_alone)}")
     print(f"raw RabbitMQ publish->consume ({len(raw)} messages): {summary_ms(raw)}")
     print(f"raw PostgreSQL insert+commit ({len(commit)} commits): {summary_ms(commit)}")
-    print(f"hops per second, one worker (all consumers):   {full:.0f}   (target: >= 700)")
-    print(f"hops per second, one worker (propagate only):  {propagate_only:.0f}")
+    print(
+        f"hops per second, one worker (all consumers):   {full[0]:.0f}   (target: >= 700); "
+        f"worker CPU {full[1] * 1000:.2f} ms per hop"
+    )
+    print(
+        f"hops per second, one worker (propagate only):  {propagate_only[0]:.0f}; "
+        f"worker CPU {propagate_only[1] * 1000:.2f} ms per hop"
+    )
 
 
 if __name__ == "__main__":

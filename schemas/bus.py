@@ -1,9 +1,10 @@
 """The bus message envelope: what the relay publishes and what every consumer accepts.
 
 A message is UTF-8 JSON ``{"message_id", "type", "version", "payload"}``; the payload carries ids only
-(never whole objects, never pickles). Its routing key is ``f"{type}.v{version}"``. The relay validates
-with `dump_message` before it publishes, consumers with `load_message` before they act; a body that
-fails here is a poison message and goes to the dead-letter queue at once.
+(never whole objects, never pickles). Its routing key is ``f"{type}.v{version}"``. The producer checks
+each payload with `validate_payload` when it writes the event to the outbox, and the relay puts the row on
+the wire with `encode_message`; consumers validate with `load_message` before they act, and a body that
+fails there is a poison message and goes to the dead-letter queue at once.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ __all__ = [
     "BusMessageSchema",
     "ValidationError",
     "dump_message",
+    "encode_message",
     "load_message",
     "routing_key",
+    "validate_payload",
 ]
 
 _UUID = validate.Regexp(
@@ -65,18 +68,11 @@ class BusMessageSchema(Schema):
     type = fields.String(required=True, validate=validate.Regexp(r"^[a-z_]+(\.[a-z_]+)+$"))
     # strict: a version of "1" or 1.0 is a producer bug, not something to coerce silently.
     version = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    payload = fields.Dict(keys=fields.String(), required=True)
+    # The payload's keys are checked by the schema of its (type, version), which refuses unknown ones.
+    payload = fields.Dict(required=True)
 
     def _check_payload(self, data: dict[str, Any]) -> dict[str, Any]:
-        schema = _PAYLOAD_INSTANCES.get((data["type"], data["version"]))
-        if schema is None:
-            raise ValidationError(
-                f"no schema for {data['type']!r} version {data['version']}", field_name="type"
-            )
-        try:
-            data["payload"] = schema.load(data["payload"])
-        except ValidationError as exc:
-            raise ValidationError({"payload": exc.messages}) from exc
+        data["payload"] = validate_payload(data["type"], data["version"], data["payload"])
         return data
 
     def load_checked(self, data: Any) -> dict[str, Any]:
@@ -99,12 +95,31 @@ def routing_key(type: str, version: int) -> str:
     return f"{type}.v{version}"
 
 
+def validate_payload(type: str, version: int, payload: Any) -> dict[str, Any]:
+    """The payload of a (type, version) message, validated. Raises ValidationError, under "type" when
+    there is no schema for that type and version, else under "payload"."""
+    schema = _PAYLOAD_INSTANCES.get((type, version))
+    if schema is None:
+        raise ValidationError(f"no schema for {type!r} version {version}", field_name="type")
+    try:
+        return schema.load(payload)
+    except ValidationError as exc:
+        raise ValidationError({"payload": exc.messages}) from exc
+
+
+def encode_message(message_id: str, type: str, version: int, payload: dict[str, Any]) -> bytes:
+    """The wire bytes of a message, unchecked: for envelopes whose payload was validated when it was
+    written (the outbox), so that the relay does not validate every event a second time."""
+    envelope = {"message_id": message_id, "type": type, "version": version, "payload": payload}
+    return json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode("utf-8")
+
+
 def dump_message(message_id: str, type: str, version: int, payload: dict[str, Any]) -> bytes:
     """The wire bytes of a message. Raises ValidationError when it does not match the schema."""
     envelope = _ENVELOPE.dump_checked(
         {"message_id": message_id, "type": type, "version": version, "payload": payload}
     )
-    return json.dumps(envelope, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return encode_message(**envelope)
 
 
 def load_message(body: bytes) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def test_anything_else_is_refused(body):
         load_message(body)
 
 
-def test_the_relay_cannot_publish_an_invalid_message():
+def test_the_validating_encoder_refuses_an_invalid_message():
     with pytest.raises(ValidationError):
         dump_message(MESSAGE_ID, "request.created", 1, {"request": "whole object"})
 

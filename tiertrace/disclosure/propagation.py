@@ -115,9 +115,36 @@ _FACTS = (
 )
 
 
-_OLDER_VERSION = select(_declaration.c.in_response_to, _declaration.c.supersedes_id).where(
-    _declaration.c.id == bindparam("declaration_id")
-)
+def _answered_by_older_statement() -> Select[Any]:
+    """For each version in "version_ids" ("start"): the request it names or, if it names none, the one
+    the newest of the older versions it supersedes names; no row when none of them names one.
+
+    One recursive query walks `supersedes_id` down from each version and stops at the first version that
+    names a request.
+    """
+    older = (
+        select(
+            _declaration.c.id.label("start"),
+            _declaration.c.in_response_to,
+            _declaration.c.supersedes_id,
+            literal(0).label("depth"),
+        )
+        .where(_declaration.c.id.in_(bindparam("version_ids", expanding=True)))
+        .cte("older", recursive=True)
+    )
+    older = older.union_all(
+        select(
+            older.c.start, _declaration.c.in_response_to, _declaration.c.supersedes_id, older.c.depth + 1
+        ).where(
+            _declaration.c.id == older.c.supersedes_id,
+            older.c.in_response_to.is_(None),
+            older.c.depth < MAX_DEPTH - 1,
+        )
+    )
+    return select(older.c.start, older.c.in_response_to).where(older.c.in_response_to.is_not(None))
+
+
+_ANSWERED_BY_OLDER = _answered_by_older_statement()
 
 
 def _path_statement() -> Select[Any]:
@@ -199,17 +226,21 @@ def answered_request_id(session: Session, declaration: Declaration | _Declaratio
     A new version that names no request still answers what the old one answered (submit repointed those
     requests), so its components hang under the same parent as the old version's did.
     """
-    if declaration.in_response_to is not None:
-        return declaration.in_response_to
-    older = declaration.supersedes_id
-    for _ in range(MAX_DEPTH):
-        if older is None:
-            return None
-        row = session.connection().execute(_OLDER_VERSION, {"declaration_id": older}).one()
-        if row.in_response_to is not None:
-            return str(row.in_response_to)
-        older = row.supersedes_id
-    return None
+    return _answered_request_ids(session, [declaration])[declaration.id]
+
+
+def _answered_request_ids(
+    session: Session, declarations: Sequence[Declaration | _DeclarationFacts]
+) -> dict[str, str | None]:
+    """`answered_request_id` of each of `declarations`, by id: one query for all of those that name
+    no request but supersede a version (none when no declaration does)."""
+    older = {d.supersedes_id for d in declarations if d.in_response_to is None and d.supersedes_id}
+    #: Superseded version -> the request it, or an older version, answers.
+    answered: dict[str | None, str] = {}
+    if older:
+        rows = session.connection().execute(_ANSWERED_BY_OLDER, {"version_ids": sorted(older)})
+        answered = {start: in_response_to for start, in_response_to in rows}
+    return {d.id: d.in_response_to or answered.get(d.supersedes_id) for d in declarations}
 
 
 @dataclass(frozen=True)
@@ -288,12 +319,13 @@ def propagate_declarations(
     # only the requests it sees (check-then-insert under READ COMMITTED is otherwise a race).
     lock_organizations(connection, involved)
 
+    answered = _answered_request_ids(session, list(declarations.values()))
     results: list[PropagationResult] = []
     #: Per result: (supplier, part) -> first position, of the components to forward.
     wanted: list[dict[tuple[int, str], int]] = []
     for declaration_id in declaration_ids:
         declaration = declarations[declaration_id]
-        result = PropagationResult(declaration.id, answered_request_id(session, declaration))
+        result = PropagationResult(declaration.id, answered[declaration.id])
         forward: dict[tuple[int, str], int] = {}
         for component in components[declaration_id]:
             if component.supplier_id is None or not component.request_disclosure:

@@ -8,7 +8,8 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, Integer, any_, bindparam, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -153,11 +154,11 @@ def register_key(
 
 #: FOR NO KEY UPDATE, not FOR UPDATE: the latter would also block every insert of a row that references
 #: the organisation (foreign keys take KEY SHARE). In one statement, in the order of the ORDER BY, so two
-#: transactions locking overlapping sets (A lists B, B lists A) take them in the same order. SQLite
-#: ignores the clause; its writers are serialised.
+#: transactions locking overlapping sets (A lists B, B lists A) take them in the same order. The ids go
+#: as one array parameter: an expanding IN list made SQLAlchemy render the statement anew on every call.
 _LOCK_ORGANIZATIONS = (
     select(Organization.id)
-    .where(Organization.id.in_(bindparam("ids", expanding=True)))
+    .where(Organization.id == any_(bindparam("ids", type_=postgresql.ARRAY(Integer))))
     .order_by(Organization.id)
     .with_for_update(key_share=True)
 )
@@ -165,8 +166,14 @@ _LOCK_ORGANIZATIONS = (
 
 def lock_organizations(executor: Session | Connection, organization_ids: Iterable[int]) -> None:
     """Hold the organisations' rows until the transaction ends, so that their check-then-write services
-    (requests, declarations, propagation) run one after the other across processes."""
-    executor.execute(_LOCK_ORGANIZATIONS, {"ids": sorted(set(organization_ids))})
+    (requests, declarations, propagation) run one after the other across processes.
+
+    PostgreSQL only: SQLite has no row locks, and every transaction there takes the database's one write
+    lock when it begins (BEGIN IMMEDIATE, tiertrace.db), which serialises those services already.
+    """
+    bind = executor.get_bind() if isinstance(executor, Session) else executor
+    if bind.dialect.name == "postgresql":
+        executor.execute(_LOCK_ORGANIZATIONS, {"ids": sorted(set(organization_ids))})
 
 
 def revoke_key(

@@ -8,6 +8,7 @@ from typing import Any, cast
 from sqlalchemy import Table, event, insert
 from sqlalchemy.orm import Session
 
+from schemas.bus import ValidationError, validate_payload
 from tiertrace.outbox.models import OutboxEvent
 
 #: Every event type the domain emits, with its current version. Routing key: f"{type}.v{version}".
@@ -45,14 +46,17 @@ def _after_rollback(session: Session, _previous_transaction: object) -> None:
     session.info.pop(PENDING_FLAG, None)
 
 
-_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__))
+#: Inline: nothing is read back (a single row would otherwise be inserted with RETURNING its seq).
+_INSERT_EVENT = insert(cast(Table, OutboxEvent.__table__)).inline()
 
 
 def record_event(session: Session, type: str, payload: dict[str, Any]) -> None:
     """Insert an event into the outbox in the caller's transaction; it is published only if that commits.
 
     `payload` carries ids only, never whole objects. The row is inserted at once (a Core statement, no
-    unit of work), so events keep the order in which they were recorded.
+    unit of work), so events keep the order in which they were recorded. Raises ValueError for an
+    unknown type or a payload that breaks the bus schema (schemas.bus), having written nothing: the
+    relay publishes the rows without validating them again.
     """
     record_events(session, type, [payload])
 
@@ -61,12 +65,17 @@ def record_events(session: Session, type: str, payloads: Sequence[dict[str, Any]
     """`record_event` for several events of one type: one statement, rows in the order given."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type!r}")
+    version = EVENT_TYPES[type]
+    for payload in payloads:
+        try:
+            validate_payload(type, version, payload)
+        except ValidationError as exc:
+            raise ValueError(f"not a valid {type!r} event: {exc.messages}") from exc
     if not payloads:
         return
     connection = session.connection()
     connection.execute(
-        _INSERT_EVENT,
-        [{"type": type, "version": EVENT_TYPES[type], "payload": payload} for payload in payloads],
+        _INSERT_EVENT, [{"type": type, "version": version, "payload": payload} for payload in payloads]
     )
     if not session.info.get(PENDING_FLAG):
         session.info[PENDING_FLAG] = True
