@@ -117,7 +117,10 @@ def build_handlers(
         propagate_declarations(session, declaration_ids, now=clock(), settings=settings)
 
     def merge(session: Session, messages: list[dict[str, Any]]) -> None:
-        """Recompute the rollups the events change, up to the roots, each once (tiertrace.chains)."""
+        """Recompute the rollups the events change, up to the roots, each once (tiertrace.chains).
+
+        Waits first for the rollup lock: merge transactions run one at a time across all workers.
+        """
         handle_events(session, [(message["type"], message["payload"]) for message in messages])
 
     def notify(session: Session, messages: list[dict[str, Any]]) -> None:

@@ -12,23 +12,27 @@ Every current declaration has a `Rollup` row whose `data` holds its figures "as 
                                     # component into it a `cycle` gap; absent from older rows
 
 The figures are viewer-independent; `chain_view` unfolds the tree from these rows and redacts it for
-the viewer at read time. Only the merge (`refresh_rollups`, `handle_events`, `rebuild_all`) writes rows:
-a read computes a missing row in memory and stores nothing, because a read that stored rows level by
-level would take their locks out of id order and could deadlock with the merge on PostgreSQL. Nothing
-here commits: the entrypoint owns the transaction.
+the viewer at read time. Only the merge (`refresh_rollups`, `handle_events`, `rebuild_all`,
+`remove_superseded_rollups`) writes rows, and each of its transactions first takes the rollup lock
+(`ROLLUP_LOCK_KEY`), so that no two of them compute at once: each computes from what it reads, and two
+overlapping in time would each miss the other's commit. A read computes a missing row in memory and
+stores nothing, because a read that stored rows level by level would take their locks out of id order
+and could deadlock with the merge on PostgreSQL. Nothing here commits: the entrypoint owns the
+transaction.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Collection, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, Table, Text, and_, bindparam, select, tuple_
+from sqlalchemy import Select, Table, Text, and_, bindparam, delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -55,6 +59,12 @@ _REQUEST_EVENTS = ("request.created", "request.declined", "request.overdue")
 #: What one unit of a declaration's part is ("piece", "kg", "cm2"): only that, not the whole payload,
 #: which can be up to a megabyte.
 _PART_UNIT = Declaration.payload["part"]["unit"].as_string()
+#: Key of the PostgreSQL advisory lock that every transaction writing rollups holds from before its first
+#: read until it ends ("tiertrac" in ASCII). Advisory locks belong to one database: deployments sharing a
+#: server do not wait for each other.
+ROLLUP_LOCK_KEY = 0x7469657274726163
+#: How many declarations `rebuild_all` loads and merges at a time (a cycle group is never split).
+REBUILD_BATCH = 500
 
 
 # --- materialisation -------------------------------------------------------------------------------------
@@ -66,12 +76,19 @@ def refresh_rollups(session: Session, declaration_ids: Iterable[str]) -> set[str
     Ancestors are found through the component index: current declarations whose components name the
     (issuer, part number) of an affected current declaration, transitively. A child whose rollup is
     missing is computed (and stored) on the fly, so the result does not depend on the order in which
-    events arrive; running it twice gives the same data. Unknown ids are ignored. Flushes the `Rollup`
+    events arrive; running it twice gives the same data. Unknown ids are ignored. Takes the rollup lock
+    (`_lock_rollups`) first, so it waits for any other transaction writing rollups. Flushes the `Rollup`
     rows (each recomputed row's `generation` goes up by one); returns the ids recomputed.
     """
     seeds = set(declaration_ids)
     if not seeds:
         return set()
+    _lock_rollups(session)
+    return _refresh(session, seeds)
+
+
+def _refresh(session: Session, seeds: set[str]) -> set[str]:
+    """`refresh_rollups` once the rollup lock is held."""
     loaded = _close_over(session, seeds)
     _store(session, loaded)
     return set(loaded.facts)
@@ -84,7 +101,7 @@ def handle_event(session: Session, event_type: str, payload: dict[str, Any]) -> 
     current version, so a superseding declaration takes the old one's place). "request.created",
     "request.declined" and "request.overdue" refresh the requester's current declarations that list
     (supplier, part number) and their ancestors, because the kind of that gap changed. Other events
-    change no figure. Idempotent; flushes like `refresh_rollups`.
+    change no figure. Idempotent; takes the rollup lock and flushes like `refresh_rollups`.
     """
     return handle_events(session, [(event_type, payload)])
 
@@ -102,49 +119,119 @@ def handle_events(session: Session, events: Iterable[tuple[str, dict[str, Any]]]
             seeds.add(payload["declaration_id"])
         elif event_type in _REQUEST_EVENTS:
             request_ids.add(payload["request_id"])
+    if not seeds and not request_ids:
+        return set()
+    _lock_rollups(session)
     for chunk in chunks(request_ids):
         seeds.update(session.scalars(_DECLARATIONS_LISTING_REQUESTS, {"request_ids": chunk}))
-    return refresh_rollups(session, seeds)
+    return _refresh(session, seeds)
 
 
-#: (requester, supplier, part number): which request a component line's gap follows.
-_REQUEST_KEY = (DisclosureRequest.requester_id, DisclosureRequest.supplier_id, DisclosureRequest.part_number)
-#: Every request's key and status, oldest first.
-_REQUEST_STATUSES = select(*_REQUEST_KEY, DisclosureRequest.status).order_by(
-    DisclosureRequest.created_at, DisclosureRequest.id
-)
+def _lock_rollups(session: Session) -> None:
+    """Wait for the rollup lock and hold it until the transaction ends; before anything is read.
+
+    A merge computes rows from the state it reads: declarations, requests and the stored rows below.
+    Under PostgreSQL's READ COMMITTED, two merges overlapping in time each read a state without the
+    other's commit, and the one that upserted last put back figures from the older state (a lost update
+    that stayed until some later event touched the rows). Holding one transaction-level advisory lock
+    from before the first read, each writer reads after the previous one committed; a change committed
+    while it runs has its own event, whose merge waits for it and recomputes what the change touches.
+    SQLite needs nothing: every transaction starts with BEGIN IMMEDIATE, the database's one write lock.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(ROLLUP_LOCK_KEY)))
 
 
-def _latest_statuses(
-    session: Session,
-    statement: Any,
-    into: dict[tuple[int, int, str], str],
-    parameters: dict[str, Any] | None = None,
-) -> None:
-    """Put the status of the latest request per key that `statement` (on `_REQUEST_STATUSES`) finds."""
-    for requester_id, supplier_id, part, status in session.execute(statement, parameters):
-        into[(requester_id, supplier_id, part)] = status  # oldest first: the latest wins
-
-
-def rebuild_all(session: Session) -> int:
+def rebuild_all(session: Session, *, progress: Callable[[int, int], None] | None = None) -> int:
     """Recompute the rollup of every current declaration from scratch; returns how many.
 
-    Superseded declarations are left alone: their view is recomputed when it is read. Flushes.
+    Reads no stored row, so a row of another format, or one that no reader can parse (NaN or Infinity,
+    which SQLite took before a figure out of range was stored as null), is replaced, never read.
+    Merges the declarations children first, `REBUILD_BATCH` at a time (a cycle group whole), each batch
+    over the figures the batches before it computed: the same figures as merging all at once. Memory
+    holds the graph (each current declaration's id, issuer and part number, and what its components
+    resolve to), one batch, and the figures of declarations whose parents are not all merged yet; not
+    every declaration's figures. Calls `progress(done, total)` after each batch. Superseded declarations
+    are left alone (their view is computed when it is read; `remove_superseded_rollups` deletes their
+    rows). Takes the rollup lock (`_lock_rollups`) first; flushes.
     """
-    ids = list(session.scalars(select(Declaration.id).where(Declaration.is_current)))
-    facts = _load_facts(session, ids)
-    current = {
-        (issuer_id, part): declaration_id
-        for declaration_id, issuer_id, part in session.execute(
-            select(Declaration.id, Declaration.issuer_id, Declaration.part_number).where(
-                Declaration.is_current
-            )
-        )
-    }
-    requests: dict[tuple[int, int, str], str] = {}
-    _latest_statuses(session, _REQUEST_STATUSES, requests)
-    _store(session, _Loaded(facts=facts, current=current, requests=requests))
-    return len(facts)
+    _lock_rollups(session)
+    done = 0
+    # The graph and the figures kept for parents stay in memory throughout: left running, the collector
+    # walked them again and again, which cost a third of the rebuild's time, and found next to no garbage.
+    with _gc_paused():
+        current, children = _current_graph(session)
+        # How many parents not merged yet list each declaration, and the figures that those still need.
+        waiting = Counter(child for targets in children.values() for child in set(targets))
+        known: dict[str, Figures] = {}
+        for batch in _rebuild_batches(children):
+            loaded = _Loaded(facts=_load_facts(session, batch), current=current, known=known)
+            _add_request_statuses(session, loaded, loaded.facts.values())
+            figures, datas = _compute_figures(loaded)
+            _upsert(session, datas)
+            known.update((i, figures[i]) for i in figures if waiting[i])
+            for declaration_id in batch:
+                for child in set(children[declaration_id]):
+                    waiting[child] -= 1
+                    if not waiting[child]:
+                        known.pop(child, None)
+            done += len(datas)
+            if progress is not None:
+                progress(done, len(children))
+    return done
+
+
+def _current_graph(session: Session) -> tuple[dict[tuple[int, str], str], dict[str, list[str]]]:
+    """The current declaration of each (issuer, part number), and the declarations that the components
+    of each current declaration resolve to.
+
+    One statement, so that it is one committed state: `rebuild_all` resolves components through it
+    alone, never through a declaration committed since. Streamed, and every id held once however many
+    components name it: only the graph stays in memory.
+    """
+    current: dict[tuple[int, str], str] = {}
+    children: dict[str, list[str]] = {}
+    ids: dict[str, str] = {}
+    for declaration_id, issuer_id, part, child_id in session.execute(
+        _CURRENT_GRAPH, execution_options={"yield_per": 10_000}
+    ):
+        declaration_id = ids.setdefault(declaration_id, declaration_id)
+        targets = children.get(declaration_id)
+        if targets is None:
+            targets = children[declaration_id] = []
+            current[(issuer_id, part)] = declaration_id
+        if child_id is not None:
+            targets.append(ids.setdefault(child_id, child_id))
+    return current, children
+
+
+def _rebuild_batches(children: dict[str, list[str]]) -> list[list[str]]:
+    """The declarations of `children` (declaration -> the declarations its components resolve to) in
+    batches of about `REBUILD_BATCH`, children before parents and a cycle group never split.
+
+    The search starts at the tops (declarations nobody lists), so that a part follows its own subtree:
+    the figures of a child are then dropped soon after it is merged, once its parents are merged too.
+    """
+    listed = {child for targets in children.values() for child in targets}
+    tops_first = {i: children[i] for i in children if i not in listed}
+    tops_first.update(children)
+    batches: list[list[str]] = []
+    for members in merge.strongly_connected_components(tops_first):
+        if not batches or len(batches[-1]) >= REBUILD_BATCH:
+            batches.append([])
+        batches[-1] += members
+    return batches
+
+
+def remove_superseded_rollups(session: Session) -> int:
+    """Delete the rollup rows of declarations that are no longer current; returns how many.
+
+    Nothing reads them: nothing resolves to a superseded declaration, and its view is computed when it is
+    read. They stay behind when a declaration is superseded (or when an event for it arrives after that),
+    and may hold what an older release wrote. Takes the rollup lock (`_lock_rollups`) first.
+    """
+    _lock_rollups(session)
+    return len(session.scalars(_DELETE_SUPERSEDED_ROLLUPS).all())
 
 
 def require_rollup(session: Session, declaration_id: str) -> dict[str, Any]:
@@ -205,9 +292,21 @@ _CURRENT_DECLARATIONS = select(Declaration.id, Declaration.issuer_id, Declaratio
     Declaration.is_current,
     tuple_(Declaration.issuer_id, Declaration.part_number).in_(bindparam("keys", expanding=True)),
 )
-#: `_REQUEST_STATUSES` of the (requester, supplier, part number) keys "keys".
-_KEYED_REQUEST_STATUSES = _REQUEST_STATUSES.where(
-    tuple_(*_REQUEST_KEY).in_(bindparam("keys", expanding=True))
+#: The key and status of every request for the (requester, supplier, part number) keys "keys", oldest
+#: first.
+_KEYED_REQUEST_STATUSES = (
+    select(
+        DisclosureRequest.requester_id,
+        DisclosureRequest.supplier_id,
+        DisclosureRequest.part_number,
+        DisclosureRequest.status,
+    )
+    .where(
+        tuple_(
+            DisclosureRequest.requester_id, DisclosureRequest.supplier_id, DisclosureRequest.part_number
+        ).in_(bindparam("keys", expanding=True))
+    )
+    .order_by(DisclosureRequest.created_at, DisclosureRequest.id)
 )
 #: The stored format and figures of the rollups of "ids".
 _STORED_FIGURES = select(
@@ -216,6 +315,25 @@ _STORED_FIGURES = select(
     Rollup.data["rollup"],
     Rollup.data["coverage"],
 ).where(Rollup.declaration_id.in_(bindparam("ids", expanding=True)))
+
+
+def _current_graph_statement() -> Select[str, int, str, str]:
+    """Every current declaration (id, issuer, part number) with the current declaration each of its
+    components resolves to: one row per component, null for a gap (or a declaration without any)."""
+    child = aliased(Declaration)
+    return (
+        select(Declaration.id, Declaration.issuer_id, Declaration.part_number, child.id)
+        .outerjoin(DeclarationComponent, DeclarationComponent.declaration_id == Declaration.id)
+        .outerjoin(
+            child,
+            and_(
+                child.issuer_id == DeclarationComponent.supplier_id,
+                child.part_number == DeclarationComponent.part_number,
+                child.is_current,
+            ),
+        )
+        .where(Declaration.is_current)
+    )
 
 
 def _current_ancestors_statement() -> Select[str]:
@@ -257,6 +375,12 @@ def _upsert_statement(insert: Any) -> Any:
 
 
 _CURRENT_ANCESTORS = _current_ancestors_statement()
+_CURRENT_GRAPH = _current_graph_statement()
+_DELETE_SUPERSEDED_ROLLUPS = (
+    delete(Rollup)
+    .where(Rollup.declaration_id.in_(select(Declaration.id).where(~Declaration.is_current)))
+    .returning(Rollup.declaration_id)
+)
 _UPSERT_POSTGRESQL = _upsert_statement(postgresql_insert)
 _UPSERT_SQLITE = _upsert_statement(sqlite_insert)
 
@@ -268,7 +392,7 @@ class _Loaded:
     facts: dict[str, DeclarationFacts]
     current: dict[tuple[int, str], str] = field(default_factory=dict)
     requests: dict[tuple[int, int, str], str] = field(default_factory=dict)
-    #: Stored figures of children outside `facts`.
+    #: Figures "as root" of children outside `facts`.
     known: dict[str, Figures] = field(default_factory=dict)
 
 
@@ -287,18 +411,22 @@ def _close_over(session: Session, seeds: set[str]) -> _Loaded:
         new = _load_facts(session, wanted)
         loaded.facts.update(new)
         _add_resolution_data(session, loaded, new.values())
-        targets = {
-            target
-            for facts in new.values()
-            for component in facts.components
-            if component.supplier_id is not None
-            and (target := loaded.current.get((component.supplier_id, component.part_number))) is not None
-        }
-        outside = targets - loaded.facts.keys() - loaded.known.keys()
+        outside = _targets(loaded, new.values()) - loaded.facts.keys() - loaded.known.keys()
         stored = _stored_figures(session, outside)
         loaded.known.update(stored)
         frontier = outside - stored.keys()
     return loaded
+
+
+def _targets(loaded: _Loaded, facts: Iterable[DeclarationFacts]) -> set[str]:
+    """The declarations that the components of `facts` resolve to through `loaded.current`."""
+    return {
+        target
+        for f in facts
+        for component in f.components
+        if component.supplier_id is not None
+        and (target := loaded.current.get((component.supplier_id, component.part_number))) is not None
+    }
 
 
 def _store(session: Session, loaded: _Loaded) -> None:
@@ -308,6 +436,11 @@ def _store(session: Session, loaded: _Loaded) -> None:
 
 def _compute(loaded: _Loaded) -> dict[str, dict[str, Any]]:
     """Merge the loaded declarations; their rollup data (`Rollup.data`) by id."""
+    return _compute_figures(loaded)[1]
+
+
+def _compute_figures(loaded: _Loaded) -> tuple[dict[str, Figures], dict[str, dict[str, Any]]]:
+    """Merge the loaded declarations; their figures "as root" and their rollup data, by id."""
     graph = ChainGraph(loaded.facts, loaded.current, loaded.requests)
     merger = Merger(graph, loaded.known)
     datas: dict[str, dict[str, Any]] = {}
@@ -345,7 +478,7 @@ def _compute(loaded: _Loaded) -> dict[str, dict[str, Any]]:
             "cycle_group": sorted(group) if group else None,
             "cycle_group_capped": group is not None and merger.capped(group),
         }
-    return datas
+    return computed, datas
 
 
 def _upsert(session: Session, datas: dict[str, dict[str, Any]]) -> None:
@@ -353,11 +486,10 @@ def _upsert(session: Session, datas: dict[str, dict[str, Any]]) -> None:
     postgresql = session.get_bind().dialect.name == "postgresql"
     statement = _UPSERT_POSTGRESQL if postgresql else _UPSERT_SQLITE
     now = utcnow()
-    # Rows in one order everywhere: two merge consumers refreshing overlapping ancestors then take
-    # their row locks in the same order and cannot deadlock (PostgreSQL).
+    # No two writers hold row locks at once (`_lock_rollups`), so the rows' order cannot deadlock.
     rows = [
-        {"declaration_id": declaration_id, "data": datas[declaration_id], "computed_at": now, "generation": 1}
-        for declaration_id in sorted(datas)
+        {"declaration_id": declaration_id, "data": data, "computed_at": now, "generation": 1}
+        for declaration_id, data in datas.items()
     ]
     for batch in chunks(rows):
         session.execute(statement, batch)
@@ -412,6 +544,12 @@ def _add_resolution_data(session: Session, loaded: _Loaded, facts: Iterable[Decl
     for chunk in chunks(pairs):
         for declaration_id, issuer_id, part in session.execute(_CURRENT_DECLARATIONS, {"keys": chunk}):
             loaded.current[(issuer_id, part)] = declaration_id
+    _add_request_statuses(session, loaded, facts)
+
+
+def _add_request_statuses(session: Session, loaded: _Loaded, facts: Iterable[DeclarationFacts]) -> None:
+    """Fill `loaded.requests` for the components of `facts` that resolve to no declaration in
+    `loaded.current`: the latest request decides the kind of their gap."""
     triples = {
         (f.issuer_id, c.supplier_id, c.part_number)
         for f in facts
@@ -419,7 +557,10 @@ def _add_resolution_data(session: Session, loaded: _Loaded, facts: Iterable[Decl
         if c.supplier_id is not None and (c.supplier_id, c.part_number) not in loaded.current
     } - loaded.requests.keys()
     for chunk in chunks(triples):
-        _latest_statuses(session, _KEYED_REQUEST_STATUSES, loaded.requests, {"keys": chunk})
+        for requester_id, supplier_id, part, status in session.execute(
+            _KEYED_REQUEST_STATUSES, {"keys": chunk}
+        ):
+            loaded.requests[(requester_id, supplier_id, part)] = status  # oldest first: the latest wins
 
 
 def _current_ancestors(session: Session, ids: Collection[str]) -> set[str]:
