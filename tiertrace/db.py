@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event, make_url
+from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event, func, make_url, select
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -267,3 +267,13 @@ def whole_as_int(value: float) -> int | float:
     the API's JSON writer (orjson) cannot write it at all.
     """
     return int(value) if abs(value) < EXACT_INTEGER_LIMIT and float(value).is_integer() else float(value)
+
+
+def advisory_xact_lock(session: Session, *keys: int) -> None:
+    """Hold PostgreSQL transaction-level advisory locks `keys` (signed 64-bit integers) until the
+    transaction ends, taken in ascending order so that two holders never wait for each other in a cycle.
+    Nothing on SQLite: every transaction there begins IMMEDIATE, the database's one write lock."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        session.execute(select(func.pg_advisory_xact_lock(key)))

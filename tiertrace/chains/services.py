@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Select, Table, Text, and_, bindparam, delete, func, select, tuple_
+from sqlalchemy import Select, Table, Text, and_, bindparam, delete, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
@@ -41,7 +41,7 @@ from tiertrace.audit.models import AuditLogEntry
 from tiertrace.chains import merge
 from tiertrace.chains.merge import ChainGraph, DeclarationFacts, Figures, Merger
 from tiertrace.chains.models import Rollup
-from tiertrace.db import chunks, utcnow, whole_as_int
+from tiertrace.db import advisory_xact_lock, chunks, utcnow, whole_as_int
 from tiertrace.declarations.models import Declaration, DeclarationComponent
 from tiertrace.declarations.services import customer_ids, require_readable_declaration
 from tiertrace.disclosure.models import DisclosureRequest
@@ -138,8 +138,7 @@ def _lock_rollups(session: Session) -> None:
     while it runs has its own event, whose merge waits for it and recomputes what the change touches.
     SQLite needs nothing: every transaction starts with BEGIN IMMEDIATE, the database's one write lock.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(ROLLUP_LOCK_KEY)))
+    advisory_xact_lock(session, ROLLUP_LOCK_KEY)
 
 
 def rebuild_all(session: Session, *, progress: Callable[[int, int], None] | None = None) -> int:

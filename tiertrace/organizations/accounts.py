@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import ColumnElement, and_, delete, func, select, text, update
+from sqlalchemy import ColumnElement, and_, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from tiertrace.db import utcnow
+from tiertrace.db import advisory_xact_lock, utcnow
 from tiertrace.errors import AuthenticationError, ConflictError, NotFoundError, RuleViolationError
 from tiertrace.organizations.models import ApiToken, LoginFailure, Organization, SigningKey, User
 
@@ -247,10 +247,6 @@ class _Attempt:
     locked_for: int
 
 
-#: Held until the transaction ends (PostgreSQL): one lock per account and per client address.
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
-
-
 def _try_password(
     session: Session, user: User | None, password: object, *, address: str, now: datetime
 ) -> _Attempt:
@@ -299,13 +295,10 @@ def _lock_limits(session: Session, user: User | None, address: str) -> None:
     at either count and record one after the other. The locks are taken in ascending order of their
     keys, so two attempts never wait for each other in a cycle. SQLite needs none: its transactions
     begin IMMEDIATE, one writer at a time (tiertrace/db.py)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
     names = [f"login limits of address {address}"]
     if user is not None:
         names.append(f"login limits of account {user.id}")
-    for key in sorted(_lock_key(name) for name in names):
-        session.execute(_LOCK, {"key": key})
+    advisory_xact_lock(session, *(_lock_key(name) for name in names))
 
 
 def _lock_key(name: str) -> int:
