@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
 
 class _Body(Schema):
@@ -24,11 +26,15 @@ class OrganizationCreateSchema(_Body):
     slug = fields.String(required=True, metadata={"example": "lumen-compound"})
     name = fields.String(required=True, metadata={"example": "Lumen Compound Semiconductors GmbH"})
     country = fields.String(required=True, metadata={"example": "DE"})
-    # As `tiertrace org create --kind`: most organisations registered are suppliers.
+    # Most organisations registered are suppliers. An operator is made on the portal's host
+    # (`tiertrace org create --kind operator`), never over HTTP: one operator token cannot mint others.
     kind = fields.String(
         load_default="company",
-        validate=validate.OneOf(("company", "authority", "operator")),
-        metadata={"description": "company (the default), authority or operator"},
+        validate=validate.OneOf(
+            ("company", "authority"),
+            error="must be company or authority (an operator is registered with `tiertrace org create`)",
+        ),
+        metadata={"description": "company (the default) or authority"},
     )
 
 
@@ -62,11 +68,25 @@ class RequestCreateSchema(_Body):
     message = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=10_000))
 
 
-class RequestListQuerySchema(Schema):
+class _PageQuery(Schema):
+    """The paging of a list: pass the `next` of one page back as `cursor` (or as `next`) for the next."""
+
+    cursor = fields.String(metadata={"description": "the `next` of the previous page"})
+    next = fields.String(metadata={"description": "another name for `cursor`"})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100))
+
+    @post_load
+    def _one_cursor(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        if "next" in data:
+            cursor = data.pop("next")
+            if data.setdefault("cursor", cursor) != cursor:
+                raise ValidationError("cursor and next name different pages; pass one of them", "cursor")
+        return data
+
+
+class RequestListQuerySchema(_PageQuery):
     box = fields.String(required=True, validate=validate.OneOf(("incoming", "outgoing")))
     status = fields.String(validate=validate.OneOf(("open", "answered", "declined", "overdue")))
-    cursor = fields.String()
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100))
 
 
 class RequestSchema(Schema):
@@ -132,9 +152,8 @@ class EnvelopeSchema(Schema):
     signatures = fields.List(fields.Dict(), required=True)
 
 
-class NotificationQuerySchema(Schema):
-    cursor = fields.String()
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100))
+class NotificationQuerySchema(_PageQuery):
+    pass
 
 
 class NotificationSchema(Schema):
