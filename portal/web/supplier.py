@@ -171,7 +171,7 @@ REQUEST_FORM_MESSAGES = {
     "supplier": "Choose the supplier to ask",
     "part_number": "Enter the part number, as the supplier knows it (at most 100 characters)",
     "program": "At most 100 characters",
-    "due_date": "Enter a date from today on, as YYYY-MM-DD",
+    "due_date": "Enter the date as YYYY-MM-DD",
     "message": "At most 10,000 characters",
 }
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
+
 
 def ask(client, requester, supplier="lumen", part="P-1", **extra):
     return client.post(
@@ -57,22 +59,39 @@ def test_incoming_and_outgoing_boxes_and_the_status_filter(client, make_org):
     assert len(client.get("/api/v1/requests?box=outgoing", headers=oem.headers).get_json()["items"]) == 2
 
 
-def test_lists_page_with_a_cursor_without_losing_or_repeating_items(client, make_org):
+@pytest.mark.parametrize("parameter", ["cursor", "next"])
+def test_lists_page_with_a_cursor_without_losing_or_repeating_items(client, make_org, parameter):
+    """The `next` of a page goes back as `cursor`, or under its own name: a client that sent it as
+    `next` used to get the first page again, and loop for ever."""
     oem, lumen = make_org("oem"), make_org("lumen")
     for i in range(7):
         assert ask(client, oem, part=f"P-{i}").status_code == 201
     seen, cursor, pages = [], None, 0
     while True:
-        url = "/api/v1/requests?box=incoming&limit=3" + (f"&cursor={cursor}" if cursor else "")
+        url = "/api/v1/requests?box=incoming&limit=3" + (f"&{parameter}={cursor}" if cursor else "")
         page = client.get(url, headers=lumen.headers).get_json()
         assert len(page["items"]) <= 3
         seen += [r["part_number"] for r in page["items"]]
         pages += 1
         cursor = page["next"]
-        if cursor is None:
+        if cursor is None or pages > 3:
             break
     assert pages == 3
     assert sorted(seen) == [f"P-{i}" for i in range(7)] and len(seen) == 7
+
+
+def test_a_cursor_and_a_next_naming_different_pages_are_422(client, make_org):
+    oem, lumen = make_org("oem"), make_org("lumen")
+    for i in range(3):
+        ask(client, oem, part=f"P-{i}")
+    first = client.get("/api/v1/requests?box=incoming&limit=1", headers=lumen.headers).get_json()
+    second = client.get(
+        f"/api/v1/requests?box=incoming&limit=1&cursor={first['next']}", headers=lumen.headers
+    ).get_json()
+    url = f"/api/v1/requests?box=incoming&limit=1&cursor={first['next']}&next={second['next']}"
+    answer = client.get(url, headers=lumen.headers)
+    assert answer.status_code == 422
+    assert "cursor" in answer.get_json()["error"]["details"]
 
 
 def test_bad_list_parameters_are_422(client, make_org):
@@ -97,10 +116,10 @@ def test_declining_needs_a_reason_and_answers_the_request(client, make_org):
     assert done.status_code == 200 and done.get_json()["status"] == "declined"
 
 
-def test_asking_an_unknown_supplier_or_with_a_past_due_date_is_422_and_stores_nothing(client, make_org):
+def test_asking_an_unknown_supplier_or_with_a_malformed_due_date_is_422_and_stores_nothing(client, make_org):
     oem, _ = make_org("oem"), make_org("lumen")
     assert ask(client, oem, supplier="ghost").status_code == 422
-    assert ask(client, oem, due_date="2001-01-01").status_code == 422
+    assert ask(client, oem, due_date="31/01/2027").status_code == 422
     assert client.get("/api/v1/requests?box=outgoing", headers=oem.headers).get_json()["items"] == []
 
 
@@ -197,3 +216,20 @@ def test_answering_with_a_declaration_of_another_part_is_422_and_changes_nothing
     assert response.status_code == 422 and "declaration_id" in response.get_json()["error"]["details"]
     mine = client.get("/api/v1/requests?box=outgoing", headers=oem.headers).get_json()["items"]
     assert mine[0]["status"] == "open"
+
+
+def test_a_request_due_before_today_is_overdue_from_the_start(client, make_org, make_payload, sign):
+    """A question first asked outside the portal is recorded with its old due date; it used to be
+    refused (422), so nobody could enter one, and the chain could not show it as overdue."""
+    oem, lumen = make_org("oem"), make_org("lumen")
+    answer = ask(client, oem, part="P-LATE", due_date="2020-01-01")
+    assert answer.status_code == 201, answer.get_json()
+    assert (answer.get_json()["status"], answer.get_json()["due_date"]) == ("overdue", "2020-01-01")
+    late = client.get("/api/v1/requests?box=incoming&status=overdue", headers=lumen.headers).get_json()
+    assert [r["id"] for r in late["items"]] == [answer.get_json()["id"]]
+
+    component = {"part_number": "P-LATE", "supplier": "lumen", "quantity": 1, "request_disclosure": True}
+    root = make_payload("oem", "SHIP", components=[component])
+    assert client.post("/api/v1/declarations", data=sign(oem, root), headers=oem.headers).status_code == 201
+    view = client.get(f"/api/v1/chains/{root['id']}", headers=oem.headers).get_json()
+    assert [(n["kind"], n["gap"]) for n in view["nodes"][1:]] == [("gap", "overdue")]

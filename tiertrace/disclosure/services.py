@@ -31,9 +31,11 @@ def create_request(
 ) -> DisclosureRequest:
     """Ask `supplier_slug` which critical raw materials `part_number` contains, and from where.
 
-    Flushes the request and records a "request.created" outbox event. Raises ForbiddenError when the
-    requester is not a company, RuleViolationError for an unknown supplier, a due date in the past or
-    an empty part number, ConflictError when the same open question is already pending.
+    Flushes the request and records a "request.created" outbox event. A due date before today makes
+    the request overdue from the start (a question first asked outside the portal, say); the overdue
+    sweep reminds the supplier as for any other. Raises ForbiddenError when the requester is not a
+    company, RuleViolationError for an unknown supplier or an empty part number, ConflictError when the
+    same open question is already pending.
     """
     now = now or utcnow()
     if requester.kind != "company":
@@ -46,8 +48,6 @@ def create_request(
         problems["supplier"] = "an organisation cannot send a request to itself"
     if not part_number or not part_number.strip():
         problems["part_number"] = "required"
-    if due_date is not None and due_date < now.date():
-        problems["due_date"] = "must not be in the past"
     if problems:
         raise RuleViolationError("the request is not valid", details=problems)
     assert supplier is not None
@@ -65,15 +65,18 @@ def create_request(
         raise ConflictError(
             "the same question is already pending with this supplier", details={"id": pending}
         )
+    due_date = due_date or (now.date() + timedelta(days=default_due_days))
+    overdue = due_date < now.date()
     request = DisclosureRequest(
         requester_id=requester.id,
         supplier_id=supplier.id,
         part_number=part_number,
         program=program,
-        status="open",
-        due_date=due_date or (now.date() + timedelta(days=default_due_days)),
+        status="overdue" if overdue else "open",
+        due_date=due_date,
         message=message,
         created_at=now,
+        overdue_at=now if overdue else None,
     )
     session.add(request)
     session.flush()
