@@ -83,7 +83,11 @@ class WorkerProcesses:
 
 def expected_forwarded_requests(session) -> set[tuple[int, int, str, str | None]]:
     """The oracle: (requester, supplier, part, parent) of every request the rules call for, computed
-    from the declarations alone (every version, superseded or not)."""
+    from the declarations alone (every version, superseded or not).
+
+    A component that closes a cycle counts too: propagation never asks its supplier again but links
+    the supplier's current declaration, which exists, since every (organisation, part) on a request
+    path above a declaration has been declared by that organisation."""
     declarations = {d.id: d for d in session.scalars(select(Declaration))}
     components: dict[str, list[DeclarationComponent]] = {}
     for c in session.scalars(select(DeclarationComponent).order_by(DeclarationComponent.position)):

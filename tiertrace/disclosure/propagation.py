@@ -6,6 +6,11 @@ requester = the declaring organisation, supplier = the component's supplier, par
 declaration answers. When the supplier already has a current declaration of that part, the request is
 created answered and linked to it instead: one answer serves every customer.
 
+A component that re-enters the request path above (a cycle: A lists B, B lists A) is never asked again,
+but it is still linked to its supplier's current declaration, so that the declaring organisation becomes
+that declaration's customer just as it would without `in_response_to`. A linked request records no event
+and forwards nothing, so a cycle cannot loop.
+
 Nothing here imports the bus; "request.declined" needs no propagation (a decline ends its branch) and
 is the merge consumer's business only. The consumer registry is `worker.handlers.CONSUMERS`.
 """
@@ -58,7 +63,8 @@ class PropagationResult:
     linked: list[str] = field(default_factory=list)
     #: Components whose request existed already (a redelivery, or a new version of the same part).
     existing: int = 0
-    #: (position, supplier id, part number) of components not forwarded because they re-enter the path.
+    #: (position, supplier id, part number) of components that re-enter the path: never asked, only
+    #: linked to the supplier's current declaration (in `linked` or `existing` then).
     cycles: list[tuple[int, int, str]] = field(default_factory=list)
     self_references: list[int] = field(default_factory=list)
 
@@ -278,10 +284,11 @@ def propagate_declaration(
     Idempotent: a request with the same requester, supplier, part and parent is never created twice, so
     a redelivered event, or a new version listing the same components, adds nothing. A component naming
     the issuer itself is not forwarded (an in-house part has its own declaration; with the same part
-    number it is a self-reference); a component that re-enters the path above is a cycle: both are
-    recorded in the audit log. Every opened request records "request.created" and a notification for
-    its supplier. Writes with Core statements (the session's unit of work holds none of these rows);
-    never commits. Raises NotFoundError for an unknown declaration.
+    number it is a self-reference); a component that re-enters the path above is a cycle, never asked
+    but linked to its supplier's current declaration if there is one: both are recorded in the audit
+    log. Every opened request records "request.created" and a notification for its supplier. Writes with
+    Core statements (the session's unit of work holds none of these rows); never commits. Raises
+    NotFoundError for an unknown declaration.
 
     Superseded versions propagate too: their forwarded requests stay, and the result does not depend
     on whether the event is handled before or after a newer version arrived.
@@ -323,6 +330,8 @@ def propagate_declarations(
     results: list[PropagationResult] = []
     #: Per result: (supplier, part) -> first position, of the components to forward.
     wanted: list[dict[tuple[int, str], int]] = []
+    #: Per result: the keys of `wanted` that re-enter the path above: linked if they can be, never opened.
+    cut: list[set[tuple[int, str]]] = []
     for declaration_id in declaration_ids:
         declaration = declarations[declaration_id]
         result = PropagationResult(declaration.id, answered[declaration.id])
@@ -344,11 +353,13 @@ def propagate_declarations(
     )
     for result, forward in zip(results, wanted, strict=True):
         parent = parents.get(result.parent_id) if result.parent_id else None
+        cycles: set[tuple[int, str]] = set()
         if parent is not None:
             declaration = declarations[result.declaration_id]
             above = parent.above | {(declaration.issuer_id, declaration.part_number)}
-            for key in [k for k in forward if k in above]:
-                result.cycles.append((forward.pop(key), key[0], key[1]))
+            cycles = {key for key in forward if key in above}
+            result.cycles.extend((position, *key) for key, position in forward.items() if key in cycles)
+        cut.append(cycles)
         if result.self_references or result.cycles:
             _record_not_forwarded(session, declarations[result.declaration_id], result, now=now)
     if not any(wanted):
@@ -372,7 +383,7 @@ def propagate_declarations(
             current[(organization_id, part)] = row_id
 
     created: list[dict[str, Any]] = []
-    for result, forward in zip(results, wanted, strict=True):
+    for result, forward, cycles in zip(results, wanted, cut, strict=True):
         declaration = declarations[result.declaration_id]
         parent = parents.get(result.parent_id) if result.parent_id else None
         due = child_due_date(parent.due_date if parent else None, today=now.date(), settings=settings)
@@ -382,8 +393,10 @@ def propagate_declarations(
             if request_key in existing:
                 result.existing += 1
                 continue
-            existing.add(request_key)  # a later declaration of this batch finds it
             answer = current.get((supplier_id, part))
+            if answer is None and (supplier_id, part) in cycles:
+                continue  # a cycle is never asked: with no declaration to link, it ends here
+            existing.add(request_key)  # a later declaration of this batch finds it
             request: dict[str, Any] = {
                 "id": new_id(),
                 "requester_id": declaration.issuer_id,

@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from tiertrace.audit.models import AuditLogEntry
+from tiertrace.declarations.models import Declaration
+from tiertrace.declarations.services import customer_ids
 from tiertrace.disclosure.models import DisclosureRequest, Notification
 from tiertrace.disclosure.propagation import (
     CYCLE,
@@ -214,23 +216,94 @@ def test_a_component_naming_the_issuer_itself_with_the_same_part_is_a_self_refer
     assert entry.subject == declaration.id and entry.details["position"] == 0
 
 
-def test_a_cycle_back_to_a_part_on_the_path_is_recorded_and_never_followed(
+def test_a_cycle_back_to_a_part_on_the_path_is_recorded_never_asked_and_linked_to_the_declaration(
     make_org, make_payload, submit, propagate, session_factory
 ):
     a, b = make_org("alpha"), make_org("beta")
     root = submit(a, make_payload("alpha", "P0", components=[component("beta", "P1")]))
     propagate(root.id)
     [to_beta] = requests(session_factory, supplier_id=b.organization.id)
+    notes_before = count(session_factory, Notification)
+    events_before = count(session_factory, OutboxEvent, OutboxEvent.type == "request.created")
     # Beta answers, listing the very part of alpha whose declaration asked it: A lists B, B lists A.
     answer = submit(
         b, make_payload("beta", "P1", in_response_to=to_beta.id, components=[component("alpha", "P0")])
     )
     result = propagate(answer.id)
-    assert result.cycles == [(0, a.organization.id, "P0")]
-    assert requests(session_factory, supplier_id=a.organization.id) == []
+    again = propagate(answer.id)  # a redelivery links nothing twice, and audits nothing twice
+    assert result.cycles == again.cycles == [(0, a.organization.id, "P0")]
+    # Not asked (alpha declared P0 already, and asking would go round the cycle), but linked: beta is a
+    # customer of alpha's P0 as it would be had it answered without in_response_to.
+    [link] = requests(session_factory, supplier_id=a.organization.id)
+    assert (result.opened, result.linked, result.existing) == ([], [link.id], 0)
+    assert (again.opened, again.linked, again.existing) == ([], [], 1)
+    assert (link.requester_id, link.part_number, link.parent_id) == (b.organization.id, "P0", to_beta.id)
+    assert (link.status, link.declaration_id, link.source_declaration_id) == ("answered", root.id, answer.id)
+    # A link announces nothing: no event (nothing is forwarded from it), no notification for alpha.
+    assert count(session_factory, Notification) == notes_before
+    assert count(session_factory, OutboxEvent, OutboxEvent.type == "request.created") == events_before
     with session_factory() as session:
         [entry] = session.scalars(select(AuditLogEntry).where(AuditLogEntry.action == CYCLE)).all()
+        assert customer_ids(session, session.get(Declaration, root.id)) == {b.organization.id}
     assert entry.subject == answer.id and entry.details["parent_id"] == to_beta.id
+
+
+def test_a_cycle_links_the_current_version_and_leaves_self_references_and_other_components_as_they_were(
+    make_org, make_payload, submit, propagate, session_factory
+):
+    oem, a, b = make_org("oem"), make_org("alpha"), make_org("beta")
+    gamma = make_org("gamma")
+    with session_factory() as session:
+        asked = create_request(
+            session, session.get(Organization, oem.organization.id), supplier_slug="alpha", part_number="P0"
+        )
+        session.commit()
+    v1 = submit(a, make_payload("alpha", "P0", in_response_to=asked.id, components=[component("beta", "P1")]))
+    propagate(v1.id)
+    [to_beta] = requests(session_factory, supplier_id=b.organization.id)
+    v2 = submit(a, make_payload("alpha", "P0", supersedes=v1.id, components=[component("beta", "P1")]))
+    answer = submit(
+        b,
+        make_payload(
+            "beta",
+            "P1",
+            in_response_to=to_beta.id,
+            components=[
+                component("beta", "P1"),  # a self-reference: nobody sends a request to itself
+                component("alpha", "P0"),  # the cycle: alpha's P0 is on the path above
+                component("gamma", "P2"),  # off the path: asked as ever
+            ],
+        ),
+    )
+    result = propagate(answer.id)
+    assert result.self_references == [0] and result.cycles == [(1, a.organization.id, "P0")]
+    [to_gamma] = requests(session_factory, supplier_id=gamma.organization.id)
+    assert result.opened == [to_gamma.id] and to_gamma.status == "open"
+    [link] = requests(session_factory, requester_id=b.organization.id, supplier_id=a.organization.id)
+    assert result.linked == [link.id]
+    assert (link.status, link.declaration_id, link.parent_id) == ("answered", v2.id, to_beta.id)
+    assert requests(session_factory, requester_id=b.organization.id, supplier_id=b.organization.id) == []
+    with session_factory() as session:
+        actions = session.scalars(select(AuditLogEntry.action).where(AuditLogEntry.subject == answer.id))
+        assert sorted(actions) == [CYCLE, SELF_REFERENCE]
+
+
+def test_a_batch_links_a_cycle_once_as_one_by_one_would(
+    make_org, make_payload, submit, propagate, session_factory, settings
+):
+    a, b = make_org("alpha"), make_org("beta")
+    root = submit(a, make_payload("alpha", "P0", components=[component("beta", "P1")]))
+    propagate(root.id)
+    [to_beta] = requests(session_factory, supplier_id=b.organization.id)
+    answer = submit(
+        b, make_payload("beta", "P1", in_response_to=to_beta.id, components=[component("alpha", "P0")])
+    )
+    with session_factory() as session:
+        results = propagate_declarations(session, [answer.id, root.id, answer.id], now=NOW, settings=settings)
+        session.commit()
+    assert [(len(r.linked), r.existing, len(r.cycles)) for r in results] == [(1, 0, 1), (0, 1, 0), (0, 1, 1)]
+    assert [r.status for r in requests(session_factory, supplier_id=a.organization.id)] == ["answered"]
+    assert count(session_factory, AuditLogEntry, AuditLogEntry.action == CYCLE) == 1
 
 
 def test_a_superseding_version_keeps_the_old_forwarded_requests_and_asks_only_for_new_components(
