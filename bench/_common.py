@@ -12,6 +12,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -61,11 +62,44 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Server:
+    """A server process started for a benchmark: its base URL and process id."""
+
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time (user and system) used so far by the process and its children (gunicorn's workers);
+        None where /proc cannot tell (not Linux). On a machine shared with other work, the CPU a request
+        costs the server is a steadier figure than requests per second."""
+        try:
+            total, _ = _cpu_and_parent(self.pid)
+            pids = [entry.name for entry in Path("/proc").iterdir() if entry.name.isdigit()]
+        except OSError:
+            return None
+        for pid in pids:
+            try:
+                seconds, parent = _cpu_and_parent(int(pid))
+            except OSError:  # the process ended meanwhile
+                continue
+            if parent == self.pid:
+                total += seconds
+        return total
+
+
+def _cpu_and_parent(pid: int) -> tuple[float, int]:
+    """A process's CPU seconds (user and system) and its parent's id, from /proc/PID/stat."""
+    # The fields after the command name, which may hold spaces and parentheses itself.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), int(fields[1])
+
+
 @contextlib.contextmanager
 def portal_server(
     database_url: str, data_dir: str, *, threads: int = 8, amqp_url: str | None = None
-) -> Iterator[str]:
-    """`tiertrace serve` in a subprocess (one gunicorn worker process); yields its base URL.
+) -> Iterator[Server]:
+    """`tiertrace serve` in a subprocess (one gunicorn worker process); yields it once it answers.
 
     Without `amqp_url` the bus runs inside that process (embedded mode); with it the portal only writes
     the outbox and leaves the bus to `tiertrace worker` processes (none is started here).
@@ -77,13 +111,13 @@ def portal_server(
         env["TIERTRACE_AMQP_URL"] = amqp_url
     tiertrace = Path(sys.executable).parent / "tiertrace"
     command = [str(tiertrace), "serve", "--port", str(port), "--workers", "1", "--threads", str(threads)]
-    with _server(command, env, port) as base:
-        yield base
+    with _server(command, env, port) as server:
+        yield server
 
 
 @contextlib.contextmanager
-def http_floor_server(*, threads: int = 8) -> Iterator[str]:
-    """bench/_http_floor.py under gunicorn as `tiertrace serve` runs the portal; yields its base URL."""
+def http_floor_server(*, threads: int = 8) -> Iterator[Server]:
+    """bench/_http_floor.py under gunicorn as `tiertrace serve` runs the portal; yields it once it answers."""
     port = free_port()
     gunicorn = Path(sys.executable).parent / "gunicorn"
     command = [
@@ -92,13 +126,13 @@ def http_floor_server(*, threads: int = 8) -> Iterator[str]:
         *("--threads", str(threads), "--access-logfile", "-", "--chdir", str(Path(__file__).parent)),
         "_http_floor:app",
     ]
-    with _server(command, dict(os.environ), port) as base:
-        yield base
+    with _server(command, dict(os.environ), port) as server:
+        yield server
 
 
 @contextlib.contextmanager
-def _server(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
-    """Run `command` until the block ends; yields its base URL once it accepts connections on `port`."""
+def _server(command: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
+    """Run `command` until the block ends; yields it once it accepts connections on `port`."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
@@ -112,7 +146,7 @@ def _server(command: list[str], env: dict[str, str], port: int) -> Iterator[str]
                         f"{command[0]} did not start:\n" + process.stderr.read().decode()
                     ) from None
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield Server(f"http://127.0.0.1:{port}", process.pid)
     finally:
         process.terminate()
         process.wait(30)

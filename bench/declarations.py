@@ -10,6 +10,11 @@ Each database is measured twice: the portal alone (TIERTRACE_AMQP_URL set, as in
 the bus runs in `tiertrace worker` processes; none runs here, events wait in the outbox) and the
 embedded mode (the bus in the portal's own process, as `bash scripts/demo.sh` runs it).
 
+Each line also gives the server's CPU time per request (its processes' user and system time over the
+measured requests, from /proc; Linux only): on a machine shared with other work, requests per second
+move with the neighbours' load, the CPU a request costs much less. The load generator runs on the same
+machine and takes its share of the cores.
+
     python bench/declarations.py [--count 4000] [--concurrency 4]
 """
 
@@ -25,7 +30,7 @@ import time
 import uuid
 from urllib.parse import urlparse
 
-from _common import database, http_floor_server, portal_server, summary_ms
+from _common import Server, database, http_floor_server, portal_server, summary_ms
 
 import migrations
 from tiertrace import signing
@@ -88,6 +93,7 @@ def prepare(database_url: str, count: int) -> list[tuple[str, bytes]]:
 
 
 def fire(base: str, envelopes: list[tuple[str, bytes]], concurrency: int) -> tuple[float, list[float], int]:
+    """POST `envelopes` over `concurrency` keep-alive connections; (seconds, latencies, answers not 201)."""
     work: queue.Queue[tuple[str, bytes]] = queue.Queue()
     for item in envelopes:
         work.put(item)
@@ -147,13 +153,13 @@ def main() -> None:
     args = parser.parse_args()
     rate = verify_rate()
     print(f"raw Ed25519 verify: {rate:,.0f}/s on one core")
-    with http_floor_server() as base:
+    with http_floor_server() as server:
         floor_envelopes = [("token", b'{"payloadType": "x"}' * 30)] * args.count
-        fire(base, floor_envelopes[:200], args.concurrency)
-        elapsed, latencies, _ = fire(base, floor_envelopes[200:], args.concurrency)
+        fire(server.url, floor_envelopes[:200], args.concurrency)
+        elapsed, latencies, _, cpu = measured(server, floor_envelopes[200:], args.concurrency)
     print(
         f"HTTP floor (bench/_http_floor.py, same server settings, no work): "
-        f"{(args.count - 200) / elapsed:,.0f} requests/s, {summary_ms(latencies)}",
+        f"{(args.count - 200) / elapsed:,.0f} requests/s, {summary_ms(latencies)}{cpu}",
         flush=True,
     )
     for kind, target in (("sqlite", 1000), ("postgresql", 700)):
@@ -162,16 +168,30 @@ def main() -> None:
                 if url is None:
                     continue
                 envelopes = prepare(url, args.count)
-                with portal_server(url, data_dir, amqp_url=amqp_url) as base:
-                    fire(base, envelopes[:200], args.concurrency)  # warm-up: connections, caches
-                    elapsed, latencies, failures = fire(base, envelopes[200:], args.concurrency)
+                with portal_server(url, data_dir, amqp_url=amqp_url) as server:
+                    fire(server.url, envelopes[:200], args.concurrency)  # warm-up: connections, caches
+                    elapsed, latencies, failures, cpu = measured(server, envelopes[200:], args.concurrency)
                 accepted = (len(envelopes) - 200 - failures) / elapsed
                 print(
                     f"{kind:10s} {mode:12s}: {accepted:,.0f} accepted/s (target ≥ {target}), "
                     f"{summary_ms(latencies)} (target p99 < 20 ms), {failures} failed; "
-                    f"ratio to raw verify {accepted / rate:.3f}",
+                    f"ratio to raw verify {accepted / rate:.3f}{cpu}",
                     flush=True,
                 )
+
+
+def measured(
+    server: Server, envelopes: list[tuple[str, bytes]], concurrency: int
+) -> tuple[float, list[float], int, str]:
+    """`fire`, and the server's CPU time per request over it as text to print ("" if not known)."""
+    before = server.cpu_seconds()
+    elapsed, latencies, failures = fire(server.url, envelopes, concurrency)
+    after = server.cpu_seconds()
+    if before is None or after is None:
+        return elapsed, latencies, failures, ""
+    per_request = (after - before) / len(envelopes) * 1000
+    busy = (after - before) / elapsed
+    return elapsed, latencies, failures, f"; server CPU {per_request:.2f} ms/request ({busy:.0%} of a core)"
 
 
 if __name__ == "__main__":

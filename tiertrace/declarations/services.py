@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from marshmallow import ValidationError
-from sqlalchemy import Connection, Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Connection, Row, Table, and_, bindparam, insert, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -121,6 +121,17 @@ _CURRENT = select(_DECLARATIONS.c.id).where(
     _DECLARATIONS.c.part_number == bindparam("part_number"),
     _DECLARATIONS.c.is_current,
 )
+#: `_EXISTING` and `_CURRENT` in one round trip, for a submission (the same columns from both halves; the
+#: caller tells the rows apart by their values). Both read after the key lookup has locked the issuer, so
+#: they see what the issuer's previous submission committed.
+_EXISTING_AND_CURRENT = union_all(
+    _EXISTING.add_columns(_DECLARATIONS.c.issuer_id, _DECLARATIONS.c.is_current),
+    select(*_EXISTING.selected_columns, _DECLARATIONS.c.issuer_id, _DECLARATIONS.c.is_current).where(
+        _DECLARATIONS.c.issuer_id == bindparam("issuer_id"),
+        _DECLARATIONS.c.part_number == bindparam("part_number"),
+        _DECLARATIONS.c.is_current,
+    ),
+)
 _ENVELOPE = select(_DECLARATIONS.c.envelope).where(_DECLARATIONS.c.id == bindparam("id"))
 _ISSUER_AND_PART = select(_DECLARATIONS.c.issuer_id, _DECLARATIONS.c.part_number).where(
     _DECLARATIONS.c.id == bindparam("id")
@@ -137,10 +148,12 @@ _REPOINT = (
     .where(_REQUESTS.c.declaration_id == bindparam("old"))
     .values(declaration_id=bindparam("new"))
 )
+# `status IN ("open", "overdue")` would be an expanding parameter, which SQLAlchemy renders into the SQL
+# again on every execution (a third of this statement's cost); two comparisons are compiled once.
 _WAITING = and_(
     _REQUESTS.c.supplier_id == bindparam("issuer"),
     _REQUESTS.c.part_number == bindparam("part"),
-    _REQUESTS.c.status.in_(("open", "overdue")),
+    or_(_REQUESTS.c.status == "open", _REQUESTS.c.status == "overdue"),
 )
 _ANSWER = update(_REQUESTS).values(
     status="answered", declaration_id=bindparam("new"), answered_at=bindparam("now")
@@ -207,28 +220,27 @@ def submit_declaration(
         raise ForbiddenError("the declaration's issuer is not the authenticated organisation")
 
     declaration_id = raw_payload.get("id")
-    if isinstance(declaration_id, str) and not unstorable_text_paths(declaration_id):
-        existing = connection.execute(_EXISTING, {"id": canonical_id(declaration_id)}).one_or_none()
-        if existing is not None:
-            if existing.envelope_sha256 == hashlib.sha256(envelope).hexdigest():
-                return SubmitResult(
-                    existing.id, existing.part_number, existing.supersedes_id, existing.accepted_at, False
-                )
-            stored = signing.parse_envelope(connection.execute(_ENVELOPE, {"id": existing.id}).scalar_one())
-            if stored == parsed:
-                # Say so: "other contents" would send the supplier looking for a change it never made.
-                raise ConflictError(
-                    "a declaration with this id was accepted from other envelope bytes: the same payload "
-                    "and signature, encoded differently (JSON spacing, base64 alphabet or padding). It is "
-                    "stored; the same id counts as the same submission only with the bytes first sent",
-                    details={"id": declaration_id, "same_payload_and_signature": True},
-                )
-            raise ConflictError(
-                "a declaration with this id exists with other contents; ids are unique forever",
-                details={"id": declaration_id},
+    existing, current = _existing_and_current(connection, organization.id, raw_payload)
+    if existing is not None:
+        if existing.envelope_sha256 == hashlib.sha256(envelope).hexdigest():
+            return SubmitResult(
+                existing.id, existing.part_number, existing.supersedes_id, existing.accepted_at, False
             )
+        stored = signing.parse_envelope(connection.execute(_ENVELOPE, {"id": existing.id}).scalar_one())
+        if stored == parsed:
+            # Say so: "other contents" would send the supplier looking for a change it never made.
+            raise ConflictError(
+                "a declaration with this id was accepted from other envelope bytes: the same payload "
+                "and signature, encoded differently (JSON spacing, base64 alphabet or padding). It is "
+                "stored; the same id counts as the same submission only with the bytes first sent",
+                details={"id": declaration_id, "same_payload_and_signature": True},
+            )
+        raise ConflictError(
+            "a declaration with this id exists with other contents; ids are unique forever",
+            details={"id": declaration_id},
+        )
 
-    checked = check_payload(connection, organization.id, raw_payload)
+    checked = check_payload(connection, organization.id, raw_payload, current=current)
     result = _store(connection, organization.id, parsed.keyid, envelope, raw_payload, checked, now)
     record_event(
         session, "declaration.accepted", {"declaration_id": result.id, "supersedes_id": result.supersedes_id}
@@ -240,6 +252,45 @@ def submit_declaration(
         elif isinstance(loaded, DisclosureRequest):
             session.expire(loaded, ["status", "declaration_id", "answered_at"])
     return result
+
+
+def _existing_and_current(
+    connection: Connection, issuer_id: int, raw: dict[str, Any]
+) -> tuple[Row[Any] | None, tuple[str, str | None] | None]:
+    """The declaration stored under the payload's id, if any; and (part number, id of the issuer's current
+    declaration of it or None) for the payload's part number. One statement for both.
+
+    An id or a part number that is no text a database can hold looks nothing up (None): the payload rules
+    refuse it later, as they refuse any other value that is not text.
+    """
+    declaration_id = raw.get("id")
+    part = raw.get("part")
+    part_number = part.get("number") if isinstance(part, dict) else None
+    wanted_id = (
+        canonical_id(declaration_id)
+        if isinstance(declaration_id, str) and not unstorable_text_paths(declaration_id)
+        else None
+    )
+    if not isinstance(part_number, str) or unstorable_text_paths(part_number):
+        part_number = None
+    if wanted_id is None and part_number is None:
+        return None, None
+    # A None parameter matches no row (`= NULL`), which leaves that half of the statement empty.
+    rows = connection.execute(
+        _EXISTING_AND_CURRENT, {"id": wanted_id, "issuer_id": issuer_id, "part_number": part_number}
+    ).all()
+    existing = next((row for row in rows if wanted_id is not None and row.id == wanted_id), None)
+    if part_number is None:
+        return existing, None
+    current = next(
+        (
+            row.id
+            for row in rows
+            if row.is_current and row.issuer_id == issuer_id and row.part_number == part_number
+        ),
+        None,
+    )
+    return existing, (part_number, current)
 
 
 def _decode_payload(payload: bytes) -> dict[str, Any]:
@@ -254,9 +305,18 @@ def _decode_payload(payload: bytes) -> dict[str, Any]:
     return decoded
 
 
-def check_payload(connection: Connection, issuer_id: int, raw: dict[str, Any]) -> _Checked:
+def check_payload(
+    connection: Connection,
+    issuer_id: int,
+    raw: dict[str, Any],
+    *,
+    current: tuple[str, str | None] | None = None,
+) -> _Checked:
     """The payload rules of filing (schema, codes, material totals, suppliers, `in_response_to`, versions)
     for `issuer_id`.
+
+    `current`, when the caller has looked it up in this transaction already: (part number, id of the
+    issuer's current declaration of that part or None); it is used only for that part number.
 
     Raises RuleViolationError or ConflictError as `submit_declaration` would; the web editor runs it
     before offering a payload to sign. Every field error comes in one answer: the reference codes and the
@@ -315,28 +375,31 @@ def check_payload(connection: Connection, issuer_id: int, raw: dict[str, Any]) -
                 details={"in_response_to": payload["in_response_to"]},
             )
 
-    current = connection.scalar(_CURRENT, {"issuer_id": issuer_id, "part_number": part_number})
+    if current is not None and current[0] == part_number:
+        current_id = current[1]
+    else:
+        current_id = connection.scalar(_CURRENT, {"issuer_id": issuer_id, "part_number": part_number})
     supersedes = payload["supersedes"]
-    if supersedes is None and current is not None:
+    if supersedes is None and current_id is not None:
         raise ConflictError(
             f"part {part_number!r} already has a current declaration; name it in 'supersedes'",
-            details={"current": current},
+            details={"current": current_id},
         )
-    if supersedes is not None and (current is None or current != canonical_id(supersedes)):
+    if supersedes is not None and (current_id is None or current_id != canonical_id(supersedes)):
         named = connection.execute(_ISSUER_AND_PART, {"id": canonical_id(supersedes)}).one_or_none()
-        if current is not None and named is not None and tuple(named) == (issuer_id, part_number):
+        if current_id is not None and named is not None and tuple(named) == (issuer_id, part_number):
             # An older version of this part: someone superseded it first (a race, or a stale copy).
             raise ConflictError(
-                f"declaration {canonical_id(supersedes)} is no longer current: {current} superseded it; "
+                f"declaration {canonical_id(supersedes)} is no longer current: {current_id} superseded it; "
                 "name the current version in 'supersedes'",
-                details={"supersedes": supersedes, "current": current},
+                details={"supersedes": supersedes, "current": current_id},
             )
         raise RuleViolationError(
             "supersedes may only name the issuer's own current declaration of the same part",
             code="payload_invalid",
             details={"supersedes": supersedes},
         )
-    return _Checked(payload, known, current)
+    return _Checked(payload, known, current_id)
 
 
 def _store(
