@@ -414,7 +414,9 @@ def _require_json_object(payload: bytes, path: Path) -> None:
     except UnicodeDecodeError as exc:
         _fail(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 and sign again.")
     try:
-        document = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+        document = json.loads(
+            text, object_pairs_hook=signing.reject_duplicate_keys, parse_constant=_no_constant
+        )
     except ValueError as exc:
         _fail(f"{path} is not valid JSON: {exc}. Fix it and sign again.")
     if not isinstance(document, dict):
@@ -422,16 +424,6 @@ def _require_json_object(payload: bytes, path: Path) -> None:
             f"{path} holds a JSON {_json_kind(document)}, not an object; a declaration payload is one JSON "
             'object such as {"id": "...", "issuer": "...", "part": {...}, ...}.'
         )
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # Readers disagree on which of two equal keys wins; a signed document must mean one thing.
-    document: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in document:
-            raise ValueError(f"the key {key!r} appears twice in one object")
-        document[key] = value
-    return document
 
 
 def _no_constant(name: str) -> Any:

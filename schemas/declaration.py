@@ -124,7 +124,8 @@ class DeclarationPayloadSchema(_Strict):
     part = fields.Nested(PartSchema, required=True)
     materials = fields.List(fields.Nested(MaterialSchema), load_default=list)
     components = fields.List(fields.Nested(ComponentSchema), load_default=list)
-    statement = fields.String(load_default="", validate=validate.Length(max=10_000))
+    # Free text of any length: the 1 MiB envelope limit bounds it.
+    statement = fields.String(load_default="")
 
 
 def parse_issued_at(value: str) -> datetime:

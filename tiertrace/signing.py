@@ -105,7 +105,10 @@ def decode_b64(text: str) -> bytes:
     elif _URLSAFE_B64.fullmatch(text):
         altchars = b"-_"
     else:
-        raise MalformedInputError("not base64: characters outside the standard and URL-safe alphabets")
+        raise MalformedInputError(
+            "not base64: characters outside the standard and URL-safe alphabets, "
+            "or more than two '=' at the end"
+        )
     body = text.rstrip("=")
     if len(body) % 4 == 1 or (len(body) != len(text) and len(text) % 4 != 0):
         raise MalformedInputError("not base64: wrong length or wrong padding")
@@ -226,9 +229,10 @@ def parse_envelope(envelope_bytes: bytes) -> ParsedEnvelope:
     except UnicodeDecodeError as exc:
         raise MalformedInputError("the envelope is not UTF-8") from exc
     try:
-        document = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
-    except _DuplicateKeyError as exc:
-        raise MalformedInputError(str(exc), details={"key": exc.key}) from exc
+        document = json.loads(text, object_pairs_hook=reject_duplicate_keys)
+    except DuplicateKeyError as exc:
+        message = f"the envelope repeats the key {exc.key!r}"
+        raise MalformedInputError(message, details={"key": exc.key}) from exc
     except ValueError as exc:  # json.JSONDecodeError
         raise MalformedInputError(f"the envelope is not JSON: {exc}") from exc
     except RecursionError as exc:
@@ -320,19 +324,22 @@ def verify_envelope(envelope_bytes: bytes, public_key_raw: bytes) -> bytes:
     return parsed.payload
 
 
-class _DuplicateKeyError(ValueError):
+class DuplicateKeyError(ValueError):
+    """A JSON object names the same key twice (raised by `reject_duplicate_keys`)."""
+
     def __init__(self, key: str):
-        super().__init__(f"the envelope repeats the key {key!r}")
+        super().__init__(f"the key {key!r} appears twice in one object")
         self.key = key
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # json keeps the last of repeated keys, other parsers the first: two verifiers could then disagree on
-    # which payload was signed. Refuse the ambiguity.
+def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads(..., object_pairs_hook=reject_duplicate_keys)`: an object naming a key twice raises
+    DuplicateKeyError. Python's json keeps the last of repeated keys, other parsers the first: two readers
+    of one signed envelope or payload could disagree on what was signed. Refuse the ambiguity."""
     document: dict[str, Any] = {}
     for key, value in pairs:
         if key in document:
-            raise _DuplicateKeyError(key)
+            raise DuplicateKeyError(key)
         document[key] = value
     return document
 

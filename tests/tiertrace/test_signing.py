@@ -436,3 +436,10 @@ def test_verifying_under_a_key_of_small_order_fails_even_for_the_forged_signatur
     with pytest.raises(RuleViolationError) as refused:
         signing.verify_envelope(json.dumps(forged).encode(), identity)
     assert refused.value.details["problem"] == "small_order"
+
+
+def test_decode_b64_says_so_when_the_padding_is_too_long():
+    """Extra '=' used to be called "characters outside the alphabets", which sent people looking for a
+    stray character."""
+    with pytest.raises(MalformedInputError, match="more than two '='"):
+        signing.decode_b64("QQ====")

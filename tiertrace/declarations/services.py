@@ -295,7 +295,14 @@ def _existing_and_current(
 
 def _decode_payload(payload: bytes) -> dict[str, Any]:
     try:
-        decoded = json.loads(payload.decode("utf-8"))
+        decoded = json.loads(payload.decode("utf-8"), object_pairs_hook=signing.reject_duplicate_keys)
+    except signing.DuplicateKeyError as exc:
+        raise RuleViolationError(
+            f"the payload names the key {exc.key!r} twice in one object, and JSON readers disagree on which "
+            "value counts; sign a payload that names each key once",
+            code="payload_invalid",
+            details={"key": exc.key},
+        ) from exc
     except (UnicodeDecodeError, ValueError) as exc:
         raise RuleViolationError("the payload is not UTF-8 JSON", code="payload_invalid") from exc
     except RecursionError as exc:
