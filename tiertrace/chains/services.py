@@ -1067,7 +1067,7 @@ class _ChainView:
         ids = {entry.declaration_id for entry in level}
         customer_of: set[str] = set()
         if self.root.id in ids:
-            # The root may be superseded: its customers are those of every version.
+            # The root may be superseded: its customers are those of it and its older versions.
             if self.viewer_id in customer_ids(self.session, self.root):
                 customer_of.add(self.root.id)
             ids.discard(self.root.id)

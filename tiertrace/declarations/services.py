@@ -496,13 +496,19 @@ def version_ids(session: Session, declaration: Declaration) -> list[str]:
 
 
 def customer_ids(session: Session, declaration: Declaration) -> set[int]:
-    """Organisations whose requests the declaration (or another version of it) answers or was linked to."""
-    ids = version_ids(session, declaration)
-    return set(
-        session.scalars(
-            select(DisclosureRequest.requester_id).where(DisclosureRequest.declaration_id.in_(ids))
-        )
+    """Organisations whose requests the declaration answers or was linked to, or answered through a
+    version it supersedes (DESIGN.md): customers carry forward to newer versions, never back.
+
+    Answered requests follow the newest version, so those of an older version are the ones answered
+    (or linked) before its successor was accepted.
+    """
+    query = select(DisclosureRequest.requester_id).where(
+        DisclosureRequest.declaration_id.in_(version_ids(session, declaration))
     )
+    if declaration.superseded_by_id is not None:
+        successor = session.get_one(Declaration, declaration.superseded_by_id)
+        query = query.where(DisclosureRequest.answered_at < successor.accepted_at)
+    return set(session.scalars(query))
 
 
 def can_read(session: Session, viewer: Organization, declaration: Declaration) -> bool:
