@@ -9,13 +9,12 @@ part's current version go in one statement, and no statement of the path has an 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from statement_support import kinds, recorded
 
 from tiertrace.declarations import services
 
@@ -33,26 +32,13 @@ KINDS = (
 )
 
 
-def kind(statement: str) -> str:
-    for name, pattern in KINDS:
-        match = re.search(pattern, statement.strip())
-        if match:
-            return f"{name} {match.group(1)}" if match.groups() else name
-    return statement
-
-
 @contextmanager
 def statements(engine: Any) -> Iterator[list[str]]:
+    """The kinds of the statements sent inside the block (complete once it ends)."""
     seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(kind(statement))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recorded(engine) as sent:
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    seen.extend(kinds(sent, KINDS))
 
 
 def post(client: Any, member: Any, body: bytes) -> Any:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import aliased
+from statement_support import kinds, recorded
 
 from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.disclosure.propagation import propagate_declarations
@@ -33,14 +31,6 @@ KINDS = (
 )
 
 
-def kind(statement: str) -> str:
-    for name, pattern in KINDS:
-        match = re.search(pattern, statement.strip())
-        if match:
-            return f"{name} {match.group(1)}" if match.groups() else name
-    return statement
-
-
 def hop(*recursive: str) -> list[str]:
     """The statements of a hop on the database under test, with `recursive` queries after the lock.
 
@@ -57,21 +47,6 @@ def hop(*recursive: str) -> list[str]:
         *(["notify"] if POSTGRESQL else []),
         "insert notifications",
     ]
-
-
-@contextmanager
-def recorded(engine) -> Iterator[list[str]]:
-    """The statements sent to the database inside the block, in order."""
-    statements: list[str] = []
-
-    def record(_connection, _cursor, statement, *_args):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def components(i: int, letter: str) -> list[dict[str, object]]:
@@ -124,7 +99,7 @@ def propagate(session_factory, settings, engine, declaration_ids: list[str]) -> 
             results = propagate_declarations(session, declaration_ids, now=NOW, settings=settings)
         session.commit()
     assert [(len(result.opened), bool(result.parent_id)) for result in results] == [(2, True)] * len(results)
-    return [kind(statement) for statement in statements]
+    return kinds(statements, KINDS)
 
 
 def test_a_hop_takes_one_statement_of_each_kind_and_a_batch_takes_the_statements_of_one(
