@@ -26,13 +26,15 @@ class _Together:
 
     def __init__(self, hasher: Any, count: int) -> None:
         self.hasher, self.count = hasher, count
-        self.arrived: set[int] = set()
+        self.arrived: set[threading.Thread] = set()
         self.broken = False
         self.condition = threading.Condition()
 
     def arrive(self) -> None:
         with self.condition:
-            self.arrived.add(threading.get_ident())
+            # The thread itself, not its ident: an ident is reused once its thread has ended, and an attempt
+            # answered at once (429) ends before the next thread starts.
+            self.arrived.add(threading.current_thread())
             self.condition.notify_all()
 
     def verify(self, password_hash: str, password: str) -> bool:
