@@ -10,14 +10,16 @@ from tiertrace.organizations.models import Organization
 from tiertrace.organizations.services import authenticate_token
 
 
+def bearer_token() -> str | None:
+    """The request's bearer token, None when it sends none (`Authorization: Bearer <token>`)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
 def current_organization() -> Organization:
     """The organisation of the request's bearer token. Raises AuthenticationError (401)."""
     if "organization" not in g:
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        g.organization = authenticate_token(
-            db_session(), token.strip() if scheme.lower() == "bearer" else None
-        )
+        g.organization = authenticate_token(db_session(), bearer_token())
     return g.organization
 
 

@@ -10,7 +10,8 @@ from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
 
 from portal import errors
-from portal.auth import current_organization
+from portal.api.parsing import read_body_first
+from portal.auth import bearer_token, current_organization
 from schemas.api import ErrorSchema
 
 
@@ -47,6 +48,12 @@ def _authenticate_api_call() -> None:
         return
     if any(path == public or path.startswith(public + "/") for public in PUBLIC_PATHS):
         return
+    # The body before the token lookup, whose transaction lasts to the end of the request: on SQLite it
+    # holds the process's lock of the database, and a client sending its body slowly would hold up every
+    # other request meanwhile (portal.api.parsing). Without a token the answer is 401 at once, unread; a
+    # GET's body means nothing here and nothing reads it.
+    if bearer_token() is not None and request.method not in ("GET", "HEAD"):
+        read_body_first()
     current_organization()
 
 

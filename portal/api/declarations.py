@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import request
 
-from portal.api.parsing import Blueprint
+from portal.api.parsing import Blueprint, body_limit, request_body
 from portal.auth import current_organization, require_kind
 from portal.db import db_session
 from schemas.api import DeclarationAcceptedSchema, DeclarationSchema, EnvelopeSchema, ErrorSchema
@@ -37,6 +37,7 @@ def accepted_body(declaration: Declaration | SubmitResult, issuer: Organization)
 
 
 @blp.post("")
+@body_limit(MAX_ENVELOPE_BYTES)
 @blp.doc(
     requestBody={
         "required": True,
@@ -58,8 +59,9 @@ def submit() -> Any:
     if request.content_length is not None and request.content_length > MAX_ENVELOPE_BYTES:
         raise EnvelopeTooLargeError(f"the envelope is larger than {MAX_ENVELOPE_BYTES} bytes")
     organization = require_kind("company")
-    # Read one byte past the limit so a body without Content-Length is still caught before parsing.
-    envelope = request.stream.read(MAX_ENVELOPE_BYTES + 1)
+    # Read before the token lookup, one byte past the limit so that a body without Content-Length is
+    # still caught before parsing (413 from submit_declaration).
+    envelope = request_body()
     session = db_session()
     result = submit_declaration(session, organization, envelope)
     session.commit()
