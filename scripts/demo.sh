@@ -10,5 +10,6 @@ PORT=${PORT:-8000}
 tiertrace db upgrade
 # Prints the URL, the three logins and the root declaration; safe to run again.
 tiertrace demo --base-url "http://$HOST:$PORT"
+echo "(The terminal commands above need the project's tools on your PATH: . .venv/bin/activate)" >&2
 echo "Starting the portal on http://$HOST:$PORT/ (Ctrl-C stops it; the demo data stays in ./tiertrace-data)" >&2
 exec tiertrace serve --host "$HOST" --port "$PORT"

@@ -51,6 +51,10 @@ def test_docker_compose_runs_postgres_rabbitmq_the_portal_under_gunicorn_and_the
         env = services[name]["environment"]
         assert env["TIERTRACE_DATABASE_URL"].startswith("postgresql://")
         assert env["TIERTRACE_AMQP_URL"].startswith("amqp://")
+        # Invitation links must not point at the container's loopback address.
+        assert "TIERTRACE_BASE_URL" in env
+    # A crash or a host reboot brings every service back.
+    assert all(service.get("restart") == "unless-stopped" for service in services.values())
 
 
 def test_docker_compose_checks_the_health_of_the_worker_through_its_health_file(tmp_path):

@@ -317,4 +317,5 @@ def is_api_path(path: str) -> bool:
 
 def base_url() -> str:
     """The public base URL of the portal (invitation links), without a trailing slash."""
-    return str(current_settings().base_url or request.host_url).rstrip("/")
+    # Never the request's Host header: a forged one would put an attacker's host in the links.
+    return current_settings().base_url.rstrip("/")
