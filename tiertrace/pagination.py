@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Select, TypeDecorator, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from tiertrace.errors import RuleViolationError
+from tiertrace.text import unstorable_text_paths
 
 T = TypeVar("T")
 
@@ -101,6 +102,9 @@ def _encode(order: Order, row: Any) -> str:
 def _decode(order: Order, cursor: str) -> list[Any]:
     try:
         name, *raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        # Never made here, and PostgreSQL would refuse it in the query (a 500) where SQLite finds no row.
+        if unstorable_text_paths(raw):
+            raise ValueError("text no database can hold (NUL, an unpaired surrogate)")
         if name != order.name or len(raw) != len(order.keys):
             raise ValueError("a cursor of another order")
         return [_value(key, value) for key, value in zip(order.keys, raw, strict=True)]

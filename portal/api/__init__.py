@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import swagger_ui_bundle
+from apispec import APISpec, BasePlugin
+from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, request, send_from_directory
 from flask_smorest import Api
 from werkzeug.exceptions import HTTPException
@@ -24,7 +26,62 @@ class TiertraceApi(Api):
         return errors.handle_http_exception(error)
 
 
-api = TiertraceApi()
+#: What API v1 serves without a token: the OpenAPI document and the docs page with its assets.
+PUBLIC_PATHS = ("/api/v1/openapi.json", "/api/v1/docs")
+
+
+def is_public(path: str) -> bool:
+    """Whether API v1 answers `path` (a URL path, or a path of the OpenAPI document) without a token."""
+    return any(path == public or path.startswith(public + "/") for public in PUBLIC_PATHS)
+
+
+class CommonErrorResponses(BasePlugin):
+    """Documents, on every operation of the OpenAPI document, the errors that the API answers alike for
+    every endpoint, so that none can leave one out: 401 on each that needs a token (all but PUBLIC_PATHS),
+    404 on each whose path names a resource, 400 and 413 on each that takes a body.
+
+    An endpoint that documents one of these itself (`alt_response`, saying what it means there) keeps its own.
+    """
+
+    spec: APISpec
+
+    def init_spec(self, spec: APISpec) -> None:
+        super().init_spec(spec)
+        self.spec = spec
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict[str, Any] | None = None, **kwargs: Any
+    ) -> None:
+        if path is None or not operations or is_public(path):
+            return
+        # This plugin runs after the marshmallow one, which has turned the other responses' schemas into
+        # references already: it turns this one's the same way.
+        resolver = next(p for p in self.spec.plugins if isinstance(p, MarshmallowPlugin)).resolver
+        assert resolver is not None  # set by the marshmallow plugin's init_spec
+        for operation in operations.values():
+            errors = {401: "No token, or one that is not valid (unknown, revoked or expired)"}
+            if "{" in path:
+                errors[404] = "No such resource, or the caller may not see it"
+            if "requestBody" in operation:
+                errors[400] = "The body is not JSON, or holds NUL or an unpaired surrogate"
+                errors[413] = "The body is larger than the endpoint takes"
+            responses = operation.setdefault("responses", {})
+            for status, description in errors.items():
+                if status in responses or str(status) in responses:
+                    continue
+                response = {
+                    "description": description,
+                    "content": {TiertraceApi.DEFAULT_RESPONSE_CONTENT_TYPE: {"schema": ErrorSchema}},
+                }
+                resolver.resolve_response(response)
+                responses[status] = response
+            # By status ("default" last), whichever decorator or this plugin documented each.
+            operation["responses"] = dict(
+                sorted(responses.items(), key=lambda item: (str(item[0]) == "default", str(item[0])))
+            )
+
+
+api = TiertraceApi(spec_kwargs={"extra_plugins": [CommonErrorResponses()]})
 
 _swagger_assets = Blueprint("swagger_assets", __name__)
 
@@ -35,10 +92,6 @@ def swagger_asset(filename: str) -> Any:
     return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=3600)
 
 
-#: What API v1 serves without a token: the OpenAPI document and the docs page with its assets.
-PUBLIC_PATHS = ("/api/v1/openapi.json", "/api/v1/docs")
-
-
 def _authenticate_api_call() -> None:
     # The token before anything else: a call without a valid one answers 401 whatever its body or query
     # (the endpoints parse those before their code runs). Endpoints still check what the caller may do.
@@ -46,7 +99,7 @@ def _authenticate_api_call() -> None:
     path = request.path
     if request.url_rule is None or request.method == "OPTIONS" or not path.startswith("/api/"):
         return
-    if any(path == public or path.startswith(public + "/") for public in PUBLIC_PATHS):
+    if is_public(path):
         return
     # The body before the token lookup, whose transaction lasts to the end of the request: on SQLite it
     # holds the process's lock of the database, and a client sending its body slowly would hold up every

@@ -31,19 +31,24 @@ def programs() -> dict[str, Any]:
     return {"items": list_programs(db_session(), require_kind_to_read("authority")), "next": None}
 
 
+#: The 200 of a programme's report, in any of its formats.
+REPORT = "The report (JSON); with ?format=csv or ?format=xlsx, the same report as an attachment"
+
+
 @blp.get("/audit/programs/<path:program>")
 @blp.arguments(AuditQuerySchema, location="query")
-@blp.response(200, AuditReportSchema)
-@blp.doc(
-    responses={
-        "200": {
-            "description": "The report; with ?format=csv or ?format=xlsx, the same report as an attachment",
-            "content": {
-                MEDIA_TYPES["csv"]: {"schema": {"type": "string"}},
-                MEDIA_TYPES["xlsx"]: {"schema": {"type": "string", "format": "binary"}},
-            },
-        }
-    }
+@blp.response(200, AuditReportSchema, description=REPORT)
+# The same status, other media types: flask-smorest merges them into the one 200 (a `doc(responses=...)`
+# would replace the JSON report's instead).
+@blp.alt_response(
+    200, schema={"type": "string"}, content_type=MEDIA_TYPES["csv"], description=REPORT, success=True
+)
+@blp.alt_response(
+    200,
+    schema={"type": "string", "format": "binary"},
+    content_type=MEDIA_TYPES["xlsx"],
+    description=REPORT,
+    success=True,
 )
 @blp.alt_response(
     404,

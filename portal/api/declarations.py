@@ -70,6 +70,7 @@ def submit() -> Any:
 
 @blp.get("/<string:declaration_id>")
 @blp.response(200, DeclarationSchema)
+@blp.alt_response(404, schema=ErrorSchema, description="No such declaration, or the caller may not see it")
 def show(declaration_id: str) -> dict[str, Any]:
     """The envelope (standard base64) and its decoded payload (issuer, its customers, the authority).
 

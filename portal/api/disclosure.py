@@ -11,6 +11,7 @@ from portal.db import db_session
 from schemas.api import (
     AnswerSchema,
     DeclineSchema,
+    ErrorSchema,
     RequestCreateSchema,
     RequestListQuerySchema,
     RequestPageSchema,
@@ -20,6 +21,9 @@ from tiertrace.disclosure.models import DisclosureRequest
 from tiertrace.disclosure.services import answer_request, create_request, decline_request, list_requests
 
 blp = Blueprint("requests", __name__, url_prefix="/api/v1/requests", description="Disclosure requests")
+
+NOT_A_COMPANY = "The caller is not a company (an authority or the operator)"
+NOT_ITS_SUPPLIER = "No such request, or the caller is not its supplier"
 
 
 def request_body(request: DisclosureRequest) -> dict[str, Any]:
@@ -43,6 +47,10 @@ def request_body(request: DisclosureRequest) -> dict[str, Any]:
 @blp.post("")
 @blp.arguments(RequestCreateSchema)
 @blp.response(201, RequestSchema)
+@blp.alt_response(403, schema=ErrorSchema, description=NOT_A_COMPANY)
+@blp.alt_response(
+    409, schema=ErrorSchema, description="The same question is already pending with this supplier"
+)
 def create(body: dict[str, Any]) -> dict[str, Any]:
     """Ask a supplier which critical raw materials a part contains and where they come from."""
     session = db_session()
@@ -63,6 +71,7 @@ def create(body: dict[str, Any]) -> dict[str, Any]:
 @blp.get("")
 @blp.arguments(RequestListQuerySchema, location="query")
 @blp.response(200, RequestPageSchema)
+@blp.alt_response(403, schema=ErrorSchema, description=NOT_A_COMPANY)
 def index(query: dict[str, Any]) -> dict[str, Any]:
     """Requests to (box=incoming) or from (box=outgoing) the caller, newest first."""
     page = list_requests(
@@ -79,6 +88,9 @@ def index(query: dict[str, Any]) -> dict[str, Any]:
 @blp.post("/<string:request_id>/decline")
 @blp.arguments(DeclineSchema)
 @blp.response(200, RequestSchema)
+@blp.alt_response(403, schema=ErrorSchema, description=NOT_A_COMPANY)
+@blp.alt_response(404, schema=ErrorSchema, description=NOT_ITS_SUPPLIER)
+@blp.alt_response(409, schema=ErrorSchema, description="The request was answered already")
 def decline(body: dict[str, Any], request_id: str) -> dict[str, Any]:
     """The supplier declines to answer, with a reason."""
     session = db_session()
@@ -90,6 +102,8 @@ def decline(body: dict[str, Any], request_id: str) -> dict[str, Any]:
 @blp.post("/<string:request_id>/answer")
 @blp.arguments(AnswerSchema)
 @blp.response(200, RequestSchema)
+@blp.alt_response(403, schema=ErrorSchema, description=NOT_A_COMPANY)
+@blp.alt_response(404, schema=ErrorSchema, description=NOT_ITS_SUPPLIER)
 def answer(body: dict[str, Any], request_id: str) -> dict[str, Any]:
     """The supplier answers with a declaration it already filed for that part (no new version needed).
 

@@ -28,6 +28,8 @@ blp = Blueprint(
 @blp.post("")
 @blp.arguments(OrganizationCreateSchema)
 @blp.response(201, OrganizationCreatedSchema)
+@blp.alt_response(403, schema=ErrorSchema, description="The caller is not the operator")
+@blp.alt_response(409, schema=ErrorSchema, description="An organisation with this slug exists already")
 def create(body: dict[str, Any]) -> dict[str, str]:
     """Register an organisation (operator only); its first API token is returned this once."""
     require_kind("operator")
