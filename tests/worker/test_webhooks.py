@@ -1,5 +1,6 @@
 """Webhooks: a new request is POSTed, signed, to the supplier's URL; only to public addresses, with no
-redirect followed; a receiver that hangs delays nobody else; failures and giving up are logged."""
+redirect followed; a receiver that hangs, or trickles its answer, delays nobody else past the POST's
+deadline, nor a stop; failures and giving up are logged."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import http.server
 import json
 import logging
 import socket
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 import uuid
@@ -29,7 +33,7 @@ from tiertrace.disclosure.notifications import (
 from tiertrace.disclosure.services import create_request
 from tiertrace.organizations.models import Organization
 from worker.embedded import start_embedded_bus
-from worker.webhooks import DeliveryError, WebhookSender, post_json
+from worker.webhooks import RECORD_GRACE, DeliveryError, WebhookSender, post_json
 
 #: The test receivers listen on the loopback, which webhooks may only reach with the deployment's opt-in.
 post_to_loopback = partial(post_json, allow_private=True)
@@ -257,3 +261,179 @@ def test_a_failed_post_is_logged_with_its_delivery_and_attempt_and_giving_up_too
     with session_factory() as session:
         notification = session.get(Notification, notification_id)
         assert notification.next_attempt_at is None and notification.delivered_at is None
+
+
+class Trickler:
+    """A receiver on the loopback that reads the request, then sends the first `at_once` bytes of a 200
+    answer whose header line never ends, and the rest one byte every `interval` seconds until the test
+    ends."""
+
+    ANSWER = b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10_000
+
+    def __init__(self, at_once: int = 0, interval: float = 0.3) -> None:
+        self.at_once, self.interval = at_once, interval
+        self.accepted: list[float] = []
+        self.closed = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted.append(time.monotonic())
+            threading.Thread(target=self._drip, args=(connection,), daemon=True).start()
+
+    def _drip(self, connection: socket.socket) -> None:
+        with connection:
+            try:
+                connection.settimeout(2)
+                connection.recv(65536)
+                connection.sendall(self.ANSWER[: self.at_once])
+                for byte in self.ANSWER[self.at_once :]:
+                    if self.closed.wait(self.interval):
+                        return
+                    connection.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.closed.set()
+        self.listener.close()
+
+
+@pytest.fixture
+def make_trickler():
+    tricklers: list[Trickler] = []
+
+    def make(**options) -> Trickler:
+        tricklers.append(Trickler(**options))
+        return tricklers[-1]
+
+    yield make
+    for trickler in tricklers:
+        trickler.close()
+
+
+@pytest.mark.parametrize("at_once", [0, len(b"HTTP/1.1 200 OK\r\n")], ids=["status-line", "headers"])
+def test_a_post_whose_answer_trickles_in_fails_at_its_deadline(make_trickler, at_once):
+    """The timeout is a deadline for the whole POST, not for each read: a byte every 0.3 s, well within a
+    1 s timeout per read, does not keep the POST going."""
+    trickler = make_trickler(at_once=at_once)
+    outcome: list[BaseException | None] = []
+
+    def post() -> None:
+        try:
+            post_to_loopback(trickler.url, b"{}", {"Content-Type": "application/json"}, 1.0)
+            outcome.append(None)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    started = time.monotonic()
+    thread = threading.Thread(target=post, daemon=True)
+    thread.start()
+    thread.join(3.0)
+    took = time.monotonic() - started
+    assert not thread.is_alive(), "the POST went on past its 1 s deadline"
+    [error] = outcome
+    assert isinstance(error, DeliveryError) and "no complete answer within 1 s" in str(error)
+    assert 0.9 < took < 1.5
+
+
+def test_a_receiver_that_trickles_its_answer_frees_the_slot_for_another_organisation(
+    session_factory, make_org, make_trickler, receiver
+):
+    """With a single POST slot, the trickling receiver's try ends at the 1 s deadline, counts as a failed
+    try (backed off), and the other organisation's delivery is made meanwhile."""
+    trickler = make_trickler()
+    oem, slow, fast = make_org("oem"), make_org("slow"), make_org("fast")
+    _register(session_factory, slow, trickler.url)
+    _register(session_factory, fast, receiver.url)
+    slow_id = _queue(session_factory, oem, slow, now=utcnow() - timedelta(minutes=1))  # claimed first
+    _queue(session_factory, oem, fast, now=utcnow())
+    sender = WebhookSender(session_factory, allow_private=True, poll_interval=0.1, timeout=1.0, concurrency=1)
+    started = time.monotonic()
+    sender.start()
+    try:
+        wait_for(lambda: trickler.accepted, timeout=3)
+        wait_for(lambda: receiver.received, timeout=4)
+        delivered_after = time.monotonic() - started
+    finally:
+        sender.stop()
+    assert delivered_after < 2.5  # the 1 s deadline, then the next pass
+    with session_factory() as session:
+        failed = session.get(Notification, slow_id)
+        assert failed.delivered_at is None and failed.delivery_attempts == 1
+        assert failed.next_attempt_at > utcnow() + timedelta(seconds=5)  # retried with the usual backoff
+
+
+def test_a_stop_while_a_post_trickles_returns_by_the_posts_deadline(session_factory, make_org, make_trickler):
+    trickler = make_trickler()
+    oem, slow = make_org("oem"), make_org("slow")
+    _register(session_factory, slow, trickler.url)
+    notification_id = _queue(session_factory, oem, slow, now=utcnow())
+    sender = WebhookSender(session_factory, allow_private=True, poll_interval=0.1, timeout=1.0)
+    sender.start()
+    try:
+        wait_for(lambda: trickler.accepted, timeout=3)
+    finally:
+        started = time.monotonic()
+        sender.stop()
+        took = time.monotonic() - started
+    assert took < 1.0 + 0.5  # the POST ended at its deadline and its outcome was recorded
+    assert not [t for t in threading.enumerate() if t.name.startswith("bus-webhook-post")]
+    with session_factory() as session:
+        assert session.get(Notification, notification_id).delivery_attempts == 1
+
+
+def test_a_post_stuck_past_every_deadline_keeps_neither_the_stop_nor_the_process(
+    database_url, session_factory, make_org
+):
+    """Something the deadline cannot cut short (a name lookup that hangs, a database that does not
+    answer): the stop gives up on it after the deadline and RECORD_GRACE, and the process still exits."""
+    oem, slow = make_org("oem"), make_org("slow")
+    _register(session_factory, slow, "http://hooks.example.org/hook")
+    _queue(session_factory, oem, slow, now=utcnow())
+    script = textwrap.dedent(
+        """
+        import sys, threading, time
+        from tiertrace.db import make_engine, make_session_factory
+        from worker.webhooks import WebhookSender
+
+        entered = threading.Event()
+
+        def stuck(url, body, headers, timeout):
+            entered.set()
+            threading.Event().wait()  # never returns
+
+        sender = WebhookSender(
+            make_session_factory(make_engine(sys.argv[1])), post=stuck, poll_interval=0.1, timeout=0.2
+        )
+        sender.start()
+        assert entered.wait(10), "the POST did not start"
+        started = time.monotonic()
+        sender.stop()
+        print(f"stopped after {time.monotonic() - started:.2f}", flush=True)
+        """
+    )
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, database_url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out, err = process.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"the process did not exit after its stop; it printed {out!r}")
+    assert process.returncode == 0, err
+    stopped_after = float(out.split()[-1])
+    assert 0.2 + RECORD_GRACE - 0.1 < stopped_after < 0.2 + RECORD_GRACE + 0.5
+    assert time.monotonic() - started < 10
