@@ -11,6 +11,7 @@ from gunicorn.app.base import BaseApplication
 from cli.console import migrate_database
 from cli.main import main
 from tiertrace.config import Settings
+from tiertrace.db import start_sqlite_checkpointer
 
 
 class _PortalServer(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type hints
@@ -67,15 +68,19 @@ def serve(host: str, port: int, workers: int | None, threads: int) -> None:
         if workers not in (None, 1):
             click.echo(f"embedded mode (no TIERTRACE_AMQP_URL): 1 worker process, not {workers}", err=True)
         workers = 1
-    bus: list[Any] = []
+    background: list[Any] = []  # threads of the serving process, stopped when it exits
 
     def post_worker_init(_worker: Any) -> None:
-        # The bus thread must live in the process that serves requests, so it starts after the fork.
+        # These threads must live in the process that serves requests, so they start after the fork.
+        # SQLite's WAL checkpoints, off the request path (None for PostgreSQL).
+        checkpointer = start_sqlite_checkpointer(settings.database_url)
+        if checkpointer is not None:
+            background.append(checkpointer)
         if settings.embedded:
-            bus.append(_start_embedded_bus(settings))
+            background.append(_start_embedded_bus(settings))
 
     def worker_exit(_server: Any, _worker: Any) -> None:
-        for running in bus:
+        for running in reversed(background):  # the bus before the checkpointer it writes through
             running.stop()
 
     if not settings.embedded and not os.environ.get("TIERTRACE_SECRET_KEY"):
