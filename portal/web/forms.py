@@ -326,8 +326,11 @@ def field_errors(details: dict[str, Any], field_ids: list[str]) -> tuple[dict[st
 
 
 _COUNTRY_CODE = "Use a two-letter country code (ISO 3166-1 alpha-2), e.g. CN"
-#: The payload schema's and rules' common messages, as the editor says them (the API keeps the originals).
-_PLAIN_MESSAGES = (
+_STAGE_WORDS = {"extraction": "mined", "processing": "refined"}
+#: The payload schema's and rules' messages (schemas/declaration.py, tiertrace/declarations/rules.py and
+#: `check_payload`), as the editor says them (the API keeps the originals). Each message a field of the
+#: editor can get is here: tests/portal/web/test_web_supplier.py tries every field.
+_PLAIN_MESSAGES: tuple[tuple[re.Pattern[str], Any], ...] = (
     (re.compile(r"Field may not be null\.|Missing data for required field\."), "Enter a value"),
     (
         re.compile(r"Must be greater than or equal to 0 and less than or equal to 1\."),
@@ -336,6 +339,12 @@ _PLAIN_MESSAGES = (
     (re.compile(r"Must be greater than or equal to 0\."), "Enter 0 or more"),
     (re.compile(r"Must be greater than 0\."), "Enter a number greater than 0"),
     (re.compile(r"\bmust be a number\b"), "Enter a number, e.g. 0.84"),
+    # From the form only a number beyond the float range (1e400) is not finite; NaN and Infinity come only
+    # in a hand-made payload.
+    (
+        re.compile(r"must be a finite number \(no NaN or Infinity\)"),
+        "Enter a smaller number: this one is too large to store",
+    ),
     # Two letters that name no country are not "two letters" wrong: say which code is unknown.
     (
         re.compile(r"unknown country code '([^']{2})'; use ISO 3166-1 alpha-2"),
@@ -343,7 +352,68 @@ _PLAIN_MESSAGES = (
     ),
     (re.compile(r"unknown country code '[^']*'; use ISO 3166-1 alpha-2|Length must be 2\."), _COUNTRY_CODE),
     (re.compile(r"Length must be between 1 and (\d+)\."), r"Enter a value (at most \1 characters)"),
+    (re.compile(r"Longer than maximum length (\d+)\."), r"Enter at most \1 characters"),
+    (re.compile(r"Not a valid string\."), "Enter text"),
+    (
+        re.compile(r"unknown material code ([^;]*); use a code of the CRM reference list"),
+        lambda m: (
+            "Choose a material from the list"
+            + (f": {code} is not one of its codes" if (code := _unquoted(m.group(1))) else "")
+        ),
+    ),
+    (
+        re.compile(r"the (extraction|processing) shares add up to (\S+), more than 1"),
+        lambda m: (
+            f"The shares of where it was {_STAGE_WORDS[m.group(1)]} add up to {m.group(2)}, "
+            "more than 1 (100 %)"
+        ),
+    ),
+    (
+        re.compile(
+            r"the ([^;]*?) lines add up to more than (\S+) g, beyond the range of a number: "
+            r"declare the mass of one unit of the part"
+        ),
+        r"The \1 masses add up to more than \2 g, more than can be stored: declare the mass in one unit of "
+        r"the part",
+    ),
+    (
+        re.compile(
+            r"([^;]*) is not a registered organisation; use null and supplier_name/supplier_country for a "
+            r"supplier that is not on the portal yet"
+        ),
+        lambda m: (
+            f"{_unquoted(m.group(1))} is not registered on the portal: leave the supplier empty and "
+            "enter its name and country instead"
+        ),
+    ),
+    (
+        re.compile(
+            r"([^;]*) is the portal's (\w+), not a company; "
+            r"a component's supplier must be a registered company"
+        ),
+        lambda m: (
+            f"{_unquoted(m.group(1))} is the portal's {m.group(2)}, not a company: choose a company "
+            "registered on the portal"
+        ),
+    ),
+    (
+        re.compile(re.escape("text may not hold NUL (\\u0000) or an unpaired surrogate (\\ud800-\\udfff)")),
+        "This text holds a character that cannot be stored (a NUL, or half of a character pair): retype it",
+    ),
+    (re.compile(r"must be true or false"), "Choose yes or no"),
+    (
+        re.compile(re.escape('must be exactly one of ["authority"], ["requester"] or ["chain"] (or absent)')),
+        "Choose who may learn the supplier",
+    ),
+    (re.compile(r"Unknown field\."), "This is not part of a declaration"),
+    # Only in a payload made by hand: the editor always sends rows as lists of rows.
+    (re.compile(r"Not a valid list\.|Invalid input type\."), "This is not a row of a declaration"),
 )
+
+
+def _unquoted(text: str) -> str:
+    """A value the core quoted with repr() ("'ghost-corp'"), as typed."""
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" else text
 
 
 def plain_message(text: str) -> str:

@@ -19,15 +19,17 @@ from typing import Any, NamedTuple
 from flask import Response, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 from marshmallow import ValidationError
+from marshmallow.validate import Length
 from werkzeug.exceptions import BadRequest
 
 from portal import current_settings
 from portal.db import db_session
 from portal.web.base import BROKEN_PAGE_LINK, bp, current_org, login_required
 from portal.web.forms import DeclarationForm, field_errors, field_label
-from schemas.api import RequestCreateSchema
+from schemas.api import DeclineSchema, RequestCreateSchema
 from schemas.declaration import DISCLOSURE_CHOICES
 from tiertrace import reference
+from tiertrace.db import utcnow
 from tiertrace.declarations.history import get_current_declaration, list_declarations, require_own_declaration
 from tiertrace.declarations.models import Declaration
 from tiertrace.declarations.services import (
@@ -166,6 +168,15 @@ def outbox() -> Any:
     )
 
 
+#: The longest reason for declining (DeclineSchema's, as the API takes it).
+_REASON_MAX = next(v.max for v in DeclineSchema().fields["reason"].validators if isinstance(v, Length))
+
+
+def sentence(text: str) -> str:
+    """`text` with a full stop, unless it ends with one already ("… sent to Heilong Co., Ltd.")."""
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
 #: The request form's problems in words, per field (the schema's and `create_request`'s keys).
 REQUEST_FORM_MESSAGES = {
     "supplier": "Choose the supplier to ask",
@@ -200,13 +211,18 @@ def request_new() -> Any:
         session.rollback()
         problems = error.messages if isinstance(error, ValidationError) else error.details
         errors = {f"request-{key}": text for key, text in REQUEST_FORM_MESSAGES.items() if key in problems}
+        if "supplier" in problems and form["supplier"] == organization.slug:
+            # `create_request`'s reason, in the form's words: "Choose the supplier" alone would puzzle.
+            errors["request-supplier"] = (
+                f"You cannot send a request to your own organisation, {organization.name}: choose a supplier"
+            )
         return _render_request_form(form, errors, status=422)
     except ConflictError as error:  # the same question is still open with that supplier
         session.rollback()
         pending = require_visible_request(session, organization, error.details["id"])
         return _render_request_form(form, pending=pending, status=409)
     session.commit()
-    flash(f"Your request for {item.part_number} was sent to {item.supplier.name}.", "success")
+    flash(sentence(f"Your request for {item.part_number} was sent to {item.supplier.name}"), "success")
     return redirect(url_for("web.request_detail", request_id=item.id))
 
 
@@ -234,29 +250,67 @@ def _render_request_form(
 def request_detail(request_id: str) -> Any:
     """One request, to or from the organisation; its supplier can answer or decline it here."""
     item = require_visible_request(db_session(), current_org(), request_id)
-    return render_template("request.html", item=item, errors={}, reason="")
+    return _render_request(item)
 
 
 @bp.post("/requests/<request_id>/decline")
 @login_required("company")
 def request_decline(request_id: str) -> Any:
-    """Decline a request with a reason; a request answered meanwhile says so on its page (409)."""
+    """Decline a request with a reason (DeclineSchema, as the API); a request answered meanwhile says so on
+    its page (409); one declined already (a second tab, a double submit) keeps its first reason, and its
+    page says so."""
     session, organization = db_session(), current_org()
     reason = request.form.get("reason", "")
+    problem = _decline_reason_problem(reason)
+    now = utcnow()
     try:
-        item = decline_request(session, organization, request_id, reason)
-    except (RuleViolationError, ConflictError) as error:  # a missing reason, or answered already
+        if problem is not None:
+            raise RuleViolationError("the reason is not valid", details={"reason": problem})
+        item = decline_request(session, organization, request_id, reason, now=now)
+    except (RuleViolationError, ConflictError) as error:  # a missing or long reason, or answered already
         session.rollback()
         item = require_visible_request(session, organization, request_id)
+        if item.supplier_id != organization.id:
+            raise NotFoundError("no such request") from error
         if isinstance(error, ConflictError) or item.status == "answered":
-            return render_template(
-                "request.html", item=item, errors={}, reason=reason, decline_refused=True
-            ), 409
-        errors = {"reason": "Give a reason for declining"}
-        return render_template("request.html", item=item, errors=errors, reason=reason), 422
+            return _render_request(item, reason=reason, decline_refused=True), 409
+        if item.status == "declined":
+            return _declined_already(item)
+        errors = {"reason": problem or "Give a reason for declining"}
+        return _render_request(item, errors, reason=reason), 422
+    if item.answered_at != now:  # `decline_request` returns a request declined before unchanged
+        session.rollback()
+        return _declined_already(item)
     session.commit()
     flash(f"You declined the request for {item.part_number}.", "success")
     return redirect(url_for("web.inbox"))
+
+
+def _render_request(
+    item: DisclosureRequest, errors: dict[str, str] | None = None, *, reason: str = "", **flags: bool
+) -> str:
+    """The request's page; `flags` say why a decline or an answer was refused (`decline_refused`, ...)."""
+    return render_template(
+        "request.html", item=item, errors=errors or {}, reason=reason, reason_max=_REASON_MAX, **flags
+    )
+
+
+def _decline_reason_problem(reason: str) -> str | None:
+    """What is wrong with a reason for declining, in words, or None (DeclineSchema's limit, as the API)."""
+    if not reason.strip():
+        return "Give a reason for declining"
+    try:
+        DeclineSchema().load({"reason": reason})
+    except ValidationError:  # non-blank text: only too long
+        return f"Shorten the reason to at most {_REASON_MAX:,} characters (it has {len(reason):,})"
+    return None
+
+
+def _declined_already(item: DisclosureRequest) -> Any:
+    """A decline of a request declined before changes nothing: its page says so, with the first reason."""
+    day = f", on {item.answered_at:%Y-%m-%d}" if item.answered_at else ""
+    flash(f"You had declined this request already{day}; your first reason stands.", "info")
+    return redirect(url_for("web.request_detail", request_id=item.id))
 
 
 # --- the declaration editor -------------------------------------------------------------------------------
@@ -303,7 +357,7 @@ def request_declare(request_id: str) -> Any:
     if item.supplier_id != organization.id:
         raise NotFoundError("no such request")
     if item.status == "answered":
-        return render_template("request.html", item=item, errors={}, reason="", answer_refused=True), 409
+        return _render_request(item, answer_refused=True), 409
     context, form = _request_context(organization, item)
     return _editor(context, form)
 
@@ -394,6 +448,11 @@ def _render_error(context: EditorContext, form: DeclarationForm, error: Tiertrac
     errors, general = field_errors(error.details, form.field_order())
     # "the payload breaks the declaration rules" says less than the field errors listed below the heading.
     message = None if error.code == "payload_invalid" and errors else error.message
+    version = _version_problem(context, form, error)
+    if version is not None:
+        # What the editor put in the payload itself (in_response_to, supersedes) is no field of the form:
+        # the part number is what the person can change, or the version to start from.
+        errors, general, message = {"part-number": version}, {}, None
     problem = envelope_problem(error, current_org())
     if problem is not None:
         # The envelope's form or signature: said in words next to the key file, not as the core's keys
@@ -405,6 +464,38 @@ def _render_error(context: EditorContext, form: DeclarationForm, error: Tiertrac
     return _render_editor(
         context, form, errors, general, message=message, status=_status(error), key_problem=problem
     )
+
+
+def _version_problem(context: EditorContext, form: DeclarationForm, error: TiertraceError) -> str | None:
+    """In words, a refusal for the request answered or the version replaced (`check_payload`'s
+    in_response_to and supersedes, and its version conflicts), or None for other errors."""
+    part = form.part_number
+    if isinstance(error, ConflictError) and "current" in error.details:
+        if "supersedes" in error.details:
+            return (
+                f"A newer version of {part} was filed after this page was opened: open the current version "
+                "and file a new version of it"
+            )
+        if context.in_response_to is not None:
+            return (
+                f"A declaration of {part} was filed after this page was opened: open this page again to "
+                "answer with a new version of it"
+            )
+        return (
+            f"{part} has a declaration already: open it under Declarations and file a new version of it, "
+            "or change the part number"
+        )
+    if not isinstance(error, RuleViolationError) or error.code != "payload_invalid":
+        return None
+    asked, replaced = context.in_response_to, context.supersedes
+    if set(error.details) == {"in_response_to"} and asked is not None:
+        return (
+            f"This answers {asked.requester.name}'s request for {asked.part_number}: keep the part number "
+            f"{asked.part_number}"
+        )
+    if set(error.details) == {"supersedes"} and replaced is not None:
+        return f"This is a new version of {replaced.part_number}: keep the part number {replaced.part_number}"
+    return None
 
 
 #: What the upload and the editor say about something that is not an envelope at all.

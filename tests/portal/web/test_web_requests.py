@@ -80,7 +80,12 @@ def test_a_request_without_a_due_date_gets_the_default_one(
     [
         ({"supplier": "", "part_number": "P-1"}, "request-supplier", "Choose the supplier to ask"),
         ({"supplier": "ghost-corp", "part_number": "P-1"}, "request-supplier", "Choose the supplier to ask"),
-        ({"supplier": "noordhaven", "part_number": "P-1"}, "request-supplier", "Choose the supplier to ask"),
+        # the service's reason, in words: "Choose the supplier" alone does not say what was wrong
+        (
+            {"supplier": "noordhaven", "part_number": "P-1"},
+            "request-supplier",
+            "You cannot send a request to your own organisation, Noordhaven Naval: choose a supplier",
+        ),
         ({"supplier": "nordic-sic", "part_number": "  "}, "request-part_number", "Enter the part number"),
         ({"supplier": "nordic-sic", "part_number": "P" * 101}, "request-part_number", "at most 100"),
         (
@@ -100,6 +105,18 @@ def test_a_bad_request_form_shows_the_problem_next_to_its_field_and_sends_nothin
     assert text in field_error(html, field)
     assert f'href="#{field}"' in html  # the summary at the top links to it
     assert requests_to(session_factory, world["supplier"]) == []
+
+
+def test_the_message_after_sending_ends_with_one_full_stop_whatever_the_suppliers_name(
+    client, make_org, signed_in
+):
+    make_org("heilong", name="Heilong Graphite Anode Co., Ltd.")
+    signed_in(make_org("noordhaven", name="Noordhaven Naval"))
+    answer = send(client, supplier="heilong", part_number="HG-ANODE-9")
+    assert answer.status_code == 302
+    page = client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "Your request for HG-ANODE-9 was sent to Heilong Graphite Anode Co., Ltd.</p>" in page
+    assert "Ltd.." not in page
 
 
 def test_asking_the_same_open_question_again_links_the_pending_request_and_sends_nothing(

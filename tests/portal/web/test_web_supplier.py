@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from web_helpers import csrf_of, field_error
@@ -202,7 +203,7 @@ def test_the_envelope_download_uses_standard_base64_whatever_was_filed(
             "materials-0-extraction",
             "more than 1",
         ),
-        ({"materials-0-material": "Xx"}, "materials-0-material", "unknown material code"),
+        ({"materials-0-material": "Xx"}, "materials-0-material", "Xx is not one of its codes"),
         (
             {"materials-0-processing-0-country": "QQ"},
             "materials-0-processing-0-country",
@@ -210,7 +211,7 @@ def test_the_envelope_download_uses_standard_base64_whatever_was_filed(
         ),
         ({"components-0-quantity": "0"}, "components-0-quantity", "Enter a number greater than 0"),
         ({"components-0-quantity": ""}, "components-0-quantity", "Enter a value"),
-        ({"components-0-supplier": "ghost-corp"}, "components-0-supplier", "not a registered organisation"),
+        ({"components-0-supplier": "ghost-corp"}, "components-0-supplier", "not registered on the portal"),
         ({"part-number": ""}, "part-number", "Enter a value (at most 100 characters)"),
     ],
 )
@@ -229,6 +230,149 @@ def test_the_payload_is_checked_as_filing_would_and_a_broken_rule_shown_next_to_
     assert "Please correct what is marked below" in html
     # what was typed is still there
     assert f'value="{changes.get("part-number", "TRM-2040")}"' in html
+
+
+#: What the payload schema and the core say that a person typing in the editor should never read.
+SCHEMA_WORDS = re.compile(
+    r"Longer than|Length must|Must be|Field may|Missing data|Not a valid|finite|NaN|Infinity|null|"
+    r"supplier_name|_country|payload|supersedes|in_response_to|extraction|processing|lines|\\u|'\S+'"
+)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "message"),
+    [
+        ({"part-number": "P" * 101}, "part-number", "Enter a value (at most 100 characters)"),
+        ({"part-name": "N" * 301}, "part-name", "Enter at most 300 characters"),
+        ({"part-unit": "u" * 31}, "part-unit", "Enter a value (at most 30 characters)"),
+        ({"program": "Z" * 101}, "program", "Enter at most 100 characters"),
+        (
+            {"materials-0-material": "Zz"},
+            "materials-0-material",
+            "Choose a material from the list: Zz is not",
+        ),
+        ({"materials-0-material": "Z" * 31}, "materials-0-material", "Enter a value (at most 30 characters)"),
+        ({"materials-0-mass_g": ""}, "materials-0-mass_g", "Enter a value"),
+        ({"materials-0-mass_g": "lots"}, "materials-0-mass_g", "Enter a number, e.g. 0.84"),
+        ({"materials-0-mass_g": "-5"}, "materials-0-mass_g", "Enter 0 or more"),
+        (
+            {"materials-0-mass_g": "1e400"},
+            "materials-0-mass_g",
+            "Enter a smaller number: this one is too large",
+        ),
+        (
+            {"materials-1-material": "Ga", "materials-1-mass_g": "1.7e308", "materials-0-mass_g": "1.7e308"},
+            "materials-1-mass_g",
+            "The Ga masses add up to more than 1.798e+308 g, more than can be stored: declare the mass in",
+        ),
+        ({"materials-0-recycled_share": "2"}, "materials-0-recycled_share", "Enter a share from 0 to 1"),
+        ({"materials-0-recycled_share": "some"}, "materials-0-recycled_share", "Enter a number"),
+        ({"materials-0-extraction-0-country": "CHN"}, "materials-0-extraction-0-country", "two-letter"),
+        ({"materials-0-extraction-0-country": ""}, "materials-0-extraction-0-country", "two-letter"),
+        ({"materials-0-extraction-0-share": ""}, "materials-0-extraction-0-share", "Enter a value"),
+        ({"materials-0-extraction-0-share": "-0.1"}, "materials-0-extraction-0-share", "from 0 to 1"),
+        (
+            {"materials-0-extraction-1-country": "AU", "materials-0-extraction-1-share": "0.3"},
+            "materials-0-extraction",
+            "The shares of where it was mined add up to 1.2, more than 1 (100 %)",
+        ),
+        (
+            {"materials-0-processing-1-country": "AU", "materials-0-processing-1-share": "0.5"},
+            "materials-0-processing",
+            "The shares of where it was refined add up to 1.48, more than 1 (100 %)",
+        ),
+        (
+            {"materials-0-processing-0-facility": "F" * 201},
+            "materials-0-processing-0-facility",
+            "at most 200",
+        ),
+        ({"components-0-part_number": "C" * 101}, "components-0-part_number", "(at most 100 characters)"),
+        (
+            {"components-0-supplier": "ghost-corp"},
+            "components-0-supplier",
+            "ghost-corp is not registered on the portal: leave the supplier empty and enter its name and "
+            "country instead",
+        ),
+        (
+            {"components-0-supplier": "mod-nl"},
+            "components-0-supplier",
+            "mod-nl is the portal's authority, not a company: choose a company registered on the portal",
+        ),
+        (
+            {"components-0-supplier_name": "S" * 201},
+            "components-0-supplier_name",
+            "Enter at most 200 characters",
+        ),
+        ({"components-0-supplier_country": "LUX"}, "components-0-supplier_country", "two-letter"),
+        (
+            {"components-0-supplier_country": "QQ"},
+            "components-0-supplier_country",
+            "QQ is not a country code",
+        ),
+        ({"components-0-quantity": "-1"}, "components-0-quantity", "Enter a number greater than 0"),
+        ({"components-0-quantity": "many"}, "components-0-quantity", "Enter a number"),
+        ({"components-0-quantity": "1e400"}, "components-0-quantity", "Enter a smaller number"),
+    ],
+)
+def test_every_message_the_editor_can_show_is_in_plain_words(
+    client, world, signed_in, make_org, changes, field, message
+):
+    make_org("mod-nl", kind="authority")
+    signed_in(world["supplier"])
+    answer = ask_for_payload(client, "/declarations/new", {**FIELDS, **changes})
+    assert answer.status_code == 422
+    html = answer.get_data(as_text=True)
+    shown = unescape(field_error(html, field) or "")
+    assert message in shown, html[html.index('id="error-summary"') :][:2000]
+    assert not SCHEMA_WORDS.search(shown), shown
+    summary = html[html.index('id="error-summary"') : html.index("</div>", html.index('id="error-summary"'))]
+    assert not SCHEMA_WORDS.search(unescape(re.sub(r"<[^>]+>", "", summary))), summary
+
+
+def test_the_version_and_the_request_a_declaration_concerns_are_said_in_words_at_the_part_number(
+    client, world, signed_in
+):
+    signed_in(world["supplier"])
+    first = submit_form(client, "/declarations/new", FIELDS, world["supplier"])
+    declaration_id = first.headers["Location"].rsplit("/", 1)[1]
+
+    def shown(answer, status):
+        assert answer.status_code == status
+        html = answer.get_data(as_text=True)
+        summary = html[
+            html.index('id="error-summary"') : html.index("</div>", html.index('id="error-summary"'))
+        ]
+        assert not SCHEMA_WORDS.search(unescape(re.sub(r"<[^>]+>", "", summary))), summary
+        assert not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", summary), summary  # no ids to puzzle over
+        return unescape(field_error(html, "part-number") or "")
+
+    # a new declaration of a part that has one
+    assert shown(ask_for_payload(client, "/declarations/new", FIELDS), 409) == (
+        "TRM-2040 has a declaration already: open it under Declarations and file a new version of it, or "
+        "change the part number"
+    )
+    # a new version, or an answer, of another part than the one it is about
+    supersede = f"/declarations/{declaration_id}/supersede"
+    assert shown(ask_for_payload(client, supersede, {**FIELDS, "part-number": "OTHER"}), 422) == (
+        "This is a new version of TRM-2040: keep the part number TRM-2040"
+    )
+    request_id = world["ask"]("TRM-2040")
+    answer_url = f"/requests/{request_id}/declare"
+    assert shown(ask_for_payload(client, answer_url, {**FIELDS, "part-number": "OTHER"}), 422) == (
+        "This answers Noordhaven Naval's request for TRM-2040: keep the part number TRM-2040"
+    )
+    # a new version built on the version that someone replaced before it was submitted (a second tab)
+    payload = ask_for_payload(client, supersede, FIELDS).get_data()
+    assert submit_form(client, supersede, FIELDS, world["supplier"]).status_code == 302
+    token = csrf_of(client.get("/declarations/new").get_data(as_text=True))
+    envelope = signing.sign_payload(payload, world["supplier"].private_key).decode()
+    late = client.post(
+        "/declarations/new", data={**FIELDS, "csrf_token": token, "action": "submit", "envelope": envelope}
+    )
+    assert shown(late, 409) == (
+        "A newer version of TRM-2040 was filed after this page was opened: open the current version and file "
+        "a new version of it"
+    )
 
 
 def test_a_signed_payload_that_breaks_a_rule_shows_the_error_next_to_its_field(client, world, signed_in):
@@ -312,7 +456,9 @@ def test_the_history_lists_every_version_and_supersede_prefills_the_editor(
 
     duplicate = ask_for_payload(client, "/declarations/new", FIELDS)  # refused before it is signed
     assert duplicate.status_code == 409
-    assert "already has a current declaration" in duplicate.get_data(as_text=True)
+    assert "TRM-2040 has a declaration already: open it under Declarations" in duplicate.get_data(
+        as_text=True
+    )
 
     url = f"/declarations/{first_id}/supersede"
     editor = client.get(url).get_data(as_text=True)
@@ -344,7 +490,58 @@ def test_every_field_error_of_the_payload_comes_in_one_answer(client, world, sig
     assert field_error(html, "materials-0-mass_g") == "Enter 0 or more"
     assert "XX is not a country code" in field_error(html, "materials-0-extraction-0-country")
     assert "more than 1" in field_error(html, "materials-0-extraction")
-    assert "not a registered organisation" in field_error(html, "components-0-supplier")
+    assert "not registered on the portal" in field_error(html, "components-0-supplier")
+
+
+def test_declining_a_request_declined_already_says_so_and_keeps_the_first_reason(
+    client, world, signed_in, session_factory
+):
+    request_id = world["ask"]("P1")
+    signed_in(world["supplier"])
+    token = csrf_of(client.get(f"/requests/{request_id}").get_data(as_text=True))
+    first = client.post(
+        f"/requests/{request_id}/decline", data={"reason": "Not our part", "csrf_token": token}
+    )
+    assert first.status_code == 302 and first.headers["Location"] == "/inbox"
+    assert "You declined the request for P1." in client.get("/inbox").get_data(as_text=True)
+    with session_factory() as session:
+        day = session.get(DisclosureRequest, request_id).answered_at.strftime("%Y-%m-%d")
+
+    # a second tab, a double submit: with another reason, with none at all
+    for reason in ("Export controlled", "", "x" * 20_000):
+        again = client.post(f"/requests/{request_id}/decline", data={"reason": reason, "csrf_token": token})
+        assert again.status_code == 302
+        assert again.headers["Location"] == f"/requests/{request_id}"  # not the inbox, as after a decline
+        page = client.get(again.headers["Location"]).get_data(as_text=True)
+        assert f"You had declined this request already, on {day}; your first reason stands." in page
+        assert "You declined the request for" not in page
+        assert "Not our part" in page
+    with session_factory() as session:
+        request = session.get(DisclosureRequest, request_id)
+        assert (request.status, request.decline_reason) == ("declined", "Not our part")
+        assert request.answered_at.strftime("%Y-%m-%d") == day
+
+
+def test_a_reason_for_declining_is_limited_as_in_the_api_and_the_field_says_so(
+    client, world, signed_in, session_factory
+):
+    request_id = world["ask"]("P1")
+    signed_in(world["supplier"])
+    page = client.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert 'maxlength="10000"' in page and "at most 10,000 characters" in page
+    token = csrf_of(page)
+    long = client.post(f"/requests/{request_id}/decline", data={"reason": "x" * 20_000, "csrf_token": token})
+    assert long.status_code == 422
+    html = long.get_data(as_text=True)
+    assert field_error(html, "reason") == "Shorten the reason to at most 10,000 characters (it has 20,000)"
+    assert "x" * 20_000 in html  # what was typed stays, to shorten
+    with session_factory() as session:
+        request = session.get(DisclosureRequest, request_id)
+        assert (request.status, request.decline_reason) == ("open", None)
+    exact = client.post(f"/requests/{request_id}/decline", data={"reason": "y" * 10_000, "csrf_token": token})
+    assert exact.status_code == 302
+    with session_factory() as session:
+        assert session.get(DisclosureRequest, request_id).decline_reason == "y" * 10_000
 
 
 def test_declining_a_request_answered_already_says_when_and_with_which_declaration(
