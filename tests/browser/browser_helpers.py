@@ -1,10 +1,14 @@
-"""Helpers for the browser tests: where screenshots and downloads go."""
+"""Helpers for the browser tests: people who sign in, and where screenshots and downloads go."""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
+
+from tiertrace.organizations.accounts import accept_invite, create_user
+from tiertrace.organizations.models import Organization
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -12,6 +16,26 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 #: The committed walkthrough screenshots are rewritten only when asked (or missing), so that a test run
 #: does not leave the work tree changed with new dates in the pictures.
 UPDATE_DOCS = os.environ.get("TIERTRACE_UPDATE_SCREENSHOTS") == "1"
+
+PASSWORD = "correct horse battery staple"
+
+
+def person(session_factory: Any, organization_id: int, email: str) -> str:
+    """A person of the organisation with PASSWORD, invited and signed up; their email."""
+    with session_factory() as session:
+        invitation = create_user(session, session.get(Organization, organization_id), email)
+        accept_invite(session, invitation.token, PASSWORD)
+        session.commit()
+    return email
+
+
+def log_in(page: Any, base: str, email: str) -> None:
+    """Sign `email` in through the login form; returns on the page the portal lands them on."""
+    page.goto(f"{base}/login")
+    page.get_by_label("Email address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/(inbox|audit|settings)$"))
 
 
 def screenshot(

@@ -7,17 +7,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import screenshot
+from browser_helpers import log_in, person, screenshot
 
 from tiertrace.disclosure.notifications import ensure_request_notification
 from tiertrace.disclosure.services import create_request
-from tiertrace.organizations.accounts import accept_invite, create_user
 from tiertrace.organizations.models import Organization
 from tiertrace.pagination import PAGE_SIZE
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 REQUESTS = PAGE_SIZE + 30
 
 
@@ -33,20 +31,15 @@ def refiner(make_org, session_factory):
                 session, requester, supplier_slug="jinlu", part_number=f"GA-7N-{number:03d}"
             )
             ensure_request_notification(session, item.id, now=item.created_at)
-        invitation = create_user(session, session.get(Organization, item.supplier_id), "ops@jinlu.example")
-        accept_invite(session, invitation.token, PASSWORD)
         session.commit()
-    return "ops@jinlu.example"
+        supplier_id = item.supplier_id
+    return person(session_factory, supplier_id, "ops@jinlu.example")
 
 
 def test_a_busy_supplier_reaches_every_request_and_its_notifications(chromium, live_server, refiner):
     context = chromium.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
-    page.goto(f"{live_server}/login")
-    page.get_by_label("Email address").fill(refiner)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/inbox$"))
+    log_in(page, live_server, refiner)
 
     parts: list[str] = []
     while True:

@@ -7,17 +7,11 @@ page's heading ran off a phone's screen, and a declaration's page was 30,505 px 
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from browser_helpers import screenshot
-
-from tiertrace.organizations.accounts import accept_invite, create_user
-from tiertrace.organizations.models import Organization
+from browser_helpers import log_in, person, screenshot
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "correct horse battery staple"
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 860}
 
@@ -45,11 +39,7 @@ def long_root(make_org, make_payload, submit, bus, session_factory):
     )
     declaration = submit(oem, payload)
     bus.drain(30)
-    with session_factory() as session:
-        invitation = create_user(session, session.get(Organization, oem.organization.id), "joost@example.org")
-        accept_invite(session, invitation.token, PASSWORD)
-        session.commit()
-    return "joost@example.org", declaration.id
+    return person(session_factory, oem.organization.id, "joost@example.org"), declaration.id
 
 
 @pytest.mark.parametrize("viewport", [PHONE, LAPTOP], ids=["phone", "laptop"])
@@ -57,11 +47,7 @@ def test_pages_with_unbroken_long_names_do_not_scroll_sideways(chromium, live_se
     email, root = long_root
     context = chromium.new_context(viewport=viewport)
     page = context.new_page()
-    page.goto(f"{live_server}/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/inbox$"))
+    log_in(page, live_server, email)
     wide = {}
     for path in ("/programmes", f"/chains/{root}", f"/declarations/{root}", "/declarations"):
         page.goto(f"{live_server}{path}")

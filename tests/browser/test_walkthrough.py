@@ -10,36 +10,17 @@ import re
 from pathlib import Path
 
 import pytest
-from browser_helpers import ARTIFACTS, screenshot
+from browser_helpers import ARTIFACTS, log_in, person, screenshot
 from sqlalchemy import select
 
 from tiertrace import signing
 from tiertrace.declarations.models import Declaration
-from tiertrace.organizations.accounts import accept_invite, create_user
-from tiertrace.organizations.models import Organization
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PASSWORD = "correct horse battery staple"
 PROGRAM = "ZEEHAVIK"
 LAPTOP = {"width": 1280, "height": 860}
 TABLET = {"width": 768, "height": 1024}
-
-
-def person(session_factory, member, email: str) -> str:
-    with session_factory() as session:
-        invitation = create_user(session, session.get(Organization, member.organization.id), email)
-        accept_invite(session, invitation.token, PASSWORD)
-        session.commit()
-    return email
-
-
-def log_in(page, base: str, email: str) -> None:
-    page.goto(f"{base}/login")
-    page.get_by_label("Email address").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(r"/(inbox|audit|settings)$"))
 
 
 @pytest.fixture
@@ -86,9 +67,9 @@ def programme(make_org, make_payload, submit, bus, session_factory, tmp_path: Pa
     key_file = tmp_path / "lumen.key"
     signing.write_private_key(key_file, supplier.private_key)
     return {
-        "supplier": person(session_factory, supplier, "anna@lumen.example"),
-        "oem": person(session_factory, oem, "joost@noordhaven.example"),
-        "ministry": person(session_factory, ministry, "maartje@mod.example"),
+        "supplier": person(session_factory, supplier.organization.id, "anna@lumen.example"),
+        "oem": person(session_factory, oem.organization.id, "joost@noordhaven.example"),
+        "ministry": person(session_factory, ministry.organization.id, "maartje@mod.example"),
         "key_file": key_file,
         "supplier_member": supplier,
     }
