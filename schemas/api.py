@@ -6,6 +6,9 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
 
+#: The longest free text an API body takes: a request's message, a decline's reason.
+MAX_TEXT = 10_000
+
 
 class _Body(Schema):
     class Meta:
@@ -65,7 +68,7 @@ class RequestCreateSchema(_Body):
     part_number = fields.String(required=True, validate=validate.Length(min=1, max=100))
     program = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
     due_date = fields.Date(load_default=None, allow_none=True)
-    message = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=10_000))
+    message = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=MAX_TEXT))
 
 
 class _PageQuery(Schema):
@@ -110,7 +113,7 @@ class RequestPageSchema(Schema):
 
 
 class DeclineSchema(_Body):
-    reason = fields.String(required=True, validate=validate.Length(min=1, max=10_000))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=MAX_TEXT))
 
 
 class AnswerSchema(_Body):

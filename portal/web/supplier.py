@@ -19,14 +19,13 @@ from typing import Any, NamedTuple
 from flask import Response, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
 from marshmallow import ValidationError
-from marshmallow.validate import Length
 from werkzeug.exceptions import BadRequest
 
 from portal import current_settings
 from portal.db import db_session
 from portal.web.base import BROKEN_PAGE_LINK, bp, current_org, login_required
 from portal.web.forms import DeclarationForm, field_errors, field_label
-from schemas.api import DeclineSchema, RequestCreateSchema
+from schemas.api import MAX_TEXT, RequestCreateSchema
 from schemas.declaration import DISCLOSURE_CHOICES
 from tiertrace import reference
 from tiertrace.db import utcnow
@@ -168,10 +167,6 @@ def outbox() -> Any:
     )
 
 
-#: The longest reason for declining (DeclineSchema's, as the API takes it).
-_REASON_MAX = next(v.max for v in DeclineSchema().fields["reason"].validators if isinstance(v, Length))
-
-
 def sentence(text: str) -> str:
     """`text` with a full stop, unless it ends with one already ("… sent to Heilong Co., Ltd.")."""
     return text if text.endswith((".", "!", "?")) else f"{text}."
@@ -256,7 +251,7 @@ def request_detail(request_id: str) -> Any:
 @bp.post("/requests/<request_id>/decline")
 @login_required("company")
 def request_decline(request_id: str) -> Any:
-    """Decline a request with a reason (DeclineSchema, as the API); a request answered meanwhile says so on
+    """Decline a request with a reason (at most MAX_TEXT, as the API); a request answered meanwhile says so on
     its page (409); one declined already (a second tab, a double submit) keeps its first reason, and its
     page says so."""
     session, organization = db_session(), current_org()
@@ -291,18 +286,16 @@ def _render_request(
 ) -> str:
     """The request's page; `flags` say why a decline or an answer was refused (`decline_refused`, ...)."""
     return render_template(
-        "request.html", item=item, errors=errors or {}, reason=reason, reason_max=_REASON_MAX, **flags
+        "request.html", item=item, errors=errors or {}, reason=reason, reason_max=MAX_TEXT, **flags
     )
 
 
 def _decline_reason_problem(reason: str) -> str | None:
-    """What is wrong with a reason for declining, in words, or None (DeclineSchema's limit, as the API)."""
+    """What is wrong with a reason for declining, in words, or None (the API's limit, MAX_TEXT)."""
     if not reason.strip():
         return "Give a reason for declining"
-    try:
-        DeclineSchema().load({"reason": reason})
-    except ValidationError:  # non-blank text: only too long
-        return f"Shorten the reason to at most {_REASON_MAX:,} characters (it has {len(reason):,})"
+    if len(reason) > MAX_TEXT:
+        return f"Shorten the reason to at most {MAX_TEXT:,} characters (it has {len(reason):,})"
     return None
 
 
